@@ -1,0 +1,59 @@
+/* codegen.h - from fused groups to kernel source, through one kernel IR.
+ *
+ * Every non-library group of a GSchedule becomes one kernel.  codegen builds
+ * its kernel IR (codegen/kir.h: loops, loads, stores, ALU ops, constants),
+ * then renders the IR once as a kernel body; the body is shared by the C and
+ * the CUDA module, which differ only in their preludes (codegen/prelude_c.h,
+ * codegen/prelude_cuda.h):
+ *
+ *   DL_KERNEL(k3_bn_apply_relu) {             // C:    void k(float *const *dl_b, int64_t dl_g0, int64_t dl_g1)
+ *       DL_FOR_GID(g) { ... dl_b[0][...] ... }//      for (g = dl_g0; g < dl_g1; g++)
+ *   }                                         // CUDA: extern "C" __global__, grid-stride loop over [g0,g1)
+ *
+ * The kernel ABI (what runtime/ relies on): buffer i of the kernel is
+ * dl_b[i], a float* to the start of that tensor; the work items are
+ * [0, grid); the CPU runtime calls k(bufs, g0, g1) on disjoint chunks from
+ * several threads, so a work item writes only its own outputs.
+ */
+#ifndef DL_CODEGEN_H
+#define DL_CODEGEN_H
+
+#include "../compiler/graph.h"
+
+/* One buffer a kernel takes: a graph node's storage, or (node == G_NONE) a
+ * whole region of an arena (the optimizer kernel takes all parameters). */
+typedef struct CgArg {
+    uint32_t node;
+    GArena arena;
+    int64_t offset, numel;   /* floats */
+} CgArg;
+
+typedef struct CgKernel {
+    const char *name;        /* C identifier, unique in the module */
+    int group;               /* index into the GSchedule */
+    int64_t grid;            /* work items */
+    CgArg *args;
+    int nargs;
+} CgKernel;
+
+typedef struct CgModule {
+    CgKernel *kernels;       /* in schedule order (library groups skipped) */
+    int nkernels;
+    char *c_source;          /* prelude_c + all bodies: one C translation unit (malloc'd) */
+    char *cuda_source;       /* prelude_cuda + the same bodies (malloc'd) */
+    char *kir_text;          /* the --emit=kir dump (malloc'd) */
+} CgModule;
+
+/* Generate every kernel of sched.  Returns 0, or the number of errors
+ * reported to diag (a group codegen cannot handle is an internal error that
+ * names the group and its ops). */
+int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp,
+                CgModule *out, DlDiag *diag);
+void cg_module_free(CgModule *m);
+
+/* Compile a CUDA module with NVRTC to PTX for arch (e.g. "compute_80").
+ * Works without a GPU (libnvrtc is dlopen'ed).  Returns 0 with *ptx set, or
+ * -1 with *log holding the NVRTC program log or the reason NVRTC is missing. */
+int cg_compile_ptx(const char *cuda_source, const char *arch, char **ptx, char **log);
+
+#endif
