@@ -33,7 +33,7 @@ typedef enum DlRole {
     DL_ROLE_IMAGE,   /* input [B,C,H,W] */
     DL_ROLE_TARGET,  /* input [B,K] label distribution */
     DL_ROLE_LABEL,   /* input [B,A] raw labels (years, degrees) */
-    DL_ROLE_SCALARS, /* input [4]: lr, step, seed, 0 */
+    DL_ROLE_SCALARS, /* input [4]: lr, momentum, step, seed (written before every step) */
     DL_ROLE_CONST,   /* data in DlPlan.consts */
 } DlRole;
 

@@ -65,7 +65,7 @@ typedef union GAttr {
     struct { int ta, tb; } mm;                    /* MATMUL */
     struct { float eps, momentum; } bn;           /* BN_* */
     struct { float p; } dropout;                  /* DROPOUT, DROPOUT_BWD */
-    struct { float mu, wd; } sgd;                 /* SGD */
+    struct { float wd; } sgd;                     /* SGD (lr and momentum come from SCALARS: schedules) */
     struct { GInputKind kind; } input;            /* INPUT */
     struct { GInitKind kind; int fan_in; } init;  /* PARAM */
     struct { const float *data; } cst;            /* CONST: shape's element count floats (pool-owned) */
