@@ -39,17 +39,23 @@ typedef struct CgKernel {
 typedef struct CgModule {
     CgKernel *kernels;       /* in schedule order (library groups skipped) */
     int nkernels;
-    char *c_source;          /* prelude_c + all bodies: one C translation unit (malloc'd) */
-    char *cuda_source;       /* prelude_cuda + the same bodies (malloc'd) */
+    char *body;              /* every kernel as DL_KERNEL(...) { ... }: the text shared by
+                                the C and the CUDA module (malloc'd) */
     char *kir_text;          /* the --emit=kir dump (malloc'd) */
 } CgModule;
 
-/* Generate every kernel of sched.  Returns 0, or the number of errors
- * reported to diag (a group codegen cannot handle is an internal error that
- * names the group and its ops). */
+/* Generate every kernel of sched; kernel names start with prefix (e.g.
+ * "train_", "eval_") so that several programs share one module.  Returns 0, or
+ * the number of errors reported to diag (a group codegen cannot handle is an
+ * internal error that names the group and its ops). */
 int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp,
-                CgModule *out, DlDiag *diag);
+                const char *prefix, CgModule *out, DlDiag *diag);
 void cg_module_free(CgModule *m);
+
+/* The preludes: macros and helpers that make a body a C or a CUDA module.
+ * A module is prelude + one or more bodies, concatenated. */
+const char *cg_prelude_c(void);
+const char *cg_prelude_cuda(void);
 
 /* Compile a CUDA module with NVRTC to PTX for arch (e.g. "compute_80").
  * Works without a GPU (libnvrtc is dlopen'ed).  Returns 0 with *ptx set, or

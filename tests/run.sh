@@ -1,0 +1,98 @@
+#!/bin/sh
+# tests/run.sh - the whole test suite (`make test`); `make golden` rewrites goldens.
+#
+#   sh tests/run.sh [SECTION...]     sections: golden unit ptx e2e (default: all)
+#   UPDATE=1 sh tests/run.sh golden  rewrite every golden file from the current build
+#
+# Golden files pin each stage's text; the expected file's extension names the stage
+# (cproc's runtests): tests/parse/X.ast pins `dldlc --emit=ast` of specs/X.dldl,
+# tests/errors/X.err and tests/lower/errors/X.err pin the diagnostics of X.dldl,
+# tests/golden/X.STAGE pins `dldlc specs/X.dldl --emit=STAGE`.
+# Ends with the line "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.." || exit 2
+pass=0 fail=0 failed=""
+ok()  { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); failed="$failed
+  $1"; echo "FAIL: $1"; }
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+sections=${*:-golden unit ptx e2e}
+
+# check NAME EXPECTED_FILE ACTUAL_FILE
+check() {
+    if [ "${UPDATE:-0}" = 1 ]; then
+        cp "$3" "$2"; ok; return
+    fi
+    if diff -u "$2" "$3" > "$tmp/diff"; then ok; else
+        head -40 "$tmp/diff"; bad "$1"
+    fi
+}
+
+run_golden() {
+    for exp in tests/parse/*.ast; do
+        [ -e "$exp" ] || continue
+        name=$(basename "$exp" .ast)
+        spec=specs/$name.dldl; [ -e "$spec" ] || spec=tests/parse/$name.dldl
+        ./dldlc "$spec" --emit=ast > "$tmp/out" 2>&1
+        check "ast $name" "$exp" "$tmp/out"
+    done
+    for exp in tests/errors/*.err tests/lower/errors/*.err; do
+        [ -e "$exp" ] || continue
+        spec=${exp%.err}.dldl
+        ./dldlc "$spec" --emit=graph > /dev/null 2> "$tmp/out"
+        rc=$?
+        if [ $rc -ne 1 ] && [ "${UPDATE:-0}" != 1 ]; then bad "errors $spec: exit $rc, expected 1"; continue; fi
+        check "errors $spec" "$exp" "$tmp/out"
+    done
+    for exp in tests/golden/*.*; do
+        [ -e "$exp" ] || continue
+        case "$exp" in *.sh|*README*) continue;; esac
+        base=$(basename "$exp"); name=${base%%.*}; stage=${base#*.}
+        ./dldlc "specs/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1
+        check "golden $base" "$exp" "$tmp/out"
+    done
+}
+
+run_unit() {
+    for t in build/tests/test_*; do
+        [ -x "$t" ] || continue
+        if "$t" > "$tmp/unit.log" 2>&1; then ok; else
+            tail -30 "$tmp/unit.log"; bad "unit $(basename "$t")"
+        fi
+    done
+}
+
+# Every CUDA kernel of every spec compiles with NVRTC (no GPU needed).
+run_ptx() {
+    for spec in specs/*.dldl; do
+        for arch in compute_80 compute_90; do
+            if ./dldlc "$spec" --emit=ptx --arch=$arch > "$tmp/ptx" 2> "$tmp/ptx.err" \
+               && grep -q '.visible .entry' "$tmp/ptx"; then ok; else
+                tail -20 "$tmp/ptx.err"; bad "nvrtc $spec $arch"
+            fi
+        done
+    done
+}
+
+run_e2e() {
+    for t in tests/e2e/*.sh; do
+        [ -e "$t" ] || continue
+        if sh "$t" > "$tmp/e2e.log" 2>&1; then ok; tail -3 "$tmp/e2e.log"; else
+            tail -30 "$tmp/e2e.log"; bad "e2e $(basename "$t")"
+        fi
+    done
+}
+
+for s in $sections; do
+    echo "== $s"
+    case "$s" in
+        golden) run_golden ;;
+        unit)   run_unit ;;
+        ptx)    run_ptx ;;
+        e2e)    run_e2e ;;
+        *) echo "unknown section $s"; exit 2 ;;
+    esac
+done
+[ -z "$failed" ] || printf 'failed:%s\n' "$failed"
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
