@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define DL_PLAN_MAGIC "DLDLPLAN"
 #define DL_PLAN_VERSION 1

@@ -1,0 +1,815 @@
+/* plan.c - the .plan file: write, read and verify, free, look up, dump.
+ *
+ * Layout (docs/plan-format.md): a 32-byte header (magic "DLDLPLAN", u32
+ * version, u32 flags = 0, u64 payload length, u64 XXH3-64 of the payload),
+ * then the payload: sections of (u32 tag, u64 length, bytes).  Every integer
+ * is little-endian whatever the host; floats are their IEEE-754 bit pattern.
+ * Strings are a u32 length and the bytes (no NUL inside; length 0xFFFFFFFF
+ * stands for a NULL pointer); arrays are a u32 count and the items.
+ *
+ * The reader trusts nothing: every length is checked against the bytes that
+ * remain, every count against what those bytes can hold, and the decoded plan
+ * goes through plan_check (every index in range, every tensor inside its
+ * arena), the same check the writer runs before it writes.
+ */
+#include "plan.h"
+#include "util.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER_SIZE 32
+#define NULL_STR 0xFFFFFFFFu
+
+/* Section tags: four ASCII letters, so that a hex dump shows them. */
+#define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
+enum {
+    S_META, S_HYPER, S_DATA, S_TARGET, S_METRICS, S_ARENAS, S_TENSORS,
+    S_KERNELS, S_CSRC, S_CUDA, S_PROGRAMS, S_OUTPUTS, S_COUNT
+};
+static const uint32_t sect_tag[S_COUNT] = {
+    TAG('M', 'E', 'T', 'A'), TAG('H', 'Y', 'P', 'R'), TAG('D', 'A', 'T', 'A'),
+    TAG('T', 'R', 'G', 'T'), TAG('M', 'T', 'R', 'C'), TAG('A', 'R', 'N', 'A'),
+    TAG('T', 'N', 'S', 'R'), TAG('K', 'R', 'N', 'L'), TAG('C', 'S', 'R', 'C'),
+    TAG('C', 'U', 'D', 'A'), TAG('P', 'R', 'O', 'G'), TAG('O', 'U', 'T', 'S'),
+};
+static const char *const sect_name[S_COUNT] = {
+    "meta", "hyperparameters", "data", "target", "metrics", "arenas", "tensors",
+    "kernels", "c source", "cuda source", "programs", "outputs",
+};
+
+static const char *const arena_name[DL_AR_COUNT] = {"act", "param", "grad", "opt", "state", "input", "const"};
+static const char *const role_name[] = {"temp", "param", "grad", "momentum", "state",
+                                        "image", "target", "label", "scalars", "const"};
+#define NROLES ((int)(sizeof role_name / sizeof *role_name))
+static const char *const step_name[] = {"kernel", "conv_fwd", "conv_bwd_data", "conv_bwd_filter", "matmul"};
+#define NSTEPKINDS ((int)(sizeof step_name / sizeof *step_name))
+static const char *const init_name[] = {"zeros", "ones", "kaiming_uniform", "bias_uniform"};
+#define NINITS ((int)(sizeof init_name / sizeof *init_name))
+static const char *const out_name[] = {"loss", "loss_term", "probs", "expectation"};
+#define NOUTKINDS ((int)(sizeof out_name / sizeof *out_name))
+
+/* ---- encoding ------------------------------------------------------------ */
+
+static void put_u32(DlBuf *b, uint32_t v)
+{
+    char c[4];
+    for (int i = 0; i < 4; i++) c[i] = (char)(v >> (8 * i));
+    dl_buf_put(b, c, 4);
+}
+static void put_u64(DlBuf *b, uint64_t v)
+{
+    char c[8];
+    for (int i = 0; i < 8; i++) c[i] = (char)(v >> (8 * i));
+    dl_buf_put(b, c, 8);
+}
+static void put_i32(DlBuf *b, int v) { put_u32(b, (uint32_t)(int32_t)v); }
+static void put_i64(DlBuf *b, int64_t v) { put_u64(b, (uint64_t)v); }
+static void put_f32(DlBuf *b, float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    put_u32(b, u);
+}
+static void put_str(DlBuf *b, const char *s)
+{
+    if (!s) {
+        put_u32(b, NULL_STR);
+        return;
+    }
+    size_t n = strlen(s);
+    put_u32(b, (uint32_t)n);
+    dl_buf_put(b, s, n);
+}
+static void patch_u64(DlBuf *b, size_t at, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) b->s[at + i] = (char)(v >> (8 * i));
+}
+
+/* Start a section: tag and a length patched by sect_end. Returns where the body starts. */
+static size_t sect_begin(DlBuf *b, int s)
+{
+    put_u32(b, sect_tag[s]);
+    put_u64(b, 0);
+    return b->n;
+}
+static void sect_end(DlBuf *b, size_t body) { patch_u64(b, body - 8, b->n - body); }
+
+static void put_kvs(DlBuf *b, const DlKV *kv, int n)
+{
+    put_u32(b, (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+        put_str(b, kv[i].key);
+        put_str(b, kv[i].val);
+    }
+}
+
+static void encode(const DlPlan *p, DlBuf *b)
+{
+    size_t s;
+    s = sect_begin(b, S_META);
+    put_str(b, p->source_name);
+    put_i32(b, p->nlabels);
+    sect_end(b, s);
+
+    s = sect_begin(b, S_HYPER);
+    put_kvs(b, p->hyper, p->nhyper);
+    sect_end(b, s);
+    s = sect_begin(b, S_DATA);
+    put_kvs(b, p->data, p->ndata);
+    sect_end(b, s);
+
+    s = sect_begin(b, S_TARGET);
+    put_str(b, p->target.kind);
+    put_u32(b, (uint32_t)p->target.naxes);
+    for (int a = 0; a < p->target.naxes; a++) {
+        const DlPlanAxis *ax = &p->target.axes[a];
+        put_str(b, ax->name);
+        put_str(b, ax->unit);
+        put_u32(b, (uint32_t)ax->nbins);
+        for (int k = 0; k < ax->nbins; k++) put_f32(b, ax->bins[k]);
+        put_f32(b, ax->sigma);
+        put_i32(b, ax->label);
+    }
+    sect_end(b, s);
+
+    s = sect_begin(b, S_METRICS);
+    put_u32(b, (uint32_t)p->nmetrics);
+    for (int i = 0; i < p->nmetrics; i++) {
+        put_str(b, p->metrics[i].name);
+        put_str(b, p->metrics[i].kind);
+        put_f32(b, p->metrics[i].tolerance);
+    }
+    sect_end(b, s);
+
+    s = sect_begin(b, S_ARENAS);
+    put_u32(b, DL_AR_COUNT);
+    for (int i = 0; i < DL_AR_COUNT; i++) put_i64(b, p->arena_size[i]);
+    sect_end(b, s);
+
+    s = sect_begin(b, S_TENSORS);
+    put_u32(b, (uint32_t)p->ntensors);
+    for (int i = 0; i < p->ntensors; i++) {
+        const DlPlanTensor *t = &p->tensors[i];
+        put_str(b, t->name);
+        put_i32(b, t->role);
+        put_i32(b, t->arena);
+        put_i64(b, t->offset);
+        put_i64(b, t->numel);
+        put_i32(b, t->ndim);
+        for (int d = 0; d < 4; d++) put_i64(b, t->shape[d]);
+        put_i32(b, t->init);
+        put_i32(b, t->fan_in);
+        put_u32(b, t->data != NULL);
+        if (t->data)
+            for (int64_t k = 0; k < t->numel; k++) put_f32(b, t->data[k]);
+    }
+    sect_end(b, s);
+
+    s = sect_begin(b, S_KERNELS);
+    put_u32(b, (uint32_t)p->nkernels);
+    for (int i = 0; i < p->nkernels; i++) {
+        put_str(b, p->kernels[i].name);
+        put_i32(b, p->kernels[i].nargs);
+    }
+    sect_end(b, s);
+
+    s = sect_begin(b, S_CSRC);
+    put_str(b, p->c_source);
+    sect_end(b, s);
+    s = sect_begin(b, S_CUDA);
+    put_str(b, p->cuda_source);
+    sect_end(b, s);
+
+    s = sect_begin(b, S_PROGRAMS);
+    put_u32(b, (uint32_t)p->nprograms);
+    for (int i = 0; i < p->nprograms; i++) {
+        const DlPlanProgram *g = &p->programs[i];
+        put_str(b, g->name);
+        put_i32(b, g->batch);
+        put_u32(b, (uint32_t)g->nsteps);
+        for (int j = 0; j < g->nsteps; j++) {
+            const DlPlanStep *st = &g->steps[j];
+            put_i32(b, st->kind);
+            put_i32(b, st->kernel);
+            put_i64(b, st->grid);
+            put_i32(b, st->nargs);
+            for (int k = 0; k < st->nargs; k++) put_i32(b, st->args[k]);
+            for (int k = 0; k < DL_STEP_MAX_I; k++) put_i64(b, st->i[k]);
+            put_str(b, st->label);
+        }
+    }
+    sect_end(b, s);
+
+    s = sect_begin(b, S_OUTPUTS);
+    put_u32(b, (uint32_t)p->noutputs);
+    for (int i = 0; i < p->noutputs; i++) {
+        put_i32(b, p->outputs[i].program);
+        put_i32(b, p->outputs[i].kind);
+        put_str(b, p->outputs[i].name);
+        put_i32(b, p->outputs[i].tensor);
+    }
+    sect_end(b, s);
+}
+
+/* ---- consistency: shared by writer and reader ---------------------------- */
+
+static const char *tname(const DlPlan *p, int i)
+{
+    return p->tensors[i].name ? p->tensors[i].name : "(unnamed)";
+}
+
+/* The first inconsistency of p as a malloc'd phrase, or NULL. */
+static char *plan_check(const DlPlan *p)
+{
+    if (p->nlabels < 0 || p->nhyper < 0 || p->ndata < 0 || p->nmetrics < 0 || p->ntensors < 0 ||
+        p->nkernels < 0 || p->nprograms < 0 || p->noutputs < 0)
+        return dl_xasprintf("negative count");
+    for (int i = 0; i < p->nhyper; i++)
+        if (!p->hyper[i].key || !p->hyper[i].val) return dl_xasprintf("hyperparameter %d has no key or value", i);
+    for (int i = 0; i < p->ndata; i++)
+        if (!p->data[i].key || !p->data[i].val) return dl_xasprintf("data binding %d has no key or value", i);
+    const DlPlanTarget *tg = &p->target;
+    if (tg->naxes < 0 || tg->naxes > DL_MAX_AXES)
+        return dl_xasprintf("target has %d axes (at most %d)", tg->naxes, DL_MAX_AXES);
+    for (int a = 0; a < tg->naxes; a++) {
+        const DlPlanAxis *ax = &tg->axes[a];
+        if (ax->nbins < 1 || !ax->bins) return dl_xasprintf("target axis %d has no bins", a);
+        for (int k = 0; k < ax->nbins; k++) {
+            if (!isfinite(ax->bins[k]) || (k > 0 && !(ax->bins[k] > ax->bins[k - 1])))
+                return dl_xasprintf("target axis %d: bins are not finite and ascending at bin %d", a, k);
+        }
+        if (!isfinite(ax->sigma) || ax->sigma < 0) return dl_xasprintf("target axis %d: bad sigma", a);
+        if (ax->label < 0 || ax->label >= p->nlabels)
+            return dl_xasprintf("target axis %d: label column %d out of range (plan has %d labels)", a,
+                                ax->label, p->nlabels);
+    }
+    for (int i = 0; i < DL_AR_COUNT; i++)
+        if (p->arena_size[i] < 0) return dl_xasprintf("arena '%s' has negative size", arena_name[i]);
+    for (int i = 0; i < p->ntensors; i++) {
+        const DlPlanTensor *t = &p->tensors[i];
+        if (t->role < 0 || t->role >= NROLES) return dl_xasprintf("tensor %d ('%s'): bad role %d", i, tname(p, i), t->role);
+        if (t->arena < 0 || t->arena >= DL_AR_COUNT)
+            return dl_xasprintf("tensor %d ('%s'): bad arena %d", i, tname(p, i), t->arena);
+        if (t->ndim < 0 || t->ndim > 4) return dl_xasprintf("tensor %d ('%s'): %d dimensions", i, tname(p, i), t->ndim);
+        int64_t prod = 1;
+        for (int d = 0; d < t->ndim; d++) {
+            if (t->shape[d] < 0 || (t->shape[d] > 0 && prod > INT64_MAX / t->shape[d]))
+                return dl_xasprintf("tensor %d ('%s'): bad shape", i, tname(p, i));
+            prod *= t->shape[d];
+        }
+        if (t->numel != prod)
+            return dl_xasprintf("tensor %d ('%s'): numel %lld is not the product of its shape", i, tname(p, i),
+                                (long long)t->numel);
+        int64_t size = p->arena_size[t->arena];
+        if (t->offset < 0 || t->offset > size || t->numel > size - t->offset)
+            return dl_xasprintf("tensor %d ('%s'): offset %lld + numel %lld exceeds arena '%s' (%lld floats)", i,
+                                tname(p, i), (long long)t->offset, (long long)t->numel, arena_name[t->arena],
+                                (long long)size);
+        if ((t->role == DL_ROLE_PARAM || t->role == DL_ROLE_STATE || t->role == DL_ROLE_MOMENTUM) && !t->name)
+            return dl_xasprintf("tensor %d: a %s tensor has no name", i, role_name[t->role]);
+        if (t->role == DL_ROLE_CONST && !t->data) return dl_xasprintf("tensor %d ('%s'): constant without data", i, tname(p, i));
+    }
+    for (int i = 0; i < p->nkernels; i++) {
+        if (!p->kernels[i].name) return dl_xasprintf("kernel %d has no name", i);
+        if (p->kernels[i].nargs < 0 || p->kernels[i].nargs > DL_STEP_MAX_ARGS)
+            return dl_xasprintf("kernel %d ('%s'): %d buffers (at most %d)", i, p->kernels[i].name,
+                                p->kernels[i].nargs, DL_STEP_MAX_ARGS);
+    }
+    for (int g = 0; g < p->nprograms; g++) {
+        const DlPlanProgram *pr = &p->programs[g];
+        const char *pn = pr->name ? pr->name : "?";
+        if (!pr->name) return dl_xasprintf("program %d has no name", g);
+        if (pr->nsteps < 0 || pr->batch < 1) return dl_xasprintf("program '%s': bad step count or batch", pn);
+        for (int j = 0; j < pr->nsteps; j++) {
+            const DlPlanStep *st = &pr->steps[j];
+            const char *lb = st->label ? st->label : "-";
+            if (st->kind < 0 || st->kind >= NSTEPKINDS)
+                return dl_xasprintf("program '%s' step %d (%s): bad step kind %d", pn, j, lb, st->kind);
+            if (st->nargs < 0 || st->nargs > DL_STEP_MAX_ARGS)
+                return dl_xasprintf("program '%s' step %d (%s): %d arguments (at most %d)", pn, j, lb, st->nargs,
+                                    DL_STEP_MAX_ARGS);
+            if (st->kind == DL_STEP_KERNEL) {
+                if (st->kernel < 0 || st->kernel >= p->nkernels)
+                    return dl_xasprintf("program '%s' step %d (%s): kernel index %d out of range (plan has %d kernels)",
+                                        pn, j, lb, st->kernel, p->nkernels);
+                if (st->nargs != p->kernels[st->kernel].nargs)
+                    return dl_xasprintf("program '%s' step %d (%s): %d arguments, kernel '%s' takes %d", pn, j, lb,
+                                        st->nargs, p->kernels[st->kernel].name, p->kernels[st->kernel].nargs);
+                if (st->grid < 0) return dl_xasprintf("program '%s' step %d (%s): negative grid", pn, j, lb);
+            }
+            for (int k = 0; k < st->nargs; k++)
+                if (st->args[k] < 0 || st->args[k] >= p->ntensors)
+                    return dl_xasprintf("program '%s' step %d (%s): tensor index %d out of range (plan has %d tensors)",
+                                        pn, j, lb, (int)st->args[k], p->ntensors);
+        }
+    }
+    for (int i = 0; i < p->noutputs; i++) {
+        const DlPlanOutput *o = &p->outputs[i];
+        const char *on = o->name ? o->name : "?";
+        if (!o->name) return dl_xasprintf("output %d has no name", i);
+        if (o->program < 0 || o->program >= p->nprograms)
+            return dl_xasprintf("output '%s': program index %d out of range (plan has %d programs)", on, o->program,
+                                p->nprograms);
+        if (o->kind < 0 || o->kind >= NOUTKINDS) return dl_xasprintf("output '%s': bad kind %d", on, o->kind);
+        if (o->tensor < 0 || o->tensor >= p->ntensors)
+            return dl_xasprintf("output '%s': tensor index %d out of range (plan has %d tensors)", on, o->tensor,
+                                p->ntensors);
+    }
+    return NULL;
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+int dl_plan_write(const DlPlan *plan, const char *path, char **err)
+{
+    char *why = plan_check(plan);
+    if (why) {
+        *err = dl_xasprintf("%s: internal error: refusing to write an inconsistent plan: %s", path, why);
+        free(why);
+        return -1;
+    }
+    DlBuf b = {0};
+    dl_buf_put(&b, DL_PLAN_MAGIC, 8);
+    put_u32(&b, DL_PLAN_VERSION);
+    put_u32(&b, 0);
+    put_u64(&b, 0); /* payload length, patched below */
+    put_u64(&b, 0); /* checksum */
+    encode(plan, &b);
+    size_t n = b.n - HEADER_SIZE;
+    patch_u64(&b, 16, n);
+    patch_u64(&b, 24, dl_hash64(b.s + HEADER_SIZE, n));
+    int rc = dl_write_file_atomic(path, b.s, b.n);
+    if (rc != 0) *err = dl_xasprintf("%s: cannot write: %s", path, strerror(errno));
+    dl_buf_free(&b);
+    return rc;
+}
+
+/* ---- reading ------------------------------------------------------------- */
+
+/* A cursor over one section; the first error sticks. */
+typedef struct Rd {
+    const unsigned char *p;
+    size_t n, at;
+    const char *path, *sect;
+    char *err;
+} Rd;
+
+static int rd_need(Rd *r, size_t k)
+{
+    if (r->err) return 0;
+    if (r->n - r->at < k) {
+        r->err = dl_xasprintf("%s: truncated in section '%s'", r->path, r->sect);
+        return 0;
+    }
+    return 1;
+}
+static uint64_t get_le(Rd *r, int k)
+{
+    if (!rd_need(r, (size_t)k)) return 0;
+    uint64_t v = 0;
+    for (int i = 0; i < k; i++) v |= (uint64_t)r->p[r->at + i] << (8 * i);
+    r->at += (size_t)k;
+    return v;
+}
+static uint32_t get_u32(Rd *r) { return (uint32_t)get_le(r, 4); }
+static int get_i32(Rd *r) { return (int)(int32_t)get_u32(r); }
+static int64_t get_i64(Rd *r) { return (int64_t)get_le(r, 8); }
+static float get_f32(Rd *r)
+{
+    uint32_t u = get_u32(r);
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+/* A string, or NULL for the null marker (refused unless nullable). */
+static char *get_str(Rd *r, int nullable)
+{
+    uint32_t n = get_u32(r);
+    if (r->err) return NULL;
+    if (n == NULL_STR) {
+        if (!nullable) r->err = dl_xasprintf("%s: section '%s': missing string (file damaged?)", r->path, r->sect);
+        return NULL;
+    }
+    if (!rd_need(r, n)) return NULL;
+    const char *s = (const char *)r->p + r->at;
+    if (memchr(s, 0, n)) {
+        r->err = dl_xasprintf("%s: section '%s': string with a NUL byte inside (file damaged?)", r->path, r->sect);
+        return NULL;
+    }
+    r->at += n;
+    return dl_xstrndup(s, n);
+}
+/* A count of items of at least min_size bytes each, bounded by what remains. */
+static int get_count(Rd *r, size_t min_size, int limit)
+{
+    uint32_t n = get_u32(r);
+    if (r->err) return 0;
+    if (n > (uint32_t)INT32_MAX || (limit >= 0 && n > (uint32_t)limit) || (uint64_t)n * min_size > r->n - r->at) {
+        r->err = dl_xasprintf("%s: truncated in section '%s'", r->path, r->sect);
+        return 0;
+    }
+    return (int)n;
+}
+
+static void get_kvs(Rd *r, DlKV **kv, int *n)
+{
+    int c = get_count(r, 8, -1);
+    *kv = dl_xcalloc((size_t)c, sizeof **kv);
+    *n = c;
+    for (int i = 0; i < c && !r->err; i++) {
+        (*kv)[i].key = get_str(r, 0);
+        (*kv)[i].val = get_str(r, 0);
+    }
+}
+
+static void decode_section(Rd *r, int s, DlPlan *p)
+{
+    switch (s) {
+    case S_META:
+        p->source_name = get_str(r, 1);
+        p->nlabels = get_i32(r);
+        break;
+    case S_HYPER: get_kvs(r, &p->hyper, &p->nhyper); break;
+    case S_DATA: get_kvs(r, &p->data, &p->ndata); break;
+    case S_TARGET: {
+        p->target.kind = get_str(r, 1);
+        int na = get_count(r, 20, DL_MAX_AXES);
+        p->target.naxes = na;
+        for (int a = 0; a < na && !r->err; a++) {
+            DlPlanAxis *ax = &p->target.axes[a];
+            ax->name = get_str(r, 1);
+            ax->unit = get_str(r, 1);
+            ax->nbins = get_count(r, 4, -1);
+            ax->bins = dl_xcalloc((size_t)ax->nbins, sizeof(float));
+            for (int k = 0; k < ax->nbins && !r->err; k++) ax->bins[k] = get_f32(r);
+            ax->sigma = get_f32(r);
+            ax->label = get_i32(r);
+        }
+        break;
+    }
+    case S_METRICS: {
+        int c = get_count(r, 12, -1);
+        p->metrics = dl_xcalloc((size_t)c, sizeof *p->metrics);
+        p->nmetrics = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            p->metrics[i].name = get_str(r, 1);
+            p->metrics[i].kind = get_str(r, 1);
+            p->metrics[i].tolerance = get_f32(r);
+        }
+        break;
+    }
+    case S_ARENAS: {
+        uint32_t c = get_u32(r);
+        if (!r->err && c != DL_AR_COUNT)
+            r->err = dl_xasprintf("%s: section 'arenas': %u arenas, expected %d (file damaged?)", r->path, c, DL_AR_COUNT);
+        for (int i = 0; i < DL_AR_COUNT && !r->err; i++) p->arena_size[i] = get_i64(r);
+        break;
+    }
+    case S_TENSORS: {
+        int c = get_count(r, 76, -1);
+        p->tensors = dl_xcalloc((size_t)c, sizeof *p->tensors);
+        p->ntensors = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            DlPlanTensor *t = &p->tensors[i];
+            t->name = get_str(r, 1);
+            t->role = get_i32(r);
+            t->arena = get_i32(r);
+            t->offset = get_i64(r);
+            t->numel = get_i64(r);
+            t->ndim = get_i32(r);
+            for (int d = 0; d < 4; d++) t->shape[d] = get_i64(r);
+            t->init = get_i32(r);
+            t->fan_in = get_i32(r);
+            uint32_t has = get_u32(r);
+            if (r->err || !has) continue;
+            if (has != 1 || t->numel < 0 || (uint64_t)t->numel > (r->n - r->at) / 4) {
+                r->err = dl_xasprintf("%s: truncated in section '%s'", r->path, r->sect);
+                break;
+            }
+            t->data = dl_xmalloc((size_t)t->numel * sizeof(float));
+            for (int64_t k = 0; k < t->numel; k++) t->data[k] = get_f32(r);
+        }
+        break;
+    }
+    case S_KERNELS: {
+        int c = get_count(r, 8, -1);
+        p->kernels = dl_xcalloc((size_t)c, sizeof *p->kernels);
+        p->nkernels = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            p->kernels[i].name = get_str(r, 0);
+            p->kernels[i].nargs = get_i32(r);
+        }
+        break;
+    }
+    case S_CSRC: p->c_source = get_str(r, 1); break;
+    case S_CUDA: p->cuda_source = get_str(r, 1); break;
+    case S_PROGRAMS: {
+        int c = get_count(r, 12, -1);
+        p->programs = dl_xcalloc((size_t)c, sizeof *p->programs);
+        p->nprograms = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            DlPlanProgram *g = &p->programs[i];
+            g->name = get_str(r, 0);
+            g->batch = get_i32(r);
+            int ns = get_count(r, 120, -1);
+            g->steps = dl_xcalloc((size_t)ns, sizeof *g->steps);
+            g->nsteps = ns;
+            for (int j = 0; j < ns && !r->err; j++) {
+                DlPlanStep *st = &g->steps[j];
+                st->kind = get_i32(r);
+                st->kernel = get_i32(r);
+                st->grid = get_i64(r);
+                st->nargs = get_count(r, 4, DL_STEP_MAX_ARGS);
+                for (int k = 0; k < st->nargs; k++) st->args[k] = get_i32(r);
+                for (int k = 0; k < DL_STEP_MAX_I; k++) st->i[k] = get_i64(r);
+                st->label = get_str(r, 1);
+            }
+        }
+        break;
+    }
+    case S_OUTPUTS: {
+        int c = get_count(r, 16, -1);
+        p->outputs = dl_xcalloc((size_t)c, sizeof *p->outputs);
+        p->noutputs = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            p->outputs[i].program = get_i32(r);
+            p->outputs[i].kind = get_i32(r);
+            p->outputs[i].name = get_str(r, 0);
+            p->outputs[i].tensor = get_i32(r);
+        }
+        break;
+    }
+    }
+}
+
+static uint64_t le64(const unsigned char *b)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++) v |= (uint64_t)b[i] << (8 * i);
+    return v;
+}
+static uint32_t le32(const unsigned char *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* Decode and verify a payload already checked against its checksum. */
+static DlPlan *decode(const unsigned char *buf, size_t n, const char *path, char **err)
+{
+    DlPlan *p = dl_xcalloc(1, sizeof *p);
+    p->version = DL_PLAN_VERSION;
+    int seen[S_COUNT] = {0};
+    size_t at = 0;
+    char *e = NULL;
+    while (at < n && !e) {
+        if (n - at < 12) {
+            e = dl_xasprintf("%s: truncated section header at payload byte %zu", path, at);
+            break;
+        }
+        uint32_t tag = le32(buf + at);
+        uint64_t len = le64(buf + at + 4);
+        at += 12;
+        int s = 0;
+        while (s < S_COUNT && sect_tag[s] != tag) s++;
+        const char *sn = s < S_COUNT ? sect_name[s] : "unknown";
+        if (len > n - at) {
+            e = dl_xasprintf("%s: truncated in section '%s'", path, sn);
+            break;
+        }
+        if (s == S_COUNT) { /* a section a later writer added within this version: skip */
+            at += (size_t)len;
+            continue;
+        }
+        if (seen[s]++) {
+            e = dl_xasprintf("%s: section '%s' appears twice (file damaged?)", path, sn);
+            break;
+        }
+        Rd r = {buf + at, (size_t)len, 0, path, sn, NULL};
+        decode_section(&r, s, p);
+        if (!r.err && r.at != r.n)
+            r.err = dl_xasprintf("%s: section '%s' has %zu bytes past its end (file damaged?)", path, sn, r.n - r.at);
+        e = r.err;
+        at += (size_t)len;
+    }
+    for (int s = 0; s < S_COUNT && !e; s++)
+        if (!seen[s]) e = dl_xasprintf("%s: section '%s' is missing; re-run dldlc to regenerate it", path, sect_name[s]);
+    if (!e) {
+        char *why = plan_check(p);
+        if (why) {
+            e = dl_xasprintf("%s: inconsistent plan: %s; re-run dldlc to regenerate it", path, why);
+            free(why);
+        }
+    }
+    if (e) {
+        *err = e;
+        dl_plan_free(p);
+        return NULL;
+    }
+    return p;
+}
+
+DlPlan *dl_plan_read(const char *path, char **err)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *err = dl_xasprintf("%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    DlBuf b = {0};
+    char chunk[65536];
+    size_t k;
+    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&b, chunk, k);
+    int rerr = ferror(f);
+    fclose(f);
+    const unsigned char *u = (const unsigned char *)b.s;
+    DlPlan *p = NULL;
+    if (rerr)
+        *err = dl_xasprintf("%s: read error", path);
+    else if (b.n < 8 || memcmp(u, DL_PLAN_MAGIC, 8) != 0)
+        *err = dl_xasprintf("%s: not a dldl plan (bad magic)", path);
+    else if (b.n < HEADER_SIZE)
+        *err = dl_xasprintf("%s: truncated header (%zu bytes); re-run dldlc to regenerate it", path, b.n);
+    else if (le32(u + 8) != DL_PLAN_VERSION)
+        *err = dl_xasprintf("%s: plan format version %u, this dldlrun reads version %d; re-run dldlc to regenerate it",
+                            path, le32(u + 8), DL_PLAN_VERSION);
+    else if (le32(u + 12) != 0)
+        *err = dl_xasprintf("%s: unknown plan flags 0x%x; re-run dldlc to regenerate it", path, le32(u + 12));
+    else if (le64(u + 16) != b.n - HEADER_SIZE)
+        *err = dl_xasprintf("%s: %s (payload of %llu bytes, file holds %zu); re-run dldlc to regenerate it", path,
+                            le64(u + 16) > b.n - HEADER_SIZE ? "truncated" : "bytes past the end",
+                            (unsigned long long)le64(u + 16), b.n - HEADER_SIZE);
+    else if (le64(u + 24) != dl_hash64(u + HEADER_SIZE, b.n - HEADER_SIZE))
+        *err = dl_xasprintf("%s: checksum mismatch (file damaged?); re-run dldlc to regenerate it", path);
+    else
+        p = decode(u + HEADER_SIZE, b.n - HEADER_SIZE, path, err);
+    dl_buf_free(&b);
+    return p;
+}
+
+void dl_plan_free(DlPlan *p)
+{
+    if (!p) return;
+    free(p->source_name);
+    for (int i = 0; i < p->nhyper; i++) free(p->hyper[i].key), free(p->hyper[i].val);
+    free(p->hyper);
+    for (int i = 0; i < p->ndata; i++) free(p->data[i].key), free(p->data[i].val);
+    free(p->data);
+    free(p->target.kind);
+    for (int a = 0; a < p->target.naxes; a++) {
+        free(p->target.axes[a].name);
+        free(p->target.axes[a].unit);
+        free(p->target.axes[a].bins);
+    }
+    for (int i = 0; i < p->nmetrics; i++) free(p->metrics[i].name), free(p->metrics[i].kind);
+    free(p->metrics);
+    for (int i = 0; i < p->ntensors; i++) free(p->tensors[i].name), free(p->tensors[i].data);
+    free(p->tensors);
+    for (int i = 0; i < p->nkernels; i++) free(p->kernels[i].name);
+    free(p->kernels);
+    free(p->c_source);
+    free(p->cuda_source);
+    for (int i = 0; i < p->nprograms; i++) {
+        for (int j = 0; j < p->programs[i].nsteps; j++) free(p->programs[i].steps[j].label);
+        free(p->programs[i].steps);
+        free(p->programs[i].name);
+    }
+    free(p->programs);
+    for (int i = 0; i < p->noutputs; i++) free(p->outputs[i].name);
+    free(p->outputs);
+    free(p);
+}
+
+/* ---- lookups ------------------------------------------------------------- */
+
+const char *dl_plan_kv(const DlKV *kv, int n, const char *key)
+{
+    for (int i = 0; i < n; i++)
+        if (kv[i].key && strcmp(kv[i].key, key) == 0) return kv[i].val;
+    return NULL;
+}
+
+double dl_plan_hyper_num(const DlPlan *p, const char *key, double def)
+{
+    const char *v = dl_plan_kv(p->hyper, p->nhyper, key);
+    if (!v || !*v) return def;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    return (*end || errno == ERANGE) ? def : d;
+}
+
+int dl_plan_find_program(const DlPlan *p, const char *name)
+{
+    for (int i = 0; i < p->nprograms; i++)
+        if (p->programs[i].name && strcmp(p->programs[i].name, name) == 0) return i;
+    return -1;
+}
+
+/* ---- dump ---------------------------------------------------------------- */
+
+static void dump_kvs(FILE *o, const char *title, const DlKV *kv, int n)
+{
+    fprintf(o, "%s (%d)\n", title, n);
+    for (int i = 0; i < n; i++) fprintf(o, "  %s = %s\n", kv[i].key, kv[i].val);
+}
+
+static void dump_shape(FILE *o, const int64_t *shape, int ndim)
+{
+    fputc('[', o);
+    for (int d = 0; d < ndim; d++) fprintf(o, "%s%lld", d ? "," : "", (long long)shape[d]);
+    fputc(']', o);
+}
+
+static void dump_bins(FILE *o, const DlPlanAxis *ax)
+{
+    int even = ax->nbins >= 3;
+    double step = even ? (double)ax->bins[1] - ax->bins[0] : 0;
+    for (int k = 0; even && k < ax->nbins; k++)
+        if (ax->bins[k] != (float)(ax->bins[0] + k * step)) even = 0;
+    fprintf(o, "%d bins ", ax->nbins);
+    if (even) {
+        fprintf(o, "%g..%g step %g", ax->bins[0], ax->bins[ax->nbins - 1], step);
+        return;
+    }
+    fputc('[', o);
+    for (int k = 0; k < ax->nbins; k++) fprintf(o, "%s%g", k ? " " : "", ax->bins[k]);
+    fputc(']', o);
+}
+
+void dl_plan_dump(const DlPlan *p, FILE *o)
+{
+    fprintf(o, "plan version %d\n", p->version);
+    fprintf(o, "source %s\n", p->source_name ? p->source_name : "-");
+    dump_kvs(o, "hyperparameters", p->hyper, p->nhyper);
+    dump_kvs(o, "data", p->data, p->ndata);
+    fprintf(o, "labels %d\n", p->nlabels);
+    const DlPlanTarget *tg = &p->target;
+    fprintf(o, "target %s (%d axes)\n", tg->kind ? tg->kind : "-", tg->naxes);
+    for (int a = 0; a < tg->naxes; a++) {
+        const DlPlanAxis *ax = &tg->axes[a];
+        fprintf(o, "  axis %d %s (%s): label %d, sigma %g, ", a, ax->name ? ax->name : "-",
+                ax->unit ? ax->unit : "", ax->label, ax->sigma);
+        dump_bins(o, ax);
+        fputc('\n', o);
+    }
+    fprintf(o, "metrics (%d)\n", p->nmetrics);
+    for (int i = 0; i < p->nmetrics; i++)
+        fprintf(o, "  %s: %s, tolerance %g\n", p->metrics[i].name ? p->metrics[i].name : "-",
+                p->metrics[i].kind ? p->metrics[i].kind : "-", p->metrics[i].tolerance);
+    fprintf(o, "arenas (floats)\n");
+    for (int i = 0; i < DL_AR_COUNT; i++) fprintf(o, "  %-5s %lld\n", arena_name[i], (long long)p->arena_size[i]);
+    fprintf(o, "tensors (%d)\n", p->ntensors);
+    for (int i = 0; i < p->ntensors; i++) {
+        const DlPlanTensor *t = &p->tensors[i];
+        int role = t->role >= 0 && t->role < NROLES ? t->role : 0;
+        int ar = t->arena >= 0 && t->arena < DL_AR_COUNT ? t->arena : 0;
+        fprintf(o, "  %%%d %s %s %s+%lld ", i, t->name ? t->name : "-", role_name[role], arena_name[ar],
+                (long long)t->offset);
+        dump_shape(o, t->shape, t->ndim);
+        if (t->role == DL_ROLE_PARAM)
+            fprintf(o, " init %s fan_in %d", t->init >= 0 && t->init < NINITS ? init_name[t->init] : "?", t->fan_in);
+        if (t->data) {
+            fprintf(o, " data");
+            for (int64_t k = 0; k < t->numel && k < 4; k++) fprintf(o, " %g", t->data[k]);
+            if (t->numel > 4) fprintf(o, " ... xxh3 %016llx",
+                                      (unsigned long long)dl_hash64(t->data, (size_t)t->numel * sizeof(float)));
+        }
+        fputc('\n', o);
+    }
+    fprintf(o, "kernels (%d)\n", p->nkernels);
+    for (int i = 0; i < p->nkernels; i++) fprintf(o, "  k%d %s (%d buffers)\n", i, p->kernels[i].name, p->kernels[i].nargs);
+    fprintf(o, "programs (%d)\n", p->nprograms);
+    for (int g = 0; g < p->nprograms; g++) {
+        const DlPlanProgram *pr = &p->programs[g];
+        fprintf(o, "  %s: batch %d, %d steps\n", pr->name, pr->batch, pr->nsteps);
+        for (int j = 0; j < pr->nsteps; j++) {
+            const DlPlanStep *st = &pr->steps[j];
+            fprintf(o, "    %d %s", j, st->kind >= 0 && st->kind < NSTEPKINDS ? step_name[st->kind] : "?");
+            if (st->kind == DL_STEP_KERNEL) {
+                int ok = st->kernel >= 0 && st->kernel < p->nkernels;
+                fprintf(o, " %s grid %lld", ok ? p->kernels[st->kernel].name : "?", (long long)st->grid);
+            }
+            fprintf(o, " (");
+            for (int k = 0; k < st->nargs; k++) fprintf(o, "%s%%%d", k ? " " : "", (int)st->args[k]);
+            fputc(')', o);
+            int last = DL_STEP_MAX_I;
+            while (last > 0 && st->i[last - 1] == 0) last--;
+            if (last) {
+                fprintf(o, " i=[");
+                for (int k = 0; k < last; k++) fprintf(o, "%s%lld", k ? "," : "", (long long)st->i[k]);
+                fputc(']', o);
+            }
+            fprintf(o, "  ; %s\n", st->label ? st->label : "-");
+        }
+    }
+    fprintf(o, "outputs (%d)\n", p->noutputs);
+    for (int i = 0; i < p->noutputs; i++) {
+        const DlPlanOutput *op = &p->outputs[i];
+        int okp = op->program >= 0 && op->program < p->nprograms;
+        fprintf(o, "  %s %s '%s' %%%d\n", okp ? p->programs[op->program].name : "?",
+                op->kind >= 0 && op->kind < NOUTKINDS ? out_name[op->kind] : "?", op->name, op->tensor);
+    }
+}

@@ -1,0 +1,76 @@
+/* checkpoint.h - the runtime's saved state, as safetensors files.
+ *
+ * Two kinds of file, both safetensors (an 8-byte little-endian header size N,
+ * N bytes of JSON padded with spaces to a multiple of 8, then the raw
+ * little-endian tensor data, contiguous, in header order), so that PyTorch
+ * users can open them with `safetensors.torch.load_file`:
+ *
+ *  - weights (dl_save_weights, read by --predict): every DL_ROLE_PARAM tensor
+ *    under its plan name ("c1.conv.weight") as F32 with its plan shape, and
+ *    every batch norm state tensor "X.running" [2,C] split into
+ *    "X.running_mean" [C] and "X.running_var" [C] (PyTorch's names).  Other
+ *    state tensors are saved whole under their own name.
+ *    __metadata__: "format" = "pt", "producer" = "dldl", "source" (the .dldl),
+ *    "epoch", plus the caller's pairs (e.g. "test.mae" = "6.21").
+ *  - checkpoints (--save-checkpoint / --resume): the weights, plus each
+ *    DL_ROLE_MOMENTUM tensor as "optimizer.<param>.momentum" (the parameter at
+ *    the same offset: the optimizer arena mirrors the parameter arena), plus
+ *    the training position in __metadata__: "epoch", "step", "seed" and
+ *    "plan_checksum" (dl_plan_state_hash, 16 hex digits).  All randomness is a
+ *    pure function of (seed, epoch, sample, purpose) (runtime/data.h), so
+ *    epoch, step and seed are the whole random-number state.
+ *
+ * Every save is atomic (dl_write_file_atomic): a crash leaves either the old
+ * file or the new one, never a partial file over a good one.  Every load
+ * checks the whole file (header size, JSON, dtypes, shapes, that data_offsets
+ * tile the data exactly) and every tensor it needs (presence, dtype F32,
+ * shape) before it writes anything into the arenas: a refused load leaves the
+ * arenas untouched.  Errors are one line in *err (malloc'd), naming the file
+ * and, for a mismatch, the first tensor by name.
+ *
+ * arena[DL_AR_*] are the runtime's arenas (floats, plan.h storage model); only
+ * the arenas holding saved tensors are touched (PARAM, STATE, OPT).
+ */
+#ifndef DL_CHECKPOINT_H
+#define DL_CHECKPOINT_H
+
+#include <stdint.h>
+#include "../common/plan.h"
+
+/* Where training stands. */
+typedef struct DlTrainPos {
+    int epoch;        /* epochs completed */
+    int64_t step;     /* optimizer steps taken since training began */
+    uint64_t seed;    /* the run's seed (hyperparameter "seed" unless overridden) */
+} DlTrainPos;
+
+/* Save parameters and batch norm running statistics to a safetensors file.
+ * epoch: epochs completed (stored as metadata "epoch"); meta[0..nmeta):
+ * extra string pairs for __metadata__, e.g. the test metrics.
+ * Returns 0, or -1 with *err. */
+int dl_save_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT], int epoch,
+                    const DlKV *meta, int nmeta, char **err);
+
+/* Load parameters and batch norm state (for --predict) from a weights file
+ * or a checkpoint; tensors the plan does not need are ignored.
+ * Returns 0, or -1 with *err ("w.safetensors: tensor 'fc.weight' has shape
+ * [10,128] in the file, [117,128] in the plan"). */
+int dl_load_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT], char **err);
+
+/* Save weights, batch norm state, momentum and the training position. */
+int dl_save_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT],
+                       const DlTrainPos *pos, char **err);
+
+/* Restore what dl_save_checkpoint saved into the arenas and *pos.  A
+ * checkpoint of another model (another set of saved tensors, see
+ * dl_plan_state_hash) is refused with the first differing tensor or the two
+ * checksums.  Returns 0, or -1 with *err and the arenas untouched. */
+int dl_load_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT],
+                       DlTrainPos *pos, char **err);
+
+/* XXH3-64 of the plan's saved-tensor table (name, role, shape of every
+ * PARAM, STATE and MOMENTUM tensor, in plan order): equal for two
+ * compilations of the same model, whatever the kernels and memory plan. */
+uint64_t dl_plan_state_hash(const DlPlan *p);
+
+#endif
