@@ -102,6 +102,7 @@ typedef struct Graph {
     GOutput *outs;
     int nouts;
     int batch;         /* B */
+    float weight_decay;/* train graph: the optimizer's weight decay (set by lowering, read by autodiff for SGD) */
 } Graph;
 
 Graph *graph_new(DlPool *pool, int batch);

@@ -1,0 +1,287 @@
+/* autodiff.c - the backward pass and the SGD update as graph nodes
+ * (compiler/autodiff.h).  One rule per op, from the maths of ops.def; the
+ * switch has no default so a new op without a rule warns at compile time. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+
+typedef struct AD {
+    Graph *g;
+    DlDiag *diag;
+    uint32_t n0;      /* forward nodes: [0, n0) */
+    uint8_t *need;    /* forward node leads to the loss and depends on a PARAM */
+    uint32_t *grad;   /* accumulated gradient node of forward node i, or G_NONE */
+    int nerr;
+} AD;
+
+static int taken(const Graph *g, const char *s)
+{
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->nodes[i].name && !strcmp(g->nodes[i].name, s))
+            return 1;
+    return 0;
+}
+
+/* Append a backward node named "grad.<of's name>[suffix]" (made unique). */
+static uint32_t bwd(AD *a, GOp op, const uint32_t *in, int nin, uint32_t shape_of, GAttr attr, uint32_t of,
+                    const char *suffix, DlSrcLoc loc)
+{
+    const GNode *s = &a->g->nodes[shape_of];
+    int64_t shape[G_MAX_DIMS];
+    int nd = s->ndim;
+    memcpy(shape, s->shape, sizeof shape);
+    char *base = dl_xasprintf("grad.%s%s", a->g->nodes[of].name ? a->g->nodes[of].name : "?", suffix ? suffix : "");
+    char *nm = dl_xstrdup(base);
+    for (int k = 2; taken(a->g, nm); k++) {
+        free(nm);
+        nm = dl_xasprintf("%s.%d", base, k);
+    }
+    uint32_t i = graph_add(a->g, op, in, nin, shape, nd, attr, nm, loc);
+    free(nm);
+    free(base);
+    return i;
+}
+
+/* Add contribution c to the gradient of forward node j. */
+static void contribute(AD *a, uint32_t j, uint32_t c)
+{
+    if (!a->need[j])
+        return;
+    if (a->grad[j] == G_NONE) {
+        a->grad[j] = c;
+        return;
+    }
+    a->grad[j] = bwd(a, OP_ADD, (uint32_t[]){a->grad[j], c}, 2, j, (GAttr){0}, j, NULL, a->g->nodes[j].loc);
+}
+
+static void no_rule(AD *a, uint32_t i)
+{
+    const GNode *n = &a->g->nodes[i];
+    dl_error(a->diag, n->loc, "internal: autodiff: no gradient rule for %s ('%s', %%%u) on the loss path",
+             graph_op_name[n->op], n->name ? n->name : "", i);
+    a->nerr++;
+}
+
+/* Emit the contributions of node i's gradient to its inputs. */
+static void rule(AD *a, uint32_t i)
+{
+    const GNode n = a->g->nodes[i]; /* a copy: graph_add may move the array */
+    const uint32_t dy = a->grad[i], *in = n.in;
+    const GAttr no = {0};
+    DlSrcLoc loc = n.loc;
+#define NEED(k) (a->need[in[k]])
+    switch (n.op) {
+    case OP_INPUT: case OP_SCALARS: case OP_PARAM: case OP_STATE: case OP_CONST:
+        break; /* sources: the gradient stops here (PARAMs keep it) */
+    case OP_CONV2D:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_CONV2D_BWD_DATA, (uint32_t[]){dy, in[1]}, 2, in[0], n.attr, in[0], NULL, loc));
+        if (NEED(1))
+            contribute(a, in[1], bwd(a, OP_CONV2D_BWD_FILTER, (uint32_t[]){in[0], dy}, 2, in[1], n.attr, in[1], NULL, loc));
+        break;
+    case OP_MATMUL: {
+        /* y = op(A) op(B):  dA = dy op(B)^T (transposed back if ta),  dB = op(A)^T dy (likewise) */
+        int ta = n.attr.mm.ta, tb = n.attr.mm.tb;
+        if (NEED(0)) {
+            uint32_t x[2];
+            GAttr m;
+            if (!ta) x[0] = dy, x[1] = in[1], m.mm.ta = 0, m.mm.tb = !tb; /* dA = dy op(B)^T */
+            else x[0] = in[1], x[1] = dy, m.mm.ta = tb, m.mm.tb = 1;      /* dA = op(B) dy^T */
+            contribute(a, in[0], bwd(a, OP_MATMUL, x, 2, in[0], m, in[0], NULL, loc));
+        }
+        if (NEED(1)) {
+            uint32_t x[2];
+            GAttr m;
+            if (!tb) x[0] = in[0], x[1] = dy, m.mm.ta = !ta, m.mm.tb = 0; /* dB = op(A)^T dy */
+            else x[0] = dy, x[1] = in[0], m.mm.ta = 1, m.mm.tb = ta;      /* dB = dy^T op(A) */
+            contribute(a, in[1], bwd(a, OP_MATMUL, x, 2, in[1], m, in[1], NULL, loc));
+        }
+        break;
+    }
+    case OP_BIAS_ADD:
+        if (NEED(0))
+            contribute(a, in[0], dy);
+        if (NEED(1))
+            contribute(a, in[1], bwd(a, OP_CHAN_SUM, &dy, 1, in[1], no, in[1], NULL, loc));
+        break;
+    case OP_ADD:
+        for (int k = 0; k < 2; k++)
+            if (NEED(k)) {
+                const GNode *x = &a->g->nodes[in[k]];
+                int same = x->ndim == n.ndim && !memcmp(x->shape, n.shape, sizeof n.shape[0] * (size_t)n.ndim);
+                if (same)
+                    contribute(a, in[k], dy);
+                else
+                    no_rule(a, i); /* broadcasting add: no reduction rule (lowering never makes one) */
+            }
+        break;
+    case OP_MUL:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_MUL, (uint32_t[]){dy, in[1]}, 2, in[0], no, in[0], NULL, loc));
+        if (NEED(1))
+            contribute(a, in[1], bwd(a, OP_MUL, (uint32_t[]){dy, in[0]}, 2, in[1], no, in[1], NULL, loc));
+        break;
+    case OP_SCALE:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_SCALE, &dy, 1, in[0], n.attr, in[0], NULL, loc));
+        break;
+    case OP_EXP: /* d exp(x) = exp(x) dx = y dx */
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_MUL, (uint32_t[]){dy, i}, 2, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_RELU:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_RELU_BWD, (uint32_t[]){dy, i}, 2, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_DROPOUT:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_DROPOUT_BWD, (uint32_t[]){dy, in[1]}, 2, in[0], n.attr, in[0], NULL, loc));
+        break;
+    case OP_BN_APPLY: {
+        /* (x, stats, gamma, beta): bstats = [sum dy, sum dy*xhat]; the stats input
+           gets nothing: BN_BWD_DATA already differentiates through mean and var. */
+        if (!NEED(0) && !NEED(2) && !NEED(3))
+            break;
+        uint32_t bs = bwd(a, OP_BN_BWD_STATS, (uint32_t[]){dy, in[0], in[1]}, 3, in[1], n.attr, i, ".bstats", loc);
+        if (NEED(2))
+            contribute(a, in[2], bwd(a, OP_SELECT, &bs, 1, in[2], (GAttr){.i = 1}, in[2], NULL, loc));
+        if (NEED(3))
+            contribute(a, in[3], bwd(a, OP_SELECT, &bs, 1, in[3], (GAttr){.i = 0}, in[3], NULL, loc));
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_BN_BWD_DATA, (uint32_t[]){dy, in[0], in[1], in[2], bs}, 5, in[0], n.attr,
+                                     in[0], NULL, loc));
+        break;
+    }
+    case OP_BN_STATS:
+        break; /* never receives a gradient: see OP_BN_APPLY */
+    case OP_MAXPOOL:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_MAXPOOL_BWD, (uint32_t[]){dy, in[0]}, 2, in[0], n.attr, in[0], NULL, loc));
+        break;
+    case OP_AVGPOOL:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_AVGPOOL_BWD, &dy, 1, in[0], n.attr, in[0], NULL, loc));
+        break;
+    case OP_GAP:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_GAP_BWD, &dy, 1, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_RESHAPE:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_RESHAPE, &dy, 1, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_MEAN:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_MEAN_BWD, &dy, 1, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_KL_ROWS: /* (y, logq): the target y is data */
+        if (NEED(1))
+            contribute(a, in[1], bwd(a, OP_KL_BWD, (uint32_t[]){dy, in[0]}, 2, in[1], no, in[1], NULL, loc));
+        if (NEED(0))
+            no_rule(a, i);
+        break;
+    case OP_LOG_SOFTMAX:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_LOG_SOFTMAX_BWD, (uint32_t[]){dy, i}, 2, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_EXPECT: /* (p, v): v is the constant bin values */
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_EXPECT_BWD, (uint32_t[]){dy, in[1]}, 2, in[0], no, in[0], NULL, loc));
+        if (NEED(1))
+            no_rule(a, i);
+        break;
+    case OP_ABSDIFF_ROWS: /* (e, t): t is the label input */
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_ABSDIFF_BWD, (uint32_t[]){dy, in[0], in[1]}, 3, in[0], no, in[0], NULL, loc));
+        if (NEED(1))
+            no_rule(a, i);
+        break;
+    /* no rule: inference-only, backward, in-place and optimizer ops */
+    case OP_BN_INFER: case OP_BN_RUNNING: case OP_CONV2D_BWD_DATA: case OP_CONV2D_BWD_FILTER:
+    case OP_FILL: case OP_RELU_BWD: case OP_DROPOUT_BWD: case OP_BN_BWD_DATA: case OP_SELECT:
+    case OP_GAP_BWD: case OP_MEAN_BWD: case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM:
+    case OP_BN_BWD_STATS: case OP_LOG_SOFTMAX_BWD: case OP_EXPECT_BWD: case OP_MAXPOOL_BWD:
+    case OP_AVGPOOL_BWD: case OP_SGD: case OP_COUNT:
+        no_rule(a, i);
+        break;
+    }
+#undef NEED
+}
+
+int ad_differentiate(Graph *g, DlDiag *diag)
+{
+    uint32_t loss = G_NONE;
+    for (int o = 0; o < g->nouts; o++)
+        if (g->outs[o].kind == GOUT_LOSS)
+            loss = g->outs[o].node;
+    if (loss == G_NONE || loss >= g->n) {
+        dl_error(diag, (DlSrcLoc){0, 0, 0}, "internal: autodiff: the graph has no loss output");
+        return 1;
+    }
+    AD a0 = {g, diag, g->n, dl_xcalloc(g->n, 1), dl_xmalloc(g->n * sizeof(uint32_t)), 0}, *a = &a0;
+    uint8_t *dep = dl_xcalloc(g->n, 1), *reach = dl_xcalloc(g->n, 1);
+    for (uint32_t i = 0; i < g->n; i++) {
+        const GNode *n = &g->nodes[i];
+        dep[i] = n->op == OP_PARAM;
+        for (int k = 0; k < n->nin; k++)
+            dep[i] |= dep[n->in[k]];
+        a->grad[i] = G_NONE;
+    }
+    reach[loss] = 1;
+    for (uint32_t i = loss + 1; i-- > 0;)
+        if (reach[i])
+            for (int k = 0; k < g->nodes[i].nin; k++)
+                reach[g->nodes[i].in[k]] = 1;
+    for (uint32_t i = 0; i < g->n; i++)
+        a->need[i] = dep[i] && reach[i];
+
+    int64_t one = 1;
+    char *seed_name = dl_xasprintf("grad.%s", g->nodes[loss].name ? g->nodes[loss].name : "loss");
+    a->grad[loss] = graph_add(g, OP_FILL, NULL, 0, &one, 1, (GAttr){.f = 1.0f}, seed_name, g->nodes[loss].loc);
+    free(seed_name);
+    for (uint32_t i = loss + 1; i-- > 0;)
+        if (a->grad[i] != G_NONE)
+            rule(a, i);
+
+    /* the update, in parameter order */
+    uint32_t scalars = G_NONE;
+    for (uint32_t i = 0; i < a->n0; i++)
+        if (g->nodes[i].op == OP_SCALARS)
+            scalars = i;
+    if (scalars == G_NONE)
+        scalars = graph_add(g, OP_SCALARS, NULL, 0, (int64_t[]){4}, 1, (GAttr){0}, "scalars", (DlSrcLoc){0, 0, 0});
+    for (uint32_t p = 0; p < a->n0; p++) {
+        if (g->nodes[p].op != OP_PARAM)
+            continue;
+        uint32_t gp = a->grad[p];
+        if (gp == G_NONE) {
+            dl_warning(diag, g->nodes[p].loc, "parameter '%s' does not affect the loss; it is not trained",
+                       g->nodes[p].name);
+            continue;
+        }
+        /* the gradient node must be this parameter's own (memory planner: AR_GRAD) */
+        int shared = gp < a->n0 || g->nodes[gp].param != G_NONE;
+        for (uint32_t j = 0; j < a->n0 && !shared; j++)
+            shared = j != p && a->grad[j] == gp;
+        if (shared)
+            gp = bwd(a, OP_SCALE, &gp, 1, p, (GAttr){.f = 1.0f}, p, NULL, g->nodes[p].loc);
+        g->nodes[gp].param = p;
+        char *nm = dl_xasprintf("%s.momentum", g->nodes[p].name);
+        const GNode *pn = &g->nodes[p];
+        uint32_t v = graph_add(g, OP_STATE, NULL, 0, pn->shape, pn->ndim, (GAttr){0}, nm, pn->loc);
+        free(nm);
+        g->nodes[v].param = p;
+        nm = dl_xasprintf("%s.sgd", g->nodes[p].name);
+        pn = &g->nodes[p];
+        uint32_t s = graph_add(g, OP_SGD, (uint32_t[]){p, gp, v, scalars}, 4, pn->shape, pn->ndim,
+                               (GAttr){.sgd = {g->weight_decay}}, nm, pn->loc);
+        free(nm);
+        g->nodes[s].inplace = p;
+    }
+    free(dep);
+    free(reach);
+    free(a->need);
+    free(a->grad);
+    return a->nerr;
+}

@@ -1,0 +1,441 @@
+/* lower.c - the semantic stage's driver (compiler/lower.h): collect the
+ * declarations, check names, lower train and optimizer settings, then hand
+ * data, targets, loss, metrics and the network to lower_data.c,
+ * lower_loss.c and lower_net.c, and build the two forward graphs.
+ *
+ * Order: data -> targets -> train -> optimizer -> loss -> metrics -> data
+ * binding (labels numbered by the target's axes) -> train graph (with the
+ * loss) -> eval graph (same network, quiet) -> unused-item warnings.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower_int.h"
+
+/* ---- messages ------------------------------------------------------------ */
+
+void lw_error(Lower *L, DlSrcLoc loc, const char *fmt, ...)
+{
+    L->nerr++;
+    if (L->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    dl_verror(L->diag, loc, fmt, ap);
+    va_end(ap);
+}
+
+void lw_warn(Lower *L, DlSrcLoc loc, const char *fmt, ...)
+{
+    if (L->quiet)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    dl_warning(L->diag, loc, "%s", buf);
+}
+
+void lw_note(Lower *L, DlSrcLoc loc, const char *fmt, ...)
+{
+    if (L->quiet)
+        return;
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    dl_note(L->diag, loc, "%s", buf);
+}
+
+void lw_unknown(Lower *L, DlSrcLoc loc, const char *what, const char *word,
+                const char *const *names, int n, const char *context)
+{
+    const char *s = dl_suggest(word, names, n);
+    if (s)
+        lw_error(L, loc, "unknown %s '%s'%s; did you mean '%s'?", what, word, context ? context : "", s);
+    else
+        lw_error(L, loc, "unknown %s '%s'%s", what, word, context ? context : "");
+}
+
+void lw_kv(Lower *L, KVVec *vec, const char *key, const char *fmt, ...)
+{
+    char *v;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    v = dl_pool_alloc(L->pool, (size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(v, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    DlKV kv = {dl_pool_strdup(L->pool, key), v};
+    /* a key set twice keeps the last value (defaults first, then the spec's) */
+    for (size_t i = 0; i < vec->n; i++)
+        if (!strcmp(vec->a[i].key, key)) {
+            vec->a[i] = kv;
+            return;
+        }
+    DL_PUSH(*vec, kv);
+}
+
+const AstDecl *lw_find_decl(const Lower *L, const char *name)
+{
+    for (int i = 0; i < L->f->ndecls; i++)
+        if (L->f->decls[i].name && !strcmp(L->f->decls[i].name, name))
+            return &L->f->decls[i];
+    return NULL;
+}
+
+/* ---- train { ... } ------------------------------------------------------- */
+
+typedef struct TrainVals { int epochs, batch, seed, eval_batch; } TrainVals;
+static const struct TrainKey {
+    const char *name;
+    size_t off;
+    int required, def, min;
+} train_keys[] = {
+    {"epochs", offsetof(TrainVals, epochs), 1, 0, 1},
+    {"batch", offsetof(TrainVals, batch), 1, 0, 1},
+    {"seed", offsetof(TrainVals, seed), 0, 0, 0},
+    {"eval_batch", offsetof(TrainVals, eval_batch), 0, 0, 1}, /* default: batch */
+};
+#define NTRAIN_KEYS ((int)(sizeof train_keys / sizeof *train_keys))
+
+static void lower_train(Lower *L, const AstDecl *d)
+{
+    TrainVals tv = {0, 0, 0, 0};
+    int seen[NTRAIN_KEYS] = {0};
+    const char *names[NTRAIN_KEYS];
+    for (int k = 0; k < NTRAIN_KEYS; k++)
+        names[k] = train_keys[k].name;
+    for (int i = 0; i < d->nitems; i++) {
+        const AstItem *it = &d->items[i];
+        if (!it->name) {
+            lw_error(L, it->loc, "'return' outside a block or network");
+            continue;
+        }
+        int k;
+        for (k = 0; k < NTRAIN_KEYS; k++)
+            if (!strcmp(train_keys[k].name, it->name))
+                break;
+        if (k == NTRAIN_KEYS) {
+            lw_unknown(L, it->loc, "key", it->name, names, NTRAIN_KEYS, " in train");
+            continue;
+        }
+        if (seen[k]++) {
+            lw_error(L, it->loc, "duplicate key '%s' in train", it->name);
+            continue;
+        }
+        int v;
+        if (lw_get_int(L, it->value, it->name, "train", 0, &v))
+            continue;
+        if (v < train_keys[k].min) {
+            lw_error(L, it->value->loc, "train %s must be at least %d", it->name, train_keys[k].min);
+            continue;
+        }
+        *(int *)((char *)&tv + train_keys[k].off) = v;
+    }
+    for (int k = 0; k < NTRAIN_KEYS; k++)
+        if (train_keys[k].required && !seen[k])
+            lw_error(L, d->loc, "train needs '%s'", train_keys[k].name);
+    if (!seen[3])
+        tv.eval_batch = tv.batch;
+    L->epochs = tv.epochs;
+    L->batch = tv.batch;
+    L->eval_batch = tv.eval_batch;
+    lw_kv(L, &L->hyper, "epochs", "%d", tv.epochs);
+    lw_kv(L, &L->hyper, "batch", "%d", tv.batch);
+    lw_kv(L, &L->hyper, "eval_batch", "%d", tv.eval_batch);
+    lw_kv(L, &L->hyper, "seed", "%d", tv.seed);
+}
+
+/* ---- optimizer = sgd(...), schedules ------------------------------------- */
+
+typedef struct SchedKind {
+    const char *name;
+    void (*fn)(Lower *L, const AstExpr *call, const AstExpr **a);
+    ArgSpec spec[LW_MAX_ARGS];
+    int nspec;
+} SchedKind;
+
+/* A numeric hyperparameter in [lo, hi]: written to meta.hyper, returned (def on error). */
+static double hnum(Lower *L, const char *key, const AstExpr *e, const char *what, double def, double lo,
+                   double hi)
+{
+    double v;
+    if (lw_get_num(L, e, key, what, def, &v))
+        return def;
+    if (!(v >= lo && v <= hi)) {
+        lw_error(L, e ? e->loc : (DlSrcLoc){0, 0, 0}, "'%s' of %s must be in [%g, %g], not %g", key, what,
+                 lo, hi, v);
+        return def;
+    }
+    lw_kv(L, &L->hyper, key, "%.9g", v);
+    return v;
+}
+
+static void sched_constant(Lower *L, const AstExpr *call, const AstExpr **a) { (void)L, (void)call, (void)a; }
+static void sched_onecycle(Lower *L, const AstExpr *call, const AstExpr **a)
+{
+    /* PyTorch OneCycleLR: anneal_strategy cos, three_phase false */
+    hnum(L, "max_lr", a[0], "onecycle", 0, 0, 1e6);
+    hnum(L, "pct_start", a[1], "onecycle", 0.3, 0, 1);
+    hnum(L, "div_factor", a[2], "onecycle", 25, 1e-12, 1e12);
+    hnum(L, "final_div_factor", a[3], "onecycle", 1e4, 1e-12, 1e12);
+    int cyc;
+    if (!lw_get_bool(L, a[4], "cycle_momentum", "onecycle", 1, &cyc))
+        lw_kv(L, &L->hyper, "cycle_momentum", "%d", cyc);
+    hnum(L, "base_momentum", a[5], "onecycle", 0.85, 0, 1);
+    hnum(L, "max_momentum", a[6], "onecycle", 0.95, 0, 1);
+}
+static void sched_step(Lower *L, const AstExpr *call, const AstExpr **a)
+{
+    int every;
+    if (!lw_get_int(L, a[0], "every", "step", 1, &every)) {
+        if (every < 1)
+            lw_error(L, a[0]->loc, "'every' of step must be at least 1 (epochs)");
+        else
+            lw_kv(L, &L->hyper, "step_every", "%d", every);
+    }
+    hnum(L, "step_gamma", a[1], "step", 0.1, 0, 1e6);
+}
+static void sched_cosine(Lower *L, const AstExpr *call, const AstExpr **a) { (void)L, (void)call, (void)a; }
+
+static const SchedKind sched_kinds[] = {
+    {"constant", sched_constant, {{0}}, 0},
+    {"onecycle", sched_onecycle,
+     {{"max_lr", AT_NUM, 1, 0}, {"pct_start", AT_NUM, 0, 0.3}, {"div_factor", AT_NUM, 0, 25},
+      {"final_div_factor", AT_NUM, 0, 1e4}, {"cycle_momentum", AT_BOOL, 0, 1},
+      {"base_momentum", AT_NUM, 0, 0.85}, {"max_momentum", AT_NUM, 0, 0.95}},
+     7},
+    {"step", sched_step, {{"every", AT_INT, 1, 0}, {"gamma", AT_NUM, 0, 0.1}}, 2},
+    {"cosine", sched_cosine, {{0}}, 0},
+};
+#define NSCHED ((int)(sizeof sched_kinds / sizeof *sched_kinds))
+
+static void lower_schedule(Lower *L, const AstExpr *e)
+{
+    const char *names[NSCHED];
+    for (int k = 0; k < NSCHED; k++)
+        names[k] = sched_kinds[k].name;
+    if (!e) {
+        lw_kv(L, &L->hyper, "schedule", "constant");
+        return;
+    }
+    if (e->kind != EX_CALL) {
+        lw_error(L, e->loc, "schedule must be a call such as onecycle(max_lr = 0.05), not %s", lw_expr_desc(e));
+        return;
+    }
+    for (int k = 0; k < NSCHED; k++)
+        if (!strcmp(e->name, sched_kinds[k].name)) {
+            const AstExpr *a[LW_MAX_ARGS];
+            char what[64];
+            snprintf(what, sizeof what, "schedule '%s'", e->name);
+            lw_kv(L, &L->hyper, "schedule", "%s", e->name);
+            if (!lw_bind(L, e, what, sched_kinds[k].spec, sched_kinds[k].nspec, a))
+                sched_kinds[k].fn(L, e, a);
+            return;
+        }
+    lw_unknown(L, e->loc, "schedule", e->name, names, NSCHED, NULL);
+}
+
+static void opt_sgd(Lower *L, const AstExpr *call, const AstExpr **a)
+{
+    hnum(L, "lr", a[0], "sgd", 0, 0, 1e6);
+    hnum(L, "momentum", a[1], "sgd", 0, 0, 1);
+    L->weight_decay = hnum(L, "weight_decay", a[2], "sgd", 0, 0, 1e6);
+    int nest;
+    if (!lw_get_bool(L, a[3], "nesterov", "sgd", 0, &nest)) {
+        if (nest)
+            lw_error(L, a[3]->loc, "nesterov = true is not supported (PyTorch SGD with dampening 0 only)");
+        lw_kv(L, &L->hyper, "nesterov", "0");
+    }
+    lower_schedule(L, a[4]);
+}
+
+static const struct OptKind {
+    const char *name;
+    void (*fn)(Lower *L, const AstExpr *call, const AstExpr **a);
+    ArgSpec spec[LW_MAX_ARGS];
+    int nspec;
+} opt_kinds[] = {
+    {"sgd", opt_sgd,
+     {{"lr", AT_NUM, 1, 0}, {"momentum", AT_NUM, 0, 0}, {"weight_decay", AT_NUM, 0, 0},
+      {"nesterov", AT_BOOL, 0, 0}, {"schedule", AT_EXPR, 0, 0}},
+     5},
+};
+#define NOPT ((int)(sizeof opt_kinds / sizeof *opt_kinds))
+
+static void lower_optimizer(Lower *L, const AstDecl *d)
+{
+    const AstExpr *e = d->nitems ? d->items[0].value : NULL;
+    const char *names[NOPT];
+    for (int k = 0; k < NOPT; k++)
+        names[k] = opt_kinds[k].name;
+    if (!e)
+        return;
+    if (e->kind != EX_CALL) {
+        lw_error(L, e->loc, "optimizer must be a call such as sgd(lr = 0.05), not %s", lw_expr_desc(e));
+        return;
+    }
+    for (int k = 0; k < NOPT; k++)
+        if (!strcmp(e->name, opt_kinds[k].name)) {
+            const AstExpr *a[LW_MAX_ARGS];
+            char what[64];
+            snprintf(what, sizeof what, "optimizer '%s'", e->name);
+            lw_kv(L, &L->hyper, "optimizer", "%s", e->name);
+            if (!lw_bind(L, e, what, opt_kinds[k].spec, opt_kinds[k].nspec, a))
+                opt_kinds[k].fn(L, e, a);
+            return;
+        }
+    lw_unknown(L, e->loc, "optimizer", e->name, names, NOPT, NULL);
+}
+
+/* ---- declarations -------------------------------------------------------- */
+
+static void single(Lower *L, const AstDecl **slot, const AstDecl *d, const char *what)
+{
+    if (*slot) {
+        lw_error(L, d->loc, "second '%s' declaration", what);
+        lw_note(L, (*slot)->loc, "the first is here");
+        return;
+    }
+    *slot = d;
+}
+
+static void collect(Lower *L)
+{
+    const AstFile *f = L->f;
+    for (int i = 0; i < f->ndecls; i++) {
+        const AstDecl *d = &f->decls[i];
+        if (d->name) /* one namespace for data, targets, blocks and networks */
+            for (int j = 0; j < i; j++)
+                if (f->decls[j].name && !strcmp(f->decls[j].name, d->name)) {
+                    lw_error(L, d->name_loc, "duplicate name '%s'", d->name);
+                    lw_note(L, f->decls[j].name_loc, "'%s' was first declared here as a %s", d->name,
+                            ast_decl_kind_name(f->decls[j].kind));
+                    goto next;
+                }
+        switch (d->kind) {
+        case AST_DATA:
+            if (L->data.decl) {
+                lw_error(L, d->loc, "second 'data' declaration ('%s'): a spec reads one data set", d->name);
+                lw_note(L, L->data.decl->loc, "the first is here");
+            } else
+                L->data.decl = d;
+            break;
+        case AST_TARGET: {
+            TargetInfo t = {0};
+            t.decl = d;
+            t.name = d->name;
+            DL_PUSH(L->targets, t);
+            break;
+        }
+        case AST_BLOCK:
+            DL_PUSH(L->blocks, d);
+            break;
+        case AST_NETWORK:
+            if (L->net) {
+                lw_error(L, d->loc, "second 'network' declaration ('%s'): a spec trains one network", d->name);
+                lw_note(L, L->net->loc, "the first is here");
+            } else
+                L->net = d;
+            break;
+        case AST_LOSS: single(L, &L->loss, d, "loss"); break;
+        case AST_OPTIMIZER: single(L, &L->opt, d, "optimizer"); break;
+        case AST_TRAIN: single(L, &L->train, d, "train"); break;
+        case AST_METRICS: single(L, &L->metrics, d, "metrics"); break;
+        }
+    next:;
+    }
+    L->block_used = dl_pool_alloc(L->pool, (L->blocks.n + 1) * sizeof(int));
+    L->block_seen = dl_pool_alloc(L->pool, (L->blocks.n + 1) * sizeof(int));
+    static const char *const need[] = {"data", "network", "loss", "optimizer", "train"};
+    const void *have[] = {L->data.decl, L->net, L->loss, L->opt, L->train};
+    for (int k = 0; k < 5; k++)
+        if (!have[k])
+            lw_error(L, (DlSrcLoc){0, 0, 0}, "no '%s' declaration", need[k]);
+    if (!L->targets.n)
+        lw_error(L, (DlSrcLoc){0, 0, 0}, "no 'target' declaration");
+}
+
+static void *pool_copy(DlPool *p, const void *a, size_t n)
+{
+    if (!n)
+        return NULL;
+    void *d = dl_pool_alloc(p, n);
+    memcpy(d, a, n);
+    return d;
+}
+
+int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out)
+{
+    Lower L0 = {0}, *L = &L0;
+    L->f = f;
+    L->pool = pool;
+    L->diag = diag;
+    memset(out, 0, sizeof *out);
+    out->meta.source_name = dl_pool_strdup(pool, f->src && f->src->name ? f->src->name : "");
+
+    collect(L);
+    if (L->data.decl)
+        lw_data(L, L->data.decl);
+    for (size_t i = 0; i < L->targets.n; i++)
+        lw_target(L, L->targets.a[i].decl);
+    if (L->train)
+        lower_train(L, L->train);
+    if (L->opt)
+        lower_optimizer(L, L->opt);
+    int nerr_refs = L->nerr;
+    if (L->loss)
+        lw_loss(L, L->loss);
+    if (L->metrics)
+        lw_metrics(L, L->metrics);
+    int refs_ok = L->nerr == nerr_refs, net_ok = 0;
+    if (!L->target && L->targets.n == 1 && L->targets.a[0].ok)
+        L->target = &L->targets.a[0];
+    lw_data_binding(L, &out->meta);
+
+    if (L->net && L->data.input_ok && L->target && L->target->ok && L->batch > 0) {
+        int before = L->nerr;
+        NetOut tn, en;
+        Graph *train = lw_network(L, 1, L->batch, &tn);
+        if (train && tn.ok && L->nerr == before) {
+            lw_loss_graph(L, train, &tn);
+            L->quiet = 1; /* the same checks again: say nothing twice */
+            Graph *eval = lw_network(L, 0, L->eval_batch, &en);
+            L->quiet = 0;
+            if (eval && en.ok && L->nerr == before) {
+                net_ok = 1;
+                out->train = train;
+                out->eval = eval;
+            }
+        }
+    }
+    for (size_t i = 0; i < L->blocks.n && net_ok; i++) /* else: echoes of errors */
+        if (!L->block_used[i])
+            lw_warn(L, L->blocks.a[i]->name_loc, "block '%s' is never used", L->blocks.a[i]->name);
+    for (size_t i = 0; i < L->targets.n && refs_ok; i++)
+        if (!L->targets.a[i].used && L->targets.a[i].ok)
+            lw_warn(L, L->targets.a[i].decl->name_loc, "target '%s' is never used", L->targets.a[i].name);
+
+    DlPlan *m = &out->meta;
+    m->hyper = pool_copy(pool, L->hyper.a, L->hyper.n * sizeof(DlKV));
+    m->nhyper = (int)L->hyper.n;
+    m->metrics = pool_copy(pool, L->metrics_out.a, L->metrics_out.n * sizeof(DlPlanMetric));
+    m->nmetrics = (int)L->metrics_out.n;
+    if (L->nerr)
+        out->train = out->eval = NULL; /* the driver runs graph_verify on the graphs */
+    DL_VEC_FREE(L->data.kv);
+    DL_VEC_FREE(L->data.labels);
+    DL_VEC_FREE(L->targets);
+    DL_VEC_FREE(L->blocks);
+    DL_VEC_FREE(L->terms);
+    DL_VEC_FREE(L->hyper);
+    DL_VEC_FREE(L->metrics_out);
+    return L->nerr;
+}

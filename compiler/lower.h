@@ -1,0 +1,51 @@
+/* lower.h - from the AST of a .dldl file to the forward op graphs and the
+ * plan's metadata: the compiler's semantic stage.
+ *
+ * lower_file checks every declaration against tables of kinds (data keys and
+ * sources, targets, layers, losses, metrics, optimizer, schedules, train keys;
+ * docs/reference.md lists them), infers every tensor's shape, and builds the
+ * forward graph twice from one network:
+ *
+ *   train  B = train.batch: inputs image [B,C,H,W], target [B,K], label [B,A],
+ *          scalars [4]; batch norm with batch statistics (BN_STATS, BN_APPLY,
+ *          BN_RUNNING on the "<path>.running" state, PyTorch momentum 0.1,
+ *          eps 1e-5), dropout active, the loss; outputs loss, one loss_term
+ *          per term ("kl", "l1"), probs [B,K], expect [B,A].
+ *   eval   B = train.eval_batch (default train.batch): input image only; batch
+ *          norm with the running statistics (BN_INFER), dropout removed, no
+ *          loss; outputs probs and expect.
+ *
+ * Both graphs create their PARAM and STATE nodes in the same order with the
+ * same names (e.g. "c1.y.weight", "c1.z.running", "logits.bias"), so one
+ * parameter arena serves both programs.  ad_differentiate (autodiff.h) then
+ * adds the backward pass and the SGD update to the train graph.
+ *
+ * Errors (file:line:col with a caret, via diag) are reported several per run;
+ * unused items are warned about.  Nothing is printed when there are none.
+ */
+#ifndef DL_LOWER_H
+#define DL_LOWER_H
+
+#include "../common/plan.h"
+#include "../grammar/ast.h"
+#include "graph.h"
+
+typedef struct LowerResult {
+    Graph *train, *eval;  /* forward graphs (pool-allocated); NULL when errors prevented them */
+    DlPlan meta;          /* only source_name, hyper, data, nlabels, target and metrics are
+                             filled.  Every string and array in it is allocated from the
+                             pool given to lower_file and dies with it: the plan builder
+                             copies what it keeps. */
+} LowerResult;
+
+/* Check f and lower it.  meta.hyper keys: lr, momentum, weight_decay, nesterov,
+ * schedule, max_lr, pct_start, div_factor, final_div_factor, cycle_momentum,
+ * base_momentum, max_momentum, step_every, step_gamma, epochs, batch,
+ * eval_batch, seed (numbers printed with %.9g).  meta.data: the data binding
+ * (docs/plan-format.md, "Data binding"); the label input [B,A] holds the
+ * target's axes in order, so meta.nlabels = A and label.N is axis N.
+ * Returns the number of errors (0: out->train and out->eval are set and pass
+ * graph_verify). */
+int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out);
+
+#endif

@@ -1,0 +1,177 @@
+/* lower_args.c - binding call arguments to a table row's spec, and constant
+ * evaluation of numbers, for every kind of call the language has (layers,
+ * data sources, targets, losses, metrics, optimizer, schedules). */
+#include <math.h>
+#include <string.h>
+
+#include "lower_int.h"
+
+const char *lw_type_name(ArgType t)
+{
+    switch (t) {
+    case AT_TENSOR: return "a tensor";
+    case AT_INT: return "an integer";
+    case AT_NUM: return "a number";
+    case AT_BOOL: return "true or false";
+    case AT_STR: return "a string";
+    case AT_EXPR: return "a value";
+    }
+    return "?";
+}
+
+const char *lw_expr_desc(const AstExpr *e)
+{
+    switch (e->kind) {
+    case EX_NUM: return "a number";
+    case EX_STR: return "a string";
+    case EX_IDENT: return "a name";
+    case EX_FIELD: return "a field";
+    case EX_CALL: return "a call";
+    case EX_LIST: return "a list";
+    case EX_RANGE: return "a range";
+    case EX_NEG:
+    case EX_BINOP: return "an expression";
+    }
+    return "?";
+}
+
+int lw_bind(Lower *L, const AstExpr *call, const char *what, const ArgSpec *spec, int nspec,
+            const AstExpr **slots)
+{
+    int nerr = 0;
+    for (int i = 0; i < nspec; i++)
+        slots[i] = NULL;
+    /* positional: only the leading arguments of the spec (those before the
+       first optional) or any, in order */
+    for (int i = 0; i < call->nargs; i++) {
+        if (i >= nspec) {
+            lw_error(L, call->args[i]->loc, "too many arguments to %s (it takes %d)", what, nspec);
+            nerr++;
+            break;
+        }
+        slots[i] = call->args[i];
+    }
+    const char *names[LW_MAX_ARGS + 8];
+    int nn = 0;
+    for (int i = 0; i < nspec && nn < (int)(sizeof names / sizeof *names); i++)
+        names[nn++] = spec[i].name;
+    for (int k = 0; k < call->nkwargs; k++) {
+        const AstKwarg *kw = &call->kwargs[k];
+        int i;
+        for (i = 0; i < nspec; i++)
+            if (!strcmp(spec[i].name, kw->key))
+                break;
+        if (i == nspec) {
+            char ctx[160];
+            snprintf(ctx, sizeof ctx, " of %s", what);
+            lw_unknown(L, kw->loc, "argument", kw->key, names, nn, ctx);
+            nerr++;
+            continue;
+        }
+        if (slots[i]) {
+            lw_error(L, kw->loc, "argument '%s' of %s given twice", kw->key, what);
+            nerr++;
+            continue;
+        }
+        slots[i] = kw->value;
+    }
+    for (int i = 0; i < nspec; i++)
+        if (spec[i].required && !slots[i]) {
+            lw_error(L, call->loc, "%s needs argument '%s' (%s)", what, spec[i].name,
+                     lw_type_name(spec[i].type));
+            nerr++;
+        }
+    return nerr;
+}
+
+static int const_eval(const AstExpr *e, double *out)
+{
+    double a, b;
+    switch (e->kind) {
+    case EX_NUM:
+        *out = e->num;
+        return 0;
+    case EX_NEG:
+        if (const_eval(e->a, &a))
+            return -1;
+        *out = -a;
+        return 0;
+    case EX_BINOP:
+        if (const_eval(e->a, &a) || const_eval(e->b, &b))
+            return -1;
+        switch (e->op) {
+        case '+': *out = a + b; return 0;
+        case '-': *out = a - b; return 0;
+        case '*': *out = a * b; return 0;
+        case '/':
+            if (b == 0)
+                return -1;
+            *out = a / b;
+            return 0;
+        }
+        return -1;
+    case EX_STR: case EX_IDENT: case EX_FIELD: case EX_CALL: case EX_LIST: case EX_RANGE:
+        return -1;
+    }
+    return -1;
+}
+
+int lw_const(Lower *L, const AstExpr *e, const char *arg, const char *what, double *out)
+{
+    if (const_eval(e, out) || !isfinite(*out)) {
+        lw_error(L, e->loc, "'%s' of %s must be a number, not %s", arg, what, lw_expr_desc(e));
+        return -1;
+    }
+    return 0;
+}
+
+int lw_get_num(Lower *L, const AstExpr *e, const char *arg, const char *what, double def, double *out)
+{
+    *out = def;
+    if (!e)
+        return 0;
+    return lw_const(L, e, arg, what, out);
+}
+
+int lw_get_int(Lower *L, const AstExpr *e, const char *arg, const char *what, int def, int *out)
+{
+    double v;
+    *out = def;
+    if (!e)
+        return 0;
+    if (lw_const(L, e, arg, what, &v))
+        return -1;
+    if (v != floor(v) || fabs(v) > 1e9) {
+        lw_error(L, e->loc, "'%s' of %s must be an integer, not %g", arg, what, v);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+int lw_get_bool(Lower *L, const AstExpr *e, const char *arg, const char *what, int def, int *out)
+{
+    *out = def;
+    if (!e)
+        return 0;
+    if (e->kind == EX_IDENT && (!strcmp(e->name, "true") || !strcmp(e->name, "false"))) {
+        *out = !strcmp(e->name, "true");
+        return 0;
+    }
+    lw_error(L, e->loc, "'%s' of %s must be true or false, not %s", arg, what, lw_expr_desc(e));
+    return -1;
+}
+
+int lw_get_str(Lower *L, const AstExpr *e, const char *arg, const char *what, const char *def,
+               const char **out)
+{
+    *out = def;
+    if (!e)
+        return 0;
+    if (e->kind != EX_STR) {
+        lw_error(L, e->loc, "'%s' of %s must be a string, not %s", arg, what, lw_expr_desc(e));
+        return -1;
+    }
+    *out = e->name;
+    return 0;
+}

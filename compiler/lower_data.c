@@ -1,0 +1,659 @@
+/* lower_data.c - `data NAME { ... }` and `target NAME = ...` declarations:
+ * tables of data keys, sources, splits, label extractors, crops, inputs,
+ * augmentations and target kinds; the data binding written to the plan
+ * (docs/plan-format.md, "Data binding"). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower_int.h"
+
+/* ---- value kinds of the data keys ---------------------------------------- */
+
+typedef struct DataKind {
+    const char *name;
+    void (*fn)(Lower *L, DataInfo *D, const AstExpr *call, const AstExpr **a);
+    ArgSpec spec[LW_MAX_ARGS];
+    int nspec;
+    const char *const *fields; /* source kinds: the name_field()s the file names carry */
+    int nfields;
+} DataKind;
+
+static void path_arg(Lower *L, DataInfo *D, const char *key, const AstExpr *e, const char *what)
+{
+    const char *s;
+    if (lw_get_str(L, e, key, what, NULL, &s) || !s)
+        return;
+    if (!*s || s[0] == '/' || strstr(s, "..")) {
+        lw_error(L, e->loc, "%s path '%s' must be relative to the data root, without '..'", what, s);
+        return;
+    }
+    char k[64];
+    snprintf(k, sizeof k, "%s", key);
+    lw_kv(L, &D->kv, k, "%s", s);
+}
+
+static void src_csv(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    path_arg(L, D, "source.path", a[0], "csv");
+    path_arg(L, D, "source.images", a[1], "csv");
+    const char *file;
+    if (!lw_get_str(L, a[2], "file", "csv", "file", &file))
+        lw_kv(L, &D->kv, "source.file", "%s", file);
+}
+static void src_folder(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    path_arg(L, D, "source.path", a[0], c->name);
+}
+
+static const char *const utk_fields[] = {"age", "gender", "race"};
+static const char *const p04_fields[] = {"pitch", "yaw", "person", "series"};
+static const DataKind source_kinds[] = {
+    {"csv", src_csv, {{"path", AT_STR, 1, 0}, {"images", AT_STR, 1, 0}, {"file", AT_STR, 0, 0}}, 3, NULL, 0},
+    {"utkface", src_folder, {{"path", AT_STR, 1, 0}}, 1, utk_fields, 3},
+    {"pointing04", src_folder, {{"path", AT_STR, 1, 0}}, 1, p04_fields, 4},
+};
+
+static void split_column(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    const char *col;
+    if (!lw_get_str(L, a[0], "column", "column", NULL, &col))
+        lw_kv(L, &D->kv, "split.column", "%s", col);
+}
+static void split_folds(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    path_arg(L, D, "split.path", a[0], "folds");
+    const char *col;
+    if (!lw_get_str(L, a[1], "column", "folds", "fold1", &col))
+        lw_kv(L, &D->kv, "split.column", "%s", col);
+}
+static const DataKind split_kinds[] = {
+    {"column", split_column, {{"column", AT_STR, 1, 0}}, 1, NULL, 0},
+    {"folds", split_folds, {{"path", AT_STR, 1, 0}, {"column", AT_STR, 0, 0}}, 2, NULL, 0},
+};
+
+static void crop_none(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)L, (void)D, (void)a; }
+static void crop_face_box(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    double s;
+    if (lw_get_num(L, a[0], "scale", "face_box", 1.0, &s))
+        return;
+    if (!(s > 0 && s <= 10))
+        lw_error(L, a[0]->loc, "'scale' of face_box must be in (0, 10], not %g", s);
+    else
+        lw_kv(L, &D->kv, "crop.scale", "%.9g", s);
+}
+static const DataKind crop_kinds[] = {
+    {"none", crop_none, {{0}}, 0, NULL, 0},
+    {"face_box", crop_face_box, {{"scale", AT_NUM, 0, 1.0}}, 1, NULL, 0},
+};
+
+/* A list of exactly n numbers. */
+static int num_list(Lower *L, const AstExpr *e, const char *arg, const char *what, int n, double *out)
+{
+    if (e->kind != EX_LIST || e->nargs != n) {
+        lw_error(L, e->loc, "'%s' of %s must be a list of %d numbers", arg, what, n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (lw_const(L, e->args[i], arg, what, &out[i]))
+            return -1;
+    return 0;
+}
+
+static void input_image(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    int ch;
+    double hw[2], r[2] = {0, 1};
+    if (lw_get_int(L, a[0], "channels", "image", 3, &ch) || num_list(L, a[1], "size", "image", 2, hw) ||
+        (a[2] && num_list(L, a[2], "range", "image", 2, r)))
+        return;
+    if (ch != 1 && ch != 3) {
+        lw_error(L, a[0]->loc, "'channels' of image must be 1 or 3, not %d", ch);
+        return;
+    }
+    if (hw[0] != floor(hw[0]) || hw[1] != floor(hw[1]) || hw[0] < 1 || hw[1] < 1 || hw[0] > 4096 || hw[1] > 4096) {
+        lw_error(L, a[1]->loc, "'size' of image must be two integers in 1..4096 ([height, width])");
+        return;
+    }
+    if (!(r[0] < r[1])) {
+        lw_error(L, a[2]->loc, "'range' of image must be [lo, hi] with lo < hi");
+        return;
+    }
+    D->C = ch, D->H = (int)hw[0], D->W = (int)hw[1];
+    D->input_ok = 1;
+    lw_kv(L, &D->kv, "input.channels", "%d", D->C);
+    lw_kv(L, &D->kv, "input.height", "%d", D->H);
+    lw_kv(L, &D->kv, "input.width", "%d", D->W);
+    lw_kv(L, &D->kv, "input.lo", "%.9g", r[0]);
+    lw_kv(L, &D->kv, "input.hi", "%.9g", r[1]);
+}
+static const DataKind input_kinds[] = {
+    {"image", input_image, {{"channels", AT_INT, 0, 3}, {"size", AT_EXPR, 1, 0}, {"range", AT_EXPR, 0, 0}}, 3, NULL, 0},
+};
+
+static void aug_hflip(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    D->hflip = 1;
+    D->negate = a[0];
+}
+static const DataKind augment_kinds[] = {
+    {"hflip", aug_hflip, {{"negate", AT_EXPR, 0, 0}}, 1, NULL, 0},
+};
+
+static void from_column(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)D; }
+static void from_name(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)D; }
+static const DataKind from_kinds[] = {
+    {"column", from_column, {{"column", AT_STR, 1, 0}}, 1, NULL, 0},
+    {"name_field", from_name, {{"field", AT_STR, 1, 0}}, 1, NULL, 0},
+};
+
+#define N(t) ((int)(sizeof t / sizeof *t))
+
+/* Find e's kind in the table, bind its arguments and run its handler.
+ * Returns the row, or NULL after an error. */
+static const DataKind *dispatch(Lower *L, DataInfo *D, const AstExpr *e, const DataKind *t, int n,
+                                const char *what, const AstExpr **a)
+{
+    if (e->kind != EX_CALL) {
+        lw_error(L, e->loc, "%s must be a call such as %s(...), not %s", what, t[0].name, lw_expr_desc(e));
+        return NULL;
+    }
+    const char *names[16];
+    for (int k = 0; k < n && k < 16; k++)
+        names[k] = t[k].name;
+    for (int k = 0; k < n; k++)
+        if (!strcmp(e->name, t[k].name)) {
+            char w[96];
+            snprintf(w, sizeof w, "%s '%s'", what, e->name);
+            if (lw_bind(L, e, w, t[k].spec, t[k].nspec, a))
+                return NULL;
+            t[k].fn(L, D, e, a);
+            return &t[k];
+        }
+    lw_unknown(L, e->loc, what, e->name, names, n < 16 ? n : 16, NULL);
+    return NULL;
+}
+
+/* ---- data keys ----------------------------------------------------------- */
+
+typedef struct DataKey {
+    const char *name;
+    void (*fn)(Lower *L, DataInfo *D, const AstItem *it);
+} DataKey;
+
+static void key_source(Lower *L, DataInfo *D, const AstItem *it)
+{
+    const AstExpr *a[LW_MAX_ARGS];
+    const DataKind *k = dispatch(L, D, it->value, source_kinds, N(source_kinds), "data source", a);
+    if (k) {
+        lw_kv(L, &D->kv, "source", "%s", k->name);
+        D->source_kind = k->name;
+    }
+}
+static void key_split(Lower *L, DataInfo *D, const AstItem *it)
+{
+    const AstExpr *a[LW_MAX_ARGS];
+    const DataKind *k = dispatch(L, D, it->value, split_kinds, N(split_kinds), "split", a);
+    if (k)
+        lw_kv(L, &D->kv, "split", "%s", k->name);
+}
+static void key_crop(Lower *L, DataInfo *D, const AstItem *it)
+{
+    const AstExpr *a[LW_MAX_ARGS];
+    const DataKind *k = dispatch(L, D, it->value, crop_kinds, N(crop_kinds), "crop", a);
+    if (k)
+        lw_kv(L, &D->kv, "crop", "%s", k->name);
+}
+static void key_input(Lower *L, DataInfo *D, const AstItem *it)
+{
+    const AstExpr *a[LW_MAX_ARGS];
+    dispatch(L, D, it->value, input_kinds, N(input_kinds), "input", a);
+}
+static void key_augment(Lower *L, DataInfo *D, const AstItem *it)
+{
+    const AstExpr *e = it->value, *a[LW_MAX_ARGS];
+    if (e->kind != EX_LIST) {
+        lw_error(L, e->loc, "augment must be a list such as [hflip()], not %s", lw_expr_desc(e));
+        return;
+    }
+    for (int i = 0; i < e->nargs; i++)
+        dispatch(L, D, e->args[i], augment_kinds, N(augment_kinds), "augmentation", a);
+}
+
+static const DataKey data_keys[] = {
+    {"source", key_source}, {"split", key_split}, {"crop", key_crop},
+    {"input", key_input},   {"augment", key_augment},
+};
+
+/* `NAME = label(from, unit = "...")`: a label entry. */
+static void label_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr *call)
+{
+    static const ArgSpec spec[] = {{"from", AT_EXPR, 1, 0}, {"unit", AT_STR, 0, 0}};
+    const AstExpr *a[2], *fa[LW_MAX_ARGS];
+    char w[96];
+    snprintf(w, sizeof w, "label '%s'", it->name);
+    if (lw_bind(L, call, w, spec, 2, a))
+        return;
+    DataLabel lab = {it->name, it->loc, NULL, "", -1};
+    if (lw_get_str(L, a[1], "unit", w, "", &lab.unit))
+        return;
+    const DataKind *k = dispatch(L, D, a[0], from_kinds, N(from_kinds), "label source", fa);
+    if (!k)
+        return;
+    const char *field = fa[0]->name;
+    if (k->fn == from_name) {
+        const DataKind *src = NULL;
+        for (int s = 0; s < N(source_kinds); s++)
+            if (D->source_kind && !strcmp(D->source_kind, source_kinds[s].name))
+                src = &source_kinds[s];
+        if (src && !src->nfields) {
+            lw_error(L, a[0]->loc, "name_field() needs a source whose file names carry labels (utkface, pointing04), not %s", src->name);
+            return;
+        }
+        int exact = !src;
+        for (int f = 0; src && f < src->nfields; f++)
+            exact |= !strcmp(src->fields[f], field);
+        if (!exact) {
+            lw_unknown(L, fa[0]->loc, "name field", field, src->fields, src->nfields, NULL);
+            return;
+        }
+        char *s = dl_pool_alloc(L->pool, strlen(field) + 6);
+        sprintf(s, "name:%s", field);
+        lab.from = s;
+    } else {
+        char *s = dl_pool_alloc(L->pool, strlen(field) + 8);
+        sprintf(s, "column:%s", field);
+        lab.from = s;
+    }
+    DL_PUSH(D->labels, lab);
+}
+
+void lw_data(Lower *L, const AstDecl *d)
+{
+    DataInfo *D = &L->data;
+    const char *names[N(data_keys) + 1];
+    int seen[N(data_keys)] = {0};
+    for (int k = 0; k < N(data_keys); k++)
+        names[k] = data_keys[k].name;
+    names[N(data_keys)] = "label";
+    /* the source first: label extractors are checked against it */
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < d->nitems; i++) {
+            const AstItem *it = &d->items[i];
+            int is_source = it->name && !strcmp(it->name, "source");
+            if (is_source != (pass == 0))
+                continue;
+            if (!it->name) {
+                lw_error(L, it->loc, "'return' outside a block or network");
+                continue;
+            }
+            int k;
+            for (k = 0; k < N(data_keys); k++)
+                if (!strcmp(data_keys[k].name, it->name))
+                    break;
+            if (k < N(data_keys)) {
+                if (seen[k]++) {
+                    lw_error(L, it->loc, "duplicate key '%s' in data '%s'", it->name, d->name);
+                    continue;
+                }
+                data_keys[k].fn(L, D, it);
+                continue;
+            }
+            if (it->value->kind == EX_CALL && !strcmp(it->value->name, "label")) {
+                int dup = 0;
+                for (size_t j = 0; j < D->labels.n; j++)
+                    dup |= !strcmp(D->labels.a[j].name, it->name);
+                if (dup)
+                    lw_error(L, it->loc, "duplicate label '%s' in data '%s'", it->name, d->name);
+                else
+                    label_entry(L, D, it, it->value);
+                continue;
+            }
+            char ctx[160];
+            snprintf(ctx, sizeof ctx, " in data '%s'", d->name);
+            lw_unknown(L, it->loc, "key", it->name, names, N(data_keys), ctx);
+        }
+    D->have_source = seen[0], D->have_split = seen[1], D->have_crop = seen[2];
+    D->have_input = seen[3], D->have_augment = seen[4];
+    static const char *const need[] = {"source", "split", NULL, "input"};
+    for (int k = 0; k < 4; k++)
+        if (need[k] && !seen[k])
+            lw_error(L, d->name_loc, "data '%s' needs '%s'", d->name, need[k]);
+    if (!D->labels.n)
+        lw_error(L, d->name_loc, "data '%s' declares no label (e.g. age = label(column(\"age\")))", d->name);
+}
+
+/* ---- references ---------------------------------------------------------- */
+
+static int label_ref(Lower *L, const AstExpr *e)
+{
+    if (e->kind != EX_FIELD || e->a->kind != EX_IDENT) {
+        lw_error(L, e->loc, "expected a data label such as faces.age, not %s", lw_expr_desc(e));
+        return -1;
+    }
+    const char *base = e->a->name;
+    const AstDecl *d = lw_find_decl(L, base);
+    if (!d) {
+        const char *names[64];
+        int n = 0;
+        for (int i = 0; i < L->f->ndecls && n < 64; i++)
+            if (L->f->decls[i].name)
+                names[n++] = L->f->decls[i].name;
+        lw_unknown(L, e->a->loc, "name", base, names, n, NULL);
+        return -1;
+    }
+    if (d->kind != AST_DATA) {
+        lw_error(L, e->a->loc, "'%s' is a %s, not a data set", base, ast_decl_kind_name(d->kind));
+        return -1;
+    }
+    if (d != L->data.decl)
+        return -1; /* a second data declaration: already reported */
+    L->data.used = 1;
+    if (!strcmp(e->name, "input")) {
+        lw_error(L, e->loc, "'%s.input' is the image input, not a label", base);
+        return -1;
+    }
+    const char *names[64];
+    int n = 0;
+    for (size_t i = 0; i < L->data.labels.n; i++) {
+        if (!strcmp(L->data.labels.a[i].name, e->name))
+            return (int)i;
+        if (n < 64)
+            names[n++] = L->data.labels.a[i].name;
+    }
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, " in data '%s'", base);
+    lw_unknown(L, e->loc, "label", e->name, names, n, ctx);
+    return -1;
+}
+
+int lw_label_refs(Lower *L, const AstExpr *e, int *idx, int max)
+{
+    if (e->kind != EX_LIST) {
+        int i = label_ref(L, e);
+        if (i < 0)
+            return -1;
+        idx[0] = i;
+        return 1;
+    }
+    if (e->nargs > max || e->nargs < 1) {
+        lw_error(L, e->loc, "expected 1 to %d labels, not %d", max, e->nargs);
+        return -1;
+    }
+    int bad = 0;
+    for (int k = 0; k < e->nargs; k++)
+        if ((idx[k] = label_ref(L, e->args[k])) < 0)
+            bad = 1;
+    return bad ? -1 : e->nargs;
+}
+
+TargetInfo *lw_target_ref(Lower *L, const AstExpr *e)
+{
+    if (e->kind == EX_IDENT)
+        for (size_t i = 0; i < L->targets.n; i++)
+            if (!strcmp(L->targets.a[i].name, e->name)) {
+                L->targets.a[i].used = 1;
+                return L->targets.a[i].ok ? &L->targets.a[i] : NULL;
+            }
+    if (e->kind == EX_IDENT) {
+        const char *names[64];
+        int n = 0;
+        for (size_t i = 0; i < L->targets.n && n < 64; i++)
+            names[n++] = L->targets.a[i].name;
+        lw_unknown(L, e->loc, "target", e->name, names, n, NULL);
+    } else
+        lw_error(L, e->loc, "expected a target name, not %s", lw_expr_desc(e));
+    return NULL;
+}
+
+/* ---- targets ------------------------------------------------------------- */
+
+/* bins = lo..hi [step s] | [v, ...]: ascending label values. */
+static int parse_bins(Lower *L, const AstExpr *e, TargetInfo *t, int axis)
+{
+    double v[3];
+    int n = 0;
+    float *b = NULL;
+    if (e->kind == EX_RANGE) {
+        if (lw_const(L, e->a, "bins", "range", &v[0]) || lw_const(L, e->b, "bins", "range", &v[1]))
+            return -1;
+        v[2] = 1;
+        if (e->c && lw_const(L, e->c, "step", "range", &v[2]))
+            return -1;
+        if (!(v[2] > 0) || v[1] < v[0]) {
+            lw_error(L, e->loc, "bins range %g..%g step %g is empty", v[0], v[1], v[2]);
+            return -1;
+        }
+        double cnt = floor((v[1] - v[0]) / v[2] + 1e-9) + 1;
+        if (cnt > 1e6) {
+            lw_error(L, e->loc, "bins range has %.0f bins (at most 1000000)", cnt);
+            return -1;
+        }
+        n = (int)cnt;
+        b = dl_pool_alloc(L->pool, (size_t)n * sizeof *b);
+        for (int i = 0; i < n; i++)
+            b[i] = (float)(v[0] + i * v[2]);
+    } else if (e->kind == EX_LIST && e->nargs > 0) {
+        n = e->nargs;
+        b = dl_pool_alloc(L->pool, (size_t)n * sizeof *b);
+        for (int i = 0; i < n; i++) {
+            if (lw_const(L, e->args[i], "bins", t->kind, &v[0]))
+                return -1;
+            b[i] = (float)v[0];
+            if (i && !(b[i] > b[i - 1])) {
+                lw_error(L, e->args[i]->loc, "bins must be ascending: %g follows %g", b[i], b[i - 1]);
+                return -1;
+            }
+        }
+    } else {
+        lw_error(L, e->loc, "bins must be a range lo..hi [step s] or a list of numbers, not %s",
+                 lw_expr_desc(e));
+        return -1;
+    }
+    t->nbins[axis] = n;
+    t->bins[axis] = b;
+    return 0;
+}
+
+static int parse_sigma(Lower *L, const AstExpr *e, TargetInfo *t, int axis, const char *what)
+{
+    double s;
+    if (lw_const(L, e, "sigma", what, &s))
+        return -1;
+    if (!(s > 0)) {
+        lw_error(L, e->loc, "'sigma' of %s must be > 0, not %g", what, s);
+        return -1;
+    }
+    t->sigma[axis] = (float)s;
+    return 0;
+}
+
+static int tgt_gaussian1d(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    t->naxes = 1;
+    if (lw_label_refs(L, a[0], t->label, 1) != 1)
+        return -1;
+    return parse_bins(L, a[1], t, 0) | parse_sigma(L, a[2], t, 0, t->kind);
+}
+static int tgt_gaussian2d(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    t->naxes = 2;
+    if (lw_label_refs(L, a[0], &t->label[0], 1) != 1 || lw_label_refs(L, a[1], &t->label[1], 1) != 1)
+        return -1;
+    if (t->label[0] == t->label[1]) {
+        lw_error(L, a[1]->loc, "gaussian2d needs two different labels");
+        return -1;
+    }
+    if (a[2]->kind != EX_LIST || a[2]->nargs != 2) {
+        lw_error(L, a[2]->loc, "'bins' of gaussian2d must be [first axis bins, second axis bins]");
+        return -1;
+    }
+    if (parse_bins(L, a[2]->args[0], t, 0) || parse_bins(L, a[2]->args[1], t, 1))
+        return -1;
+    if (a[3]->kind == EX_LIST) {
+        if (a[3]->nargs != 2) {
+            lw_error(L, a[3]->loc, "'sigma' of gaussian2d must be a number or [s1, s2]");
+            return -1;
+        }
+        return parse_sigma(L, a[3]->args[0], t, 0, t->kind) | parse_sigma(L, a[3]->args[1], t, 1, t->kind);
+    }
+    if (parse_sigma(L, a[3], t, 0, t->kind))
+        return -1;
+    t->sigma[1] = t->sigma[0];
+    return 0;
+}
+static int tgt_onehot(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    t->naxes = 1;
+    if (lw_label_refs(L, a[0], t->label, 1) != 1)
+        return -1;
+    t->sigma[0] = 0;
+    return parse_bins(L, a[1], t, 0);
+}
+
+static const struct TargetKind {
+    const char *name;
+    int (*fn)(Lower *L, TargetInfo *t, const AstExpr *call, const AstExpr **a);
+    ArgSpec spec[LW_MAX_ARGS];
+    int nspec;
+} target_kinds[] = {
+    {"gaussian1d", tgt_gaussian1d, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_NUM, 1, 0}}, 3},
+    {"gaussian2d", tgt_gaussian2d,
+     {{"label1", AT_EXPR, 1, 0}, {"label2", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0}}, 4},
+    {"onehot", tgt_onehot, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
+};
+
+void lw_target(Lower *L, const AstDecl *d)
+{
+    TargetInfo *t = NULL;
+    for (size_t i = 0; i < L->targets.n; i++)
+        if (L->targets.a[i].decl == d)
+            t = &L->targets.a[i];
+    const AstExpr *e = d->nitems ? d->items[0].value : NULL;
+    if (!t || !e)
+        return;
+    if (e->kind != EX_CALL) {
+        lw_error(L, e->loc, "a target must be a call such as gaussian1d(...), not %s", lw_expr_desc(e));
+        return;
+    }
+    const char *names[N(target_kinds)];
+    for (int k = 0; k < N(target_kinds); k++)
+        names[k] = target_kinds[k].name;
+    for (int k = 0; k < N(target_kinds); k++)
+        if (!strcmp(target_kinds[k].name, e->name)) {
+            const AstExpr *a[LW_MAX_ARGS];
+            char w[96];
+            snprintf(w, sizeof w, "target '%s'", e->name);
+            t->kind = target_kinds[k].name;
+            if (lw_bind(L, e, w, target_kinds[k].spec, target_kinds[k].nspec, a) ||
+                target_kinds[k].fn(L, t, e, a))
+                return;
+            t->K = 1;
+            for (int x = 0; x < t->naxes; x++)
+                t->K *= t->nbins[x];
+            if (t->K > 1000000) {
+                lw_error(L, e->loc, "target '%s' has %lld bins (at most 1000000)", d->name, (long long)t->K);
+                return;
+            }
+            t->ok = 1;
+            return;
+        }
+    lw_unknown(L, e->loc, "target kind", e->name, names, N(target_kinds), NULL);
+}
+
+/* ---- the binding --------------------------------------------------------- */
+
+void lw_data_binding(Lower *L, DlPlan *meta)
+{
+    DataInfo *D = &L->data;
+    TargetInfo *t = L->target;
+    if (!D->decl)
+        return;
+    KVVec out = {0};
+    static const char *const order[] = {"source", "split", "input", "crop"};
+    if (!D->have_crop)
+        lw_kv(L, &D->kv, "crop", "none");
+    for (int o = 0; o < 4; o++) { /* "source", then "source.*" in the order they were set */
+        size_t n = strlen(order[o]);
+        for (size_t i = 0; i < D->kv.n; i++)
+            if (!strcmp(D->kv.a[i].key, order[o]))
+                DL_PUSH(out, D->kv.a[i]);
+        for (size_t i = 0; i < D->kv.n; i++)
+            if (!strncmp(D->kv.a[i].key, order[o], n) && D->kv.a[i].key[n] == '.')
+                DL_PUSH(out, D->kv.a[i]);
+    }
+    if (t && t->ok) {
+        for (int a = 0; a < t->naxes; a++)
+            D->labels.a[t->label[a]].axis = a;
+        lw_kv(L, &out, "label.count", "%d", t->naxes);
+        for (int a = 0; a < t->naxes; a++) {
+            const DataLabel *lab = &D->labels.a[t->label[a]];
+            char k[48];
+            snprintf(k, sizeof k, "label.%d", a);
+            lw_kv(L, &out, k, "%s", lab->name);
+            snprintf(k, sizeof k, "label.%d.from", a);
+            lw_kv(L, &out, k, "%s", lab->from);
+            snprintf(k, sizeof k, "label.%d.unit", a);
+            lw_kv(L, &out, k, "%s", lab->unit);
+        }
+        for (size_t i = 0; i < D->labels.n; i++)
+            if (D->labels.a[i].axis < 0)
+                lw_warn(L, D->labels.a[i].loc, "label '%s' of data '%s' is not used by target '%s'; it is left out",
+                        D->labels.a[i].name, D->decl->name, t->name);
+        meta->nlabels = t->naxes;
+        DlPlanTarget *pt = &meta->target;
+        pt->kind = dl_pool_strdup(L->pool, t->kind);
+        pt->naxes = t->naxes;
+        for (int a = 0; a < t->naxes; a++) {
+            const DataLabel *lab = &D->labels.a[t->label[a]];
+            pt->axes[a].name = dl_pool_strdup(L->pool, lab->name);
+            pt->axes[a].unit = dl_pool_strdup(L->pool, lab->unit);
+            pt->axes[a].nbins = t->nbins[a];
+            pt->axes[a].bins = t->bins[a];
+            pt->axes[a].sigma = t->sigma[a];
+            pt->axes[a].label = a;
+        }
+    }
+    lw_kv(L, &out, "augment.hflip", "%d", D->hflip);
+    if (D->hflip && D->negate && t && t->ok) {
+        /* negate = [yaw] (a label of this data) or [heads.yaw] */
+        const AstExpr *one[1] = {D->negate}, *const *el = D->negate->kind == EX_LIST ? (const AstExpr *const *)D->negate->args : one;
+        int n = D->negate->kind == EX_LIST ? D->negate->nargs : 1;
+        DlBuf b = {0};
+        for (int i = 0; i < n; i++) {
+            int li = -1;
+            if (el[i]->kind == EX_IDENT) {
+                const char *names[64];
+                int nn = 0;
+                for (size_t j = 0; j < D->labels.n; j++) {
+                    if (!strcmp(D->labels.a[j].name, el[i]->name))
+                        li = (int)j;
+                    if (nn < 64)
+                        names[nn++] = D->labels.a[j].name;
+                }
+                if (li < 0) {
+                    char ctx[160];
+                    snprintf(ctx, sizeof ctx, " in data '%s'", D->decl->name);
+                    lw_unknown(L, el[i]->loc, "label", el[i]->name, names, nn, ctx);
+                }
+            } else
+                li = label_ref(L, el[i]);
+            if (li < 0)
+                continue;
+            int ax = D->labels.a[li].axis;
+            if (ax < 0)
+                lw_warn(L, el[i]->loc, "label '%s' is not a target axis: negating it has no effect", D->labels.a[li].name);
+            else
+                dl_buf_printf(&b, "%s%d", b.n ? "," : "", ax);
+        }
+        if (b.n)
+            lw_kv(L, &out, "augment.hflip.negate", "%s", b.s);
+        dl_buf_free(&b);
+    }
+    meta->data = out.n ? dl_pool_alloc(L->pool, out.n * sizeof(DlKV)) : NULL;
+    if (out.n)
+        memcpy(meta->data, out.a, out.n * sizeof(DlKV));
+    meta->ndata = (int)out.n;
+    DL_VEC_FREE(out);
+}

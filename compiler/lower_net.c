@@ -1,0 +1,730 @@
+/* lower_net.c - networks and blocks: the layer table, shape inference and the
+ * forward graph of one mode (train: batch statistics, dropout; eval: running
+ * statistics, no dropout).
+ *
+ * Blocks are inlined at each call: a block instance gets the calling item's
+ * name as its path prefix, so `c1 = cbr(x, 32)` whose body has
+ * `y = conv2d(...)` makes "c1.y" and the parameter "c1.y.weight".  A nested
+ * anonymous call is named after its parent and its layer ("c1.batchnorm").
+ * PARAM/STATE nodes are created in evaluation order, the same in both modes.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lower_int.h"
+
+typedef enum VKind { V_ERR, V_TENSOR, V_NUM, V_STR, V_BOOL } VKind;
+typedef struct Value {
+    VKind kind;
+    uint32_t node; /* V_TENSOR */
+    double num;    /* V_NUM, V_BOOL */
+    const char *str;
+} Value;
+static const Value VERR = {V_ERR, G_NONE, 0, NULL};
+
+typedef struct Var {
+    const char *name;
+    DlSrcLoc loc;
+    Value v;
+    int used, is_param;
+} Var;
+
+typedef struct Scope {
+    const AstDecl *decl; /* the block or the network */
+    const char *prefix;  /* "" in the network, "c1" in the block instance of item c1 */
+    DL_VEC(Var) vars;
+    int warn;            /* report unused items (first instance, loud pass) */
+    struct Scope *up;    /* the calling scope */
+} Scope;
+
+typedef struct Net {
+    Lower *L;
+    Graph *g;
+    int train;
+    uint32_t scalars;
+    uint32_t image;
+} Net;
+
+/* ---- small helpers ------------------------------------------------------- */
+
+const char *lw_shape_str(const GNode *n, char *buf, size_t cap)
+{
+    size_t k = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; i < n->ndim && k < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, "%s%" PRId64, i ? ", " : "", n->shape[i]);
+    if (k < cap)
+        snprintf(buf + k, cap - k, "]");
+    return buf;
+}
+
+void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node)
+{
+    GOutput *o = dl_pool_alloc(g->pool, (size_t)(g->nouts + 1) * sizeof *o);
+    if (g->nouts)
+        memcpy(o, g->outs, (size_t)g->nouts * sizeof *o);
+    o[g->nouts] = (GOutput){kind, dl_pool_strdup(g->pool, name), node};
+    g->outs = o;
+    g->nouts++;
+}
+
+static const char *join(Net *N, const char *prefix, const char *name)
+{
+    if (!prefix || !*prefix)
+        return dl_pool_strdup(N->L->pool, name);
+    char *s = dl_pool_alloc(N->L->pool, strlen(prefix) + strlen(name) + 2);
+    sprintf(s, "%s.%s", prefix, name);
+    return s;
+}
+
+static int name_taken(const Graph *g, const char *s)
+{
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->nodes[i].name && !strcmp(g->nodes[i].name, s))
+            return 1;
+    return 0;
+}
+
+/* Append a node; a name already used gets a suffix _2, _3, ... */
+static uint32_t add(Net *N, GOp op, const uint32_t *in, int nin, const int64_t *shape, int nd, GAttr a,
+                    const char *name, DlSrcLoc loc)
+{
+    const char *nm = name;
+    char *buf = NULL;
+    for (int k = 2; name_taken(N->g, nm); k++) {
+        free(buf);
+        buf = dl_xasprintf("%s_%d", name, k);
+        nm = buf;
+    }
+    uint32_t i = graph_add(N->g, op, in, nin, shape, nd, a, nm, loc);
+    free(buf);
+    return i;
+}
+
+static const GNode *node(Net *N, uint32_t i) { return &N->g->nodes[i]; }
+
+static uint32_t param(Net *N, const char *name, const int64_t *shape, int nd, GInitKind init, int fan_in,
+                      DlSrcLoc loc)
+{
+    GAttr a = {.init = {init, fan_in}};
+    return add(N, OP_PARAM, NULL, 0, shape, nd, a, name, loc);
+}
+
+/* ---- the layer table ----------------------------------------------------- */
+
+typedef struct LayerCall {
+    const AstExpr *call;
+    const char *path;     /* the name of the layer's result */
+    Value a[LW_MAX_ARGS]; /* evaluated arguments (V_ERR: not given) */
+    int given[LW_MAX_ARGS];
+} LayerCall;
+
+typedef struct Layer {
+    const char *name;
+    Value (*fn)(Net *N, const LayerCall *c);
+    ArgSpec spec[LW_MAX_ARGS];
+    int nspec;
+} Layer;
+
+static const Layer *layer_of(const LayerCall *c);
+
+static double num(const LayerCall *c, int k)
+{
+    return c->given[k] ? c->a[k].num : layer_of(c)->spec[k].def;
+}
+
+static Value tensor(uint32_t i) { return (Value){V_TENSOR, i, 0, NULL}; }
+
+static int want_dims(Net *N, const LayerCall *c, uint32_t x, int nd, const char *hint)
+{
+    const GNode *n = node(N, x);
+    if (n->ndim == nd)
+        return 0;
+    char s[96];
+    lw_error(N->L, c->call->loc, "%s expects a %s input but '%s' is %s%s", c->call->name,
+             nd == 4 ? "[B, C, H, W]" : "[B, F]", n->name, lw_shape_str(n, s, sizeof s), hint ? hint : "");
+    return -1;
+}
+
+static int positive(Net *N, const LayerCall *c, int k, double lo)
+{
+    if (num(c, k) >= lo)
+        return 0;
+    lw_error(N->L, c->call->loc, "'%s' of %s must be at least %g, not %g", layer_of(c)->spec[k].name,
+             c->call->name, lo, num(c, k));
+    return -1;
+}
+
+static Value l_conv2d(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 4, NULL) || positive(N, c, 1, 1) || positive(N, c, 2, 1) || positive(N, c, 3, 1) ||
+        positive(N, c, 4, 0))
+        return VERR;
+    const GNode *xn = node(N, x);
+    int O = (int)num(c, 1), k = (int)num(c, 2), s = (int)num(c, 3), p = (int)num(c, 4);
+    int64_t C = xn->shape[1], H = xn->shape[2], W = xn->shape[3];
+    int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
+    if (H + 2 * p < k || W + 2 * p < k) {
+        char b[96];
+        lw_error(N->L, c->call->loc, "conv2d kernel %d does not fit '%s' %s with pad %d", k, xn->name,
+                 lw_shape_str(xn, b, sizeof b), p);
+        return VERR;
+    }
+    int bias = c->given[5] ? (int)c->a[5].num : 1;
+    DlSrcLoc loc = c->call->loc;
+    int fan_in = (int)(C * k * k);
+    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){O, C, k, k}, 4, INIT_KAIMING_UNIFORM, fan_in, loc);
+    uint32_t b = bias ? param(N, join(N, c->path, "bias"), (int64_t[]){O}, 1, INIT_BIAS_UNIFORM, fan_in, loc) : 0;
+    GAttr a = {.conv = {k, k, s, p}};
+    int64_t shp[4] = {xn->shape[0], O, OH, OW};
+    uint32_t y = add(N, OP_CONV2D, (uint32_t[]){x, w}, 2, shp, 4, a,
+                     bias ? join(N, c->path, "conv") : c->path, loc);
+    if (bias)
+        y = add(N, OP_BIAS_ADD, (uint32_t[]){y, b}, 2, shp, 4, (GAttr){0}, c->path, loc);
+    return tensor(y);
+}
+
+static Value l_batchnorm(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    const GNode *xn = node(N, x);
+    if (xn->ndim != 4 && xn->ndim != 2) {
+        char b[96];
+        lw_error(N->L, c->call->loc, "batchnorm expects a [B, C, H, W] or [B, C] input but '%s' is %s", xn->name,
+                 lw_shape_str(xn, b, sizeof b));
+        return VERR;
+    }
+    double eps = num(c, 1), mom = num(c, 2);
+    if (!(eps > 0) || !(mom >= 0 && mom <= 1)) {
+        lw_error(N->L, c->call->loc, "batchnorm needs eps > 0 and momentum in [0, 1]");
+        return VERR;
+    }
+    int64_t C = xn->shape[1];
+    DlSrcLoc loc = c->call->loc;
+    uint32_t gam = param(N, join(N, c->path, "weight"), &C, 1, INIT_ONES, 0, loc);
+    uint32_t bet = param(N, join(N, c->path, "bias"), &C, 1, INIT_ZEROS, 0, loc);
+    uint32_t run = add(N, OP_STATE, NULL, 0, (int64_t[]){2, C}, 2, (GAttr){0}, join(N, c->path, "running"), loc);
+    GAttr a = {.bn = {(float)eps, (float)mom}};
+    int64_t shp[4];
+    memcpy(shp, xn->shape, sizeof shp);
+    int nd = xn->ndim;
+    if (!N->train)
+        return tensor(add(N, OP_BN_INFER, (uint32_t[]){x, run, gam, bet}, 4, shp, nd, a, c->path, loc));
+    uint32_t st = add(N, OP_BN_STATS, &x, 1, (int64_t[]){2, C}, 2, a, join(N, c->path, "stats"), loc);
+    uint32_t y = add(N, OP_BN_APPLY, (uint32_t[]){x, st, gam, bet}, 4, shp, nd, a, c->path, loc);
+    uint32_t r = add(N, OP_BN_RUNNING, (uint32_t[]){st, run}, 2, (int64_t[]){2, C}, 2, a,
+                     join(N, c->path, "running_update"), loc);
+    N->g->nodes[r].inplace = run;
+    return tensor(y);
+}
+
+static Value unary(Net *N, const LayerCall *c, GOp op)
+{
+    const GNode *xn = node(N, c->a[0].node);
+    return tensor(add(N, op, &c->a[0].node, 1, xn->shape, xn->ndim, (GAttr){0}, c->path, c->call->loc));
+}
+
+static Value l_relu(Net *N, const LayerCall *c) { return unary(N, c, OP_RELU); }
+
+static Value pool2d(Net *N, const LayerCall *c, GOp op)
+{
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 4, NULL) || positive(N, c, 1, 1) || positive(N, c, 2, 0) || positive(N, c, 3, 0))
+        return VERR;
+    const GNode *xn = node(N, x);
+    int k = (int)num(c, 1), s = c->given[2] && num(c, 2) > 0 ? (int)num(c, 2) : k, p = (int)num(c, 3);
+    if (2 * p > k) {
+        lw_error(N->L, c->call->loc, "%s pad %d must be at most half the window size %d", c->call->name, p, k);
+        return VERR;
+    }
+    if (xn->shape[2] + 2 * p < k || xn->shape[3] + 2 * p < k) {
+        char b[96];
+        lw_error(N->L, c->call->loc, "%s window %d does not fit '%s' %s", c->call->name, k, xn->name,
+                 lw_shape_str(xn, b, sizeof b));
+        return VERR;
+    }
+    int64_t shp[4] = {xn->shape[0], xn->shape[1], (xn->shape[2] + 2 * p - k) / s + 1,
+                      (xn->shape[3] + 2 * p - k) / s + 1};
+    GAttr a = {.pool = {k, s, p}};
+    return tensor(add(N, op, &x, 1, shp, 4, a, c->path, c->call->loc));
+}
+static Value l_maxpool(Net *N, const LayerCall *c) { return pool2d(N, c, OP_MAXPOOL); }
+static Value l_avgpool(Net *N, const LayerCall *c) { return pool2d(N, c, OP_AVGPOOL); }
+
+static Value l_gap(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 4, NULL))
+        return VERR;
+    const GNode *xn = node(N, x);
+    return tensor(add(N, OP_GAP, &x, 1, xn->shape, 2, (GAttr){0}, c->path, c->call->loc));
+}
+
+static Value l_flatten(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    const GNode *xn = node(N, x);
+    if (xn->ndim == 2)
+        return c->a[0];
+    int64_t shp[2] = {xn->shape[0], graph_numel(xn) / xn->shape[0]};
+    return tensor(add(N, OP_RESHAPE, &x, 1, shp, 2, (GAttr){0}, c->path, c->call->loc));
+}
+
+static Value l_linear(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 2, "; add global_avgpool or flatten before it") || positive(N, c, 1, 1))
+        return VERR;
+    const GNode *xn = node(N, x);
+    int64_t B = xn->shape[0], F = xn->shape[1], O = (int64_t)num(c, 1);
+    int bias = c->given[2] ? (int)c->a[2].num : 1;
+    DlSrcLoc loc = c->call->loc;
+    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){O, F}, 2, INIT_KAIMING_UNIFORM, (int)F, loc);
+    uint32_t b = bias ? param(N, join(N, c->path, "bias"), &O, 1, INIT_BIAS_UNIFORM, (int)F, loc) : 0;
+    GAttr a = {.mm = {0, 1}};
+    int64_t shp[2] = {B, O};
+    uint32_t y = add(N, OP_MATMUL, (uint32_t[]){x, w}, 2, shp, 2, a, bias ? join(N, c->path, "matmul") : c->path, loc);
+    if (bias)
+        y = add(N, OP_BIAS_ADD, (uint32_t[]){y, b}, 2, shp, 2, (GAttr){0}, c->path, loc);
+    return tensor(y);
+}
+
+static Value l_dropout(Net *N, const LayerCall *c)
+{
+    double p = num(c, 1);
+    if (!(p >= 0 && p < 1)) {
+        lw_error(N->L, c->call->loc, "'p' of dropout must be in [0, 1), not %g", p);
+        return VERR;
+    }
+    if (!N->train || p == 0)
+        return c->a[0]; /* inference: the identity */
+    const GNode *xn = node(N, c->a[0].node);
+    GAttr a = {.dropout = {(float)p}};
+    return tensor(add(N, OP_DROPOUT, (uint32_t[]){c->a[0].node, N->scalars}, 2, xn->shape, xn->ndim, a, c->path,
+                      c->call->loc));
+}
+
+/* softmax inside a network: exp(log_softmax(x)) over the last dim of [B, K].
+ * (As a network's return it is the read-out instead: see lw_network.) */
+static Value l_softmax(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 2, NULL))
+        return VERR;
+    const GNode *xn = node(N, x);
+    uint32_t l = add(N, OP_LOG_SOFTMAX, &x, 1, xn->shape, 2, (GAttr){0}, join(N, c->path, "log"), c->call->loc);
+    return tensor(add(N, OP_EXP, &l, 1, xn->shape, 2, (GAttr){0}, c->path, c->call->loc));
+}
+
+static const Layer layers[] = {
+    {"conv2d", l_conv2d,
+     {{"x", AT_TENSOR, 1, 0}, {"channels", AT_INT, 1, 0}, {"kernel", AT_INT, 0, 3}, {"stride", AT_INT, 0, 1},
+      {"pad", AT_INT, 0, 0}, {"bias", AT_BOOL, 0, 1}},
+     6},
+    {"batchnorm", l_batchnorm, {{"x", AT_TENSOR, 1, 0}, {"eps", AT_NUM, 0, 1e-5}, {"momentum", AT_NUM, 0, 0.1}}, 3},
+    {"relu", l_relu, {{"x", AT_TENSOR, 1, 0}}, 1},
+    {"maxpool", l_maxpool,
+     {{"x", AT_TENSOR, 1, 0}, {"size", AT_INT, 0, 2}, {"stride", AT_INT, 0, 0 /* = size */}, {"pad", AT_INT, 0, 0}},
+     4},
+    {"avgpool", l_avgpool,
+     {{"x", AT_TENSOR, 1, 0}, {"size", AT_INT, 0, 2}, {"stride", AT_INT, 0, 0 /* = size */}, {"pad", AT_INT, 0, 0}},
+     4},
+    {"global_avgpool", l_gap, {{"x", AT_TENSOR, 1, 0}}, 1},
+    {"linear", l_linear, {{"x", AT_TENSOR, 1, 0}, {"out", AT_INT, 1, 0}, {"bias", AT_BOOL, 0, 1}}, 3},
+    {"dropout", l_dropout, {{"x", AT_TENSOR, 1, 0}, {"p", AT_NUM, 0, 0.5}}, 2},
+    {"softmax", l_softmax, {{"x", AT_TENSOR, 1, 0}}, 1},
+    {"flatten", l_flatten, {{"x", AT_TENSOR, 1, 0}}, 1},
+};
+#define NLAYERS ((int)(sizeof layers / sizeof *layers))
+
+static const Layer *layer_of(const LayerCall *c)
+{
+    for (int k = 0; k < NLAYERS; k++)
+        if (!strcmp(layers[k].name, c->call->name))
+            return &layers[k];
+    return &layers[0];
+}
+
+/* ---- expressions --------------------------------------------------------- */
+
+static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path);
+static Value call_block(Net *N, Scope *S, const AstExpr *call, int bi, const char *path);
+
+static const char *value_desc(VKind k)
+{
+    switch (k) {
+    case V_TENSOR: return "a tensor";
+    case V_NUM: return "a number";
+    case V_STR: return "a string";
+    case V_BOOL: return "true or false";
+    case V_ERR: return "an error";
+    }
+    return "?";
+}
+
+static int type_ok(const Value *v, ArgType t)
+{
+    switch (t) {
+    case AT_TENSOR: return v->kind == V_TENSOR;
+    case AT_INT: return v->kind == V_NUM && v->num == floor(v->num) && fabs(v->num) < 1e9;
+    case AT_NUM: return v->kind == V_NUM;
+    case AT_BOOL: return v->kind == V_BOOL;
+    case AT_STR: return v->kind == V_STR;
+    case AT_EXPR: return 1;
+    }
+    return 0;
+}
+
+static Value call_layer(Net *N, Scope *S, const AstExpr *e, const Layer *ly, const char *path)
+{
+    LayerCall c = {e, path, {{0}}, {0}};
+    const AstExpr *slot[LW_MAX_ARGS];
+    char what[64];
+    snprintf(what, sizeof what, "%s", ly->name);
+    if (lw_bind(N->L, e, what, ly->spec, ly->nspec, slot))
+        return VERR;
+    int bad = 0;
+    for (int k = 0; k < ly->nspec; k++) {
+        if (!slot[k])
+            continue;
+        const AstExpr *a = slot[k];
+        c.a[k] = eval(N, S, a, a->kind == EX_CALL ? join(N, path, a->name) : path);
+        c.given[k] = 1;
+        if (c.a[k].kind == V_ERR) {
+            bad = 1;
+        } else if (!type_ok(&c.a[k], ly->spec[k].type)) {
+            lw_error(N->L, a->loc, "'%s' of %s must be %s, not %s", ly->spec[k].name, ly->name,
+                     lw_type_name(ly->spec[k].type),
+                     c.a[k].kind == V_NUM && ly->spec[k].type == AT_INT ? "a fraction" : value_desc(c.a[k].kind));
+            bad = 1;
+        }
+    }
+    return bad ? VERR : ly->fn(N, &c);
+}
+
+static Var *lookup(Scope *S, const char *name)
+{
+    for (size_t i = S->vars.n; i-- > 0;)
+        if (!strcmp(S->vars.a[i].name, name))
+            return &S->vars.a[i];
+    return NULL;
+}
+
+static void unknown_name(Net *N, Scope *S, const AstExpr *e)
+{
+    const char *names[128];
+    int n = 0;
+    for (size_t i = 0; i < S->vars.n && n < 128; i++)
+        names[n++] = S->vars.a[i].name;
+    char ctx[160];
+    snprintf(ctx, sizeof ctx, " in %s '%s'", S->decl->kind == AST_BLOCK ? "block" : "network", S->decl->name);
+    lw_unknown(N->L, e->loc, "name", e->name, names, n, ctx);
+}
+
+static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path)
+{
+    Lower *L = N->L;
+    switch (e->kind) {
+    case EX_NUM:
+        return (Value){V_NUM, G_NONE, e->num, NULL};
+    case EX_STR:
+        return (Value){V_STR, G_NONE, 0, e->name};
+    case EX_IDENT: {
+        Var *v = lookup(S, e->name);
+        if (v) {
+            v->used = 1;
+            return v->v;
+        }
+        if (!strcmp(e->name, "true") || !strcmp(e->name, "false"))
+            return (Value){V_BOOL, G_NONE, !strcmp(e->name, "true"), NULL};
+        unknown_name(N, S, e);
+        return VERR;
+    }
+    case EX_FIELD:
+        if (e->a->kind == EX_IDENT && L->data.decl && !strcmp(e->a->name, L->data.decl->name) &&
+            !strcmp(e->name, "input")) {
+            L->data.used = 1;
+            return tensor(N->image);
+        }
+        lw_error(L, e->loc, "only the data input (e.g. %s.input) can be used inside a network",
+                 L->data.decl ? L->data.decl->name : "faces");
+        return VERR;
+    case EX_CALL: {
+        for (int k = 0; k < NLAYERS; k++)
+            if (!strcmp(layers[k].name, e->name))
+                return call_layer(N, S, e, &layers[k], path);
+        for (size_t b = 0; b < L->blocks.n; b++)
+            if (!strcmp(L->blocks.a[b]->name, e->name))
+                return call_block(N, S, e, (int)b, path);
+        const char *names[NLAYERS + 64];
+        int n = 0;
+        for (int k = 0; k < NLAYERS; k++)
+            names[n++] = layers[k].name;
+        for (size_t b = 0; b < L->blocks.n && n < NLAYERS + 64; b++)
+            names[n++] = L->blocks.a[b]->name;
+        lw_unknown(L, e->loc, "layer", e->name, names, n, NULL);
+        return VERR;
+    }
+    case EX_NEG:
+    case EX_BINOP: {
+        Value a = eval(N, S, e->a, join(N, path, "lhs"));
+        if (e->kind == EX_NEG) {
+            if (a.kind == V_NUM)
+                return (Value){V_NUM, G_NONE, -a.num, NULL};
+            if (a.kind != V_ERR)
+                lw_error(L, e->loc, "'-' applies to numbers only, not %s", value_desc(a.kind));
+            return VERR;
+        }
+        Value b = eval(N, S, e->b, join(N, path, "rhs"));
+        if (a.kind == V_ERR || b.kind == V_ERR)
+            return VERR;
+        if (a.kind == V_NUM && b.kind == V_NUM) {
+            double r = e->op == '+' ? a.num + b.num : e->op == '-' ? a.num - b.num
+                     : e->op == '*' ? a.num * b.num : b.num != 0 ? a.num / b.num : NAN;
+            if (!isfinite(r)) {
+                lw_error(L, e->loc, "division by zero");
+                return VERR;
+            }
+            return (Value){V_NUM, G_NONE, r, NULL};
+        }
+        if (a.kind == V_TENSOR && b.kind == V_TENSOR && e->op == '+') {
+            const GNode *x = node(N, a.node), *y = node(N, b.node);
+            int same = x->ndim == y->ndim;
+            for (int d = 0; same && d < x->ndim; d++)
+                same = x->shape[d] == y->shape[d];
+            if (!same) {
+                char s1[96], s2[96];
+                lw_error(L, e->loc, "cannot add '%s' %s and '%s' %s: shapes differ", x->name,
+                         lw_shape_str(x, s1, sizeof s1), y->name, lw_shape_str(y, s2, sizeof s2));
+                return VERR;
+            }
+            return tensor(add(N, OP_ADD, (uint32_t[]){a.node, b.node}, 2, x->shape, x->ndim, (GAttr){0}, path, e->loc));
+        }
+        lw_error(L, e->loc, "'%c' of %s and %s is not supported in a network (tensors add with '+')", e->op,
+                 value_desc(a.kind), value_desc(b.kind));
+        return VERR;
+    }
+    case EX_LIST:
+    case EX_RANGE:
+        lw_error(L, e->loc, "%s is not a value in a network", lw_expr_desc(e));
+        return VERR;
+    }
+    return VERR;
+}
+
+/* Evaluate a body's items; the return expression's value (V_ERR if none).
+ * is_net: the return is softmax(logits), whose logits are returned. */
+static Value body(Net *N, Scope *S, int is_net, DlSrcLoc *ret_loc)
+{
+    Lower *L = N->L;
+    const AstDecl *d = S->decl;
+    Value ret = VERR;
+    int have_ret = 0, nerr0 = L->nerr;
+    for (int i = 0; i < d->nitems; i++) {
+        const AstItem *it = &d->items[i];
+        if (have_ret) {
+            lw_error(L, it->loc, "'%s' follows the return of %s '%s' and is never computed",
+                     it->name ? it->name : "return", is_net ? "network" : "block", d->name);
+            break;
+        }
+        if (!it->name) {
+            have_ret = 1;
+            *ret_loc = it->value->loc;
+            const AstExpr *e = it->value;
+            if (is_net) {
+                if (e->kind != EX_CALL || strcmp(e->name, "softmax") || e->nargs != 1 || e->nkwargs) {
+                    lw_error(L, e->loc, "network '%s' must return softmax(logits), the predicted label distribution",
+                             d->name);
+                    continue;
+                }
+                e = e->args[0];
+            }
+            ret = eval(N, S, e, is_net ? (e->kind == EX_CALL ? e->name : "out") : S->prefix);
+            continue;
+        }
+        Var *prev = lookup(S, it->name);
+        if (prev) {
+            lw_error(L, it->loc, "duplicate name '%s' in %s '%s'", it->name, is_net ? "network" : "block", d->name);
+            lw_note(L, prev->loc, "'%s' was first defined here", it->name);
+            continue;
+        }
+        Var v = {it->name, it->loc, eval(N, S, it->value, join(N, S->prefix, it->name)), 0, 0};
+        DL_PUSH(S->vars, v);
+    }
+    if (!have_ret)
+        lw_error(L, d->end_loc.len ? d->end_loc : d->loc, "%s '%s' has no return", is_net ? "network" : "block", d->name);
+    if (S->warn && L->nerr == nerr0) /* after an error here, 'unused' is usually its echo */
+        for (size_t i = 0; i < S->vars.n; i++)
+            if (!S->vars.a[i].used) {
+                if (S->vars.a[i].is_param)
+                    lw_warn(L, S->vars.a[i].loc, "parameter '%s' of %s '%s' is never used", S->vars.a[i].name,
+                            is_net ? "network" : "block", d->name);
+                else
+                    lw_warn(L, S->vars.a[i].loc, "'%s' is computed but never used", S->vars.a[i].name);
+            }
+    return ret;
+}
+
+static Value call_block(Net *N, Scope *S, const AstExpr *call, int bi, const char *path)
+{
+    Lower *L = N->L;
+    const AstDecl *b = L->blocks.a[bi];
+    L->block_used[bi] = 1;
+    for (Scope *s = S; s; s = s->up)
+        if (s->decl == b) {
+            DlBuf chain = {0};
+            dl_buf_printf(&chain, "%s", b->name);
+            for (Scope *t = S; t && t != s->up; t = t->up)
+                if (t->decl->kind == AST_BLOCK)
+                    dl_buf_printf(&chain, " <- %s", t->decl->name);
+            lw_error(L, call->loc, "recursion: block '%s' calls itself (%s)", b->name, chain.s);
+            dl_buf_free(&chain);
+            return VERR;
+        }
+    int given = call->nargs + call->nkwargs;
+    if (given != b->nparams) {
+        DlBuf ps = {0};
+        for (int p = 0; p < b->nparams; p++)
+            dl_buf_printf(&ps, "%s%s", p ? ", " : "", b->params[p].name);
+        lw_error(L, call->loc, "block '%s' takes %d argument%s (%s) but %d %s given", b->name, b->nparams,
+                 b->nparams == 1 ? "" : "s", ps.s ? ps.s : "", given, given == 1 ? "was" : "were");
+        lw_note(L, b->name_loc, "'%s' is declared here", b->name);
+        dl_buf_free(&ps);
+        return VERR;
+    }
+    Scope in = {b, path, {0}, !L->quiet && !L->block_seen[bi], S};
+    int bad = 0;
+    const AstExpr *arg[64];
+    for (int p = 0; p < b->nparams && p < 64; p++)
+        arg[p] = p < call->nargs ? call->args[p] : NULL;
+    for (int k = 0; k < call->nkwargs; k++) {
+        int p;
+        for (p = 0; p < b->nparams && strcmp(b->params[p].name, call->kwargs[k].key); p++)
+            ;
+        if (p == b->nparams || p >= 64 || arg[p]) {
+            lw_error(L, call->kwargs[k].loc, p == b->nparams ? "block '%s' has no parameter '%s'"
+                                                             : "block '%s' gets '%s' twice",
+                     b->name, call->kwargs[k].key);
+            bad = 1;
+            continue;
+        }
+        arg[p] = call->kwargs[k].value;
+    }
+    for (int p = 0; p < b->nparams && p < 64 && !bad; p++) {
+        Value v = arg[p] ? eval(N, S, arg[p], arg[p]->kind == EX_CALL ? join(N, path, arg[p]->name) : path) : VERR;
+        if (v.kind == V_ERR)
+            bad = 1;
+        Var var = {b->params[p].name, b->params[p].loc, v, 0, 1};
+        DL_PUSH(in.vars, var);
+    }
+    Value r = VERR;
+    if (!bad) {
+        DlSrcLoc rl;
+        L->block_seen[bi] = 1;
+        r = body(N, &in, 0, &rl);
+    }
+    DL_VEC_FREE(in.vars);
+    return r;
+}
+
+/* ---- the network --------------------------------------------------------- */
+
+int lw_net_ref(Lower *L, const AstExpr *e)
+{
+    if (e->kind == EX_IDENT && L->net && !strcmp(e->name, L->net->name))
+        return 0;
+    if (e->kind == EX_IDENT && !L->net)
+        return -1; /* "no network" already reported */
+    if (e->kind == EX_IDENT) {
+        const char *names[1] = {L->net->name};
+        lw_unknown(L, e->loc, "network", e->name, names, 1, NULL);
+    } else
+        lw_error(L, e->loc, "expected the network's name, not %s", lw_expr_desc(e));
+    return -1;
+}
+
+Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
+{
+    const AstDecl *nd = L->net;
+    const TargetInfo *t = L->target;
+    const DataInfo *D = &L->data;
+    Graph *g = graph_new(L->pool, batch);
+    Net N0 = {L, g, train, G_NONE, G_NONE}, *N = &N0;
+    memset(out, 0, sizeof *out);
+    g->weight_decay = (float)L->weight_decay;
+    int64_t B = batch, K = t->K, A = t->naxes;
+    DlSrcLoc dloc = D->decl->name_loc;
+
+    out->image = N->image = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, D->C, D->H, D->W}, 4,
+                                (GAttr){.input = {IN_IMAGE}}, join(N, D->decl->name, "input"), dloc);
+    out->target = out->label = out->scalars = G_NONE;
+    if (train) {
+        out->target = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, K}, 2, (GAttr){.input = {IN_TARGET}}, t->name,
+                          t->decl->name_loc);
+        out->label = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, A}, 2, (GAttr){.input = {IN_LABEL}},
+                         join(N, D->decl->name, "labels"), dloc);
+        out->scalars = N->scalars = add(N, OP_SCALARS, NULL, 0, (int64_t[]){4}, 1, (GAttr){0}, "scalars",
+                                        (DlSrcLoc){0, 0, 0});
+    }
+
+    Scope S = {nd, "", {0}, !L->quiet, NULL};
+    int bad = 0;
+    for (int p = 0; p < nd->nparams; p++) {
+        const AstParam *pa = &nd->params[p];
+        const AstExpr *v = pa->value;
+        if (!v || v->kind != EX_FIELD || v->a->kind != EX_IDENT || strcmp(v->a->name, D->decl->name) ||
+            strcmp(v->name, "input")) {
+            lw_error(L, v ? v->loc : pa->loc, "network parameter '%s' must be bound to the data input, e.g. %s = %s.input",
+                     pa->name, pa->name, D->decl->name);
+            bad = 1;
+            continue;
+        }
+        L->data.used = 1;
+        Var var = {pa->name, pa->loc, tensor(N->image), 0, 1};
+        DL_PUSH(S.vars, var);
+    }
+    DlSrcLoc rl = nd->loc;
+    Value r = bad ? VERR : body(N, &S, 1, &rl);
+    DL_VEC_FREE(S.vars);
+    if (r.kind == V_ERR)
+        return NULL;
+    if (r.kind != V_TENSOR || node(N, r.node)->ndim != 2) {
+        char s[96];
+        if (r.kind == V_TENSOR)
+            lw_error(L, rl, "softmax needs [B, K] logits but '%s' is %s; add global_avgpool and linear before it",
+                     node(N, r.node)->name, lw_shape_str(node(N, r.node), s, sizeof s));
+        else
+            lw_error(L, rl, "softmax needs [B, K] logits, not %s", value_desc(r.kind));
+        return NULL;
+    }
+    const GNode *z = node(N, r.node);
+    if (z->shape[1] != K) {
+        lw_error(L, rl, "target '%s' has %" PRId64 " bins but network '%s' outputs %" PRId64, t->name, K, nd->name,
+                 z->shape[1]);
+        lw_note(L, t->decl->name_loc, "target '%s' is declared here", t->name);
+        return NULL;
+    }
+    /* read-out: p = softmax(z) = exp(log_softmax(z)); e[b,a] = sum_k p[b,k] v[a,k] (DLDL-v2) */
+    out->logits = r.node;
+    int64_t BK[2] = {B, K};
+    out->logsm = add(N, OP_LOG_SOFTMAX, &out->logits, 1, BK, 2, (GAttr){0}, join(N, nd->name, "log_probs"), rl);
+    out->probs = add(N, OP_EXP, &out->logsm, 1, BK, 2, (GAttr){0}, join(N, nd->name, "probs"), rl);
+    float *v = dl_pool_alloc(L->pool, (size_t)(A * K) * sizeof *v);
+    for (int a = 0; a < A; a++) {
+        int64_t stride = 1;
+        for (int b = a + 1; b < A; b++)
+            stride *= t->nbins[b];
+        for (int64_t k = 0; k < K; k++)
+            v[a * K + k] = t->bins[a][(k / stride) % t->nbins[a]];
+    }
+    uint32_t cv = add(N, OP_CONST, NULL, 0, (int64_t[]){A, K}, 2, (GAttr){.cst = {v}}, join(N, t->name, "bin_values"),
+                      t->decl->name_loc);
+    out->expect = add(N, OP_EXPECT, (uint32_t[]){out->probs, cv}, 2, (int64_t[]){B, A}, 2, (GAttr){0},
+                      join(N, nd->name, "expect"), rl);
+    lw_output(g, GOUT_PROBS, "probs", out->probs);
+    lw_output(g, GOUT_EXPECT, "expect", out->expect);
+    out->ok = 1;
+    return g;
+}
