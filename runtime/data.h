@@ -75,8 +75,11 @@ typedef struct DlMetricAcc {
     int n;
     double abs_err[DL_MAX_AXES];      /* sum |expectation - label| per axis */
     long hit[DL_MAX_AXES], hit_joint; /* exact (or within tolerance) per axis, all axes */
+    int label_stride;   /* labels per row in dl_metric_add (the plan's nlabels);
+                           0 = max axes[].label + 1 */
 } DlMetricAcc;
-/* Add B samples: probs [B,K], expect [B,A], labels [B,A]. */
+/* Add B samples: probs [B,K], expect [B,naxes] (one expectation per target
+ * axis), labels [B,label_stride] raw labels read at axes[a].label. */
 void dl_metric_add(DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *spec,
                    const float *probs, const float *expect, const float *labels, int B);
 /* "mae age 6.21 years" / "accuracy pitch 91.2% yaw 80.1% joint 73.0%" */

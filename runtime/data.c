@@ -1,0 +1,434 @@
+/* data.c - the data set of a plan: load, shuffle, batch (runtime/data.h).
+ *
+ * dl_data_load: parse the data binding (DlPlan.data) -> let the source kind
+ * list the samples (sources.c) -> assign the split -> decode every image once
+ * in parallel (image.c) -> report bad samples, then skip them or fail.
+ * Afterwards a batch is a copy out of the uint8 NCHW store with the scaling
+ * lo + (hi-lo) v/255, an optional horizontal flip, and the label distribution.
+ *
+ * Binding keys (label indices N are 0-based, 0 .. label.count-1):
+ *   source = csv|utkface|pointing04, source.path, source.images, source.file
+ *   split = column|folds, split.column, split.path
+ *   label.count, label.N, label.N.from = column:X | name:X, label.N.unit
+ *   input.channels, input.height, input.width, input.lo, input.hi
+ *   crop = none|face_box, crop.scale
+ *   augment.hflip = 0|1, augment.hflip.negate = "1" or "0,1" (label indices)
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "data_impl.h"
+
+/* Bad samples printed one by one before the rest are only counted. */
+#define MAX_BAD_SHOWN 100
+
+/* ---- the binding ---------------------------------------------------------- */
+
+static const char *kv(const DlPlan *p, const char *key)
+{
+    for (int i = 0; i < p->ndata; i++)
+        if (p->data[i].key && strcmp(p->data[i].key, key) == 0) return p->data[i].val;
+    return NULL;
+}
+
+static int kv_num(const DlPlan *p, const char *key, double def, double lo, double hi, double *v, char **err)
+{
+    const char *s = kv(p, key);
+    if (!s) {
+        *v = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    if (end == s || *end || errno || *v < lo || *v > hi) {
+        *err = dl_xasprintf("data binding: %s = '%s' is not a number in [%g, %g]", key, s, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+static char *join(const char *root, const char *rel)
+{
+    return rel[0] == '/' ? dl_xstrdup(rel) : dl_xasprintf("%s/%s", root, rel);
+}
+
+int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **err)
+{
+    memset(s, 0, sizeof *s);
+    s->root = root;
+    double v;
+    s->source = kv(plan, "source");
+    if (!s->source) return *err = dl_xasprintf("data binding: no 'source'"), -1;
+    if (!source_find(s->source))
+        return *err = dl_xasprintf("data binding: unknown source '%s' (known: %s)", s->source,
+                                   source_kind_names()), -1;
+    const char *path = kv(plan, "source.path");
+    if (!path) return *err = dl_xasprintf("data binding: no 'source.path'"), -1;
+    s->rel_path = dl_xstrdup(path);
+    s->path = join(root, path);
+    if ((path = kv(plan, "source.images"))) {
+        s->rel_images = dl_xstrdup(path);
+        s->images = join(root, path);
+    }
+    s->file_col = kv(plan, "source.file") ? kv(plan, "source.file") : "file";
+
+    const char *split = kv(plan, "split") ? kv(plan, "split") : "column";
+    if (strcmp(split, "column") == 0) s->split = SPLIT_COLUMN;
+    else if (strcmp(split, "folds") == 0) s->split = SPLIT_FOLDS;
+    else return *err = dl_xasprintf("data binding: split = '%s' (expected column or folds)", split), -1;
+    s->split_col = kv(plan, "split.column");
+    if (!s->split_col) {
+        if (s->split == SPLIT_FOLDS) return *err = dl_xasprintf("data binding: folds split without 'split.column'"), -1;
+        s->split_col = "split";
+    }
+    if ((path = kv(plan, "split.path"))) {
+        s->rel_split_path = dl_xstrdup(path);
+        s->split_path = join(root, path);
+    } else if (s->split == SPLIT_FOLDS || strcmp(s->source, "csv") != 0) {
+        return *err = dl_xasprintf("data binding: a %s source with a %s split needs 'split.path' "
+                                   "(a csv with 'file' and '%s' columns)", s->source, split, s->split_col), -1;
+    }
+
+    if (kv_num(plan, "label.count", 1, 1, DL_MAX_AXES, &v, err)) return -1;
+    s->nlabels = (int)v;
+    for (int a = 0; a < s->nlabels; a++) {
+        char key[48];
+        snprintf(key, sizeof key, "label.%d", a);
+        const char *name = kv(plan, key);
+        snprintf(key, sizeof key, "label.%d.from", a);
+        const char *from = kv(plan, key);
+        if (!name || !from)
+            return *err = dl_xasprintf("data binding: label %d needs 'label.%d' and 'label.%d.from'", a, a, a), -1;
+        LabelSpec *l = &s->labels[a];
+        l->name = dl_xstrdup(name);
+        if (strncmp(from, "column:", 7) == 0) l->from = LBL_COLUMN;
+        else if (strncmp(from, "name:", 5) == 0) l->from = LBL_NAME;
+        else return *err = dl_xasprintf("data binding: %s = '%s' (expected column:NAME or name:FIELD)", key, from), -1;
+        l->field = dl_xstrdup(strchr(from, ':') + 1);
+    }
+
+    if (kv_num(plan, "input.channels", 3, 1, 3, &v, err)) return -1;
+    s->C = (int)v;
+    if (s->C == 2) return *err = dl_xasprintf("data binding: input.channels = 2 (expected 1 or 3)"), -1;
+    if (kv_num(plan, "input.height", 64, 1, 8192, &v, err)) return -1;
+    s->H = (int)v;
+    if (kv_num(plan, "input.width", 64, 1, 8192, &v, err)) return -1;
+    s->W = (int)v;
+    if (kv_num(plan, "input.lo", 0, -1e30, 1e30, &v, err)) return -1;
+    s->lo = (float)v;
+    if (kv_num(plan, "input.hi", 1, -1e30, 1e30, &v, err)) return -1;
+    s->hi = (float)v;
+
+    const char *crop = kv(plan, "crop") ? kv(plan, "crop") : "none";
+    if (strcmp(crop, "none") == 0) s->crop = CROP_NONE;
+    else if (strcmp(crop, "face_box") == 0) s->crop = CROP_FACE_BOX;
+    else return *err = dl_xasprintf("data binding: crop = '%s' (expected none or face_box)", crop), -1;
+    if (s->crop == CROP_FACE_BOX && strcmp(s->source, "pointing04") != 0)
+        return *err = dl_xasprintf("data binding: crop = face_box needs face boxes: a pointing04 source, not %s",
+                                   s->source), -1;
+    if (kv_num(plan, "crop.scale", 1, 1e-3, 100, &v, err)) return -1;
+    s->crop_scale = (float)v;
+
+    if (kv_num(plan, "augment.hflip", 0, 0, 1, &v, err)) return -1;
+    s->hflip = (int)v;
+    const char *neg = kv(plan, "augment.hflip.negate");
+    for (const char *p = neg; p && *p;) {
+        char *end;
+        long i = strtol(p, &end, 10);
+        if (end == p || i < 0 || i >= s->nlabels || (*end && *end != ','))
+            return *err = dl_xasprintf("data binding: augment.hflip.negate = '%s' (expected label indices 0..%d, "
+                                       "comma-separated)", neg, s->nlabels - 1), -1;
+        s->negate[i] = 1;
+        p = *end ? end + 1 : end;
+    }
+    return 0;
+}
+
+void data_spec_free(DataSpec *s)
+{
+    free(s->path);
+    free(s->rel_path);
+    free(s->images);
+    free(s->rel_images);
+    free(s->split_path);
+    free(s->rel_split_path);
+    for (int a = 0; a < DL_MAX_AXES; a++) {
+        free(s->labels[a].name);
+        free(s->labels[a].field);
+    }
+    memset(s, 0, sizeof *s);
+}
+
+/* ---- parallel decoding ---------------------------------------------------- */
+
+typedef struct DecodeJob {
+    const DataSpec *spec;
+    SampleList *samples;
+    uint8_t *pixels;      /* [n, C, H, W], sample i at i*CHW */
+    atomic_size_t next;
+    int failed_init;
+} DecodeJob;
+
+/* Each thread takes the next undecoded sample; results land at the sample's
+ * own slot, so the outcome does not depend on the thread count. */
+static void *decode_worker(void *arg)
+{
+    DecodeJob *job = arg;
+    const DataSpec *sp = job->spec;
+    size_t chw = (size_t)sp->C * sp->H * sp->W;
+    ImageDecoder *dec = image_decoder_new();
+    if (!dec) {
+        job->failed_init = 1;
+        return NULL;
+    }
+    for (;;) {
+        size_t i = atomic_fetch_add(&job->next, 1);
+        if (i >= job->samples->n) break;
+        Sample *s = &job->samples->a[i];
+        if (s->bad) continue;
+        char *why = NULL;
+        if (image_load(dec, s->path, s->has_box ? s->box : NULL, sp->crop_scale, sp->C, sp->H, sp->W,
+                       job->pixels + i * chw, &why)) {
+            s->bad = dl_xasprintf("%s: %s", s->rel, why);
+            free(why);
+        }
+    }
+    image_decoder_free(dec);
+    return NULL;
+}
+
+static int decode_all(const DataSpec *spec, SampleList *l, uint8_t *pixels, int nthreads, char **err)
+{
+    DecodeJob job = {.spec = spec, .samples = l, .pixels = pixels};
+    atomic_init(&job.next, 0);
+    if (nthreads <= 0) nthreads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (nthreads < 1) nthreads = 1;
+    if ((size_t)nthreads > l->n) nthreads = l->n ? (int)l->n : 1;
+    pthread_t *th = dl_xmalloc((size_t)nthreads * sizeof *th);
+    int started = 0;
+    for (int t = 1; t < nthreads; t++)
+        if (pthread_create(&th[started], NULL, decode_worker, &job) == 0) started++;
+    decode_worker(&job); /* this thread works too; a thread that failed to start costs only speed */
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    free(th);
+    if (job.failed_init) {
+        *err = dl_xasprintf("cannot initialise the JPEG decoder (libturbojpeg)");
+        return -1;
+    }
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- load ----------------------------------------------------------------- */
+
+int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, char **err)
+{
+    *out = NULL;
+    const char *root = opts && opts->root ? opts->root : dl_data_root();
+    struct stat st;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        *err = dl_xasprintf("data root '%s' not found (set DLDL_DATA or pass --data DIR)", root);
+        return -1;
+    }
+    DataSpec spec;
+    SampleList l = {0};
+    uint8_t *pixels = NULL;
+    if (data_spec_parse(plan, root, &spec, err)) goto fail;
+    if (source_find(spec.source)->scan(&spec, &l, err)) goto fail;
+    if (split_assign(&spec, &l, err)) goto fail;
+    if (l.n == 0) {
+        *err = dl_xasprintf("%s: no samples", spec.rel_path);
+        goto fail;
+    }
+
+    size_t chw = (size_t)spec.C * spec.H * spec.W;
+    pixels = dl_xmalloc(l.n * chw);
+    double t0 = now_s();
+    if (decode_all(&spec, &l, pixels, opts ? opts->nthreads : 0, err)) goto fail;
+    double dt = now_s() - t0;
+
+    int nbad = 0;
+    for (size_t i = 0; i < l.n; i++) {
+        if (!l.a[i].bad) continue;
+        if (nbad < MAX_BAD_SHOWN) fprintf(stderr, "%s\n", l.a[i].bad);
+        nbad++;
+    }
+    if (nbad > MAX_BAD_SHOWN) fprintf(stderr, "... and %d more bad samples\n", nbad - MAX_BAD_SHOWN);
+    if (nbad && !(opts && opts->skip_bad)) {
+        *err = dl_xasprintf("%d bad sample%s (see above); --skip-bad skips %s", nbad, nbad == 1 ? "" : "s",
+                            nbad == 1 ? "it" : "them");
+        goto fail;
+    }
+    if ((size_t)nbad == l.n) {
+        *err = dl_xasprintf("%s: every sample is bad", spec.rel_path);
+        goto fail;
+    }
+
+    DlDataset *d = dl_xcalloc(1, sizeof *d);
+    d->nlabels = spec.nlabels;
+    d->C = spec.C, d->H = spec.H, d->W = spec.W;
+    d->lo = spec.lo, d->hi = spec.hi;
+    d->hflip = spec.hflip;
+    memcpy(d->negate, spec.negate, sizeof d->negate);
+    d->nskipped = nbad;
+    int n = (int)l.n - nbad;
+    d->files = dl_xmalloc((size_t)n * sizeof *d->files);
+    d->labels = dl_xmalloc((size_t)n * spec.nlabels * sizeof *d->labels);
+    d->split = dl_xmalloc((size_t)n);
+    d->train_idx = dl_xmalloc((size_t)n * sizeof(int));
+    d->test_idx = dl_xmalloc((size_t)n * sizeof(int));
+    for (size_t i = 0; i < l.n; i++) {
+        Sample *s = &l.a[i];
+        if (s->bad) continue;
+        int j = d->n++;
+        d->files[j] = s->rel;
+        s->rel = NULL;
+        memcpy(d->labels + (size_t)j * spec.nlabels, s->labels, (size_t)spec.nlabels * sizeof(float));
+        d->split[j] = (uint8_t)s->split;
+        if (s->split == DL_TRAIN) d->train_idx[d->ntrain++] = j;
+        else d->test_idx[d->ntest++] = j;
+        if ((size_t)j != i) memmove(pixels + (size_t)j * chw, pixels + i * chw, chw);
+    }
+    d->pixels = dl_xrealloc(pixels, (size_t)n * chw);
+    if (!(opts && opts->quiet)) {
+        fprintf(stderr, "data: %s: %d samples (%d train, %d test) decoded in %.2f s", spec.rel_path, d->n,
+                d->ntrain, d->ntest, dt);
+        if (nbad) fprintf(stderr, "; skipped %d bad", nbad);
+        fprintf(stderr, "\n");
+    }
+    data_spec_free(&spec);
+    sample_list_free(&l);
+    *out = d;
+    return 0;
+fail:
+    free(pixels);
+    data_spec_free(&spec);
+    sample_list_free(&l);
+    return -1;
+}
+
+void dl_data_free(DlDataset *d)
+{
+    if (!d) return;
+    for (int i = 0; i < d->n; i++) free(d->files[i]);
+    free(d->files);
+    free(d->labels);
+    free(d->split);
+    free(d->pixels);
+    free(d->train_idx);
+    free(d->test_idx);
+    free(d);
+}
+
+/* ---- one file (--predict) ------------------------------------------------- */
+
+int dl_data_load_image(const DlPlan *plan, const char *path, float *pixels, char **err)
+{
+    DataSpec spec;
+    if (data_spec_parse(plan, dl_data_root(), &spec, err)) {
+        data_spec_free(&spec);
+        return -1;
+    }
+    float box[4];
+    int has_box = 0, rc = -1;
+    if (spec.crop == CROP_FACE_BOX) {
+        /* PATH.jpg -> PATH.txt, when there is one. */
+        const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+        size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - path) : strlen(path);
+        char *txt = dl_xasprintf("%.*s.txt", (int)stem, path), *why = NULL;
+        if (access(txt, F_OK) == 0) {
+            if (read_face_box(txt, box, &why)) {
+                *err = dl_xasprintf("%s: %s", txt, why);
+                free(why);
+                free(txt);
+                goto out;
+            }
+            has_box = 1;
+        }
+        free(txt);
+    }
+    ImageDecoder *dec = image_decoder_new();
+    if (!dec) {
+        *err = dl_xasprintf("cannot initialise the JPEG decoder (libturbojpeg)");
+        goto out;
+    }
+    size_t chw = (size_t)spec.C * spec.H * spec.W;
+    uint8_t *u8 = dl_xmalloc(chw);
+    char *why = NULL;
+    if (image_load(dec, path, has_box ? box : NULL, spec.crop_scale, spec.C, spec.H, spec.W, u8, &why)) {
+        *err = dl_xasprintf("%s: %s", path, why);
+        free(why);
+    } else {
+        for (size_t i = 0; i < chw; i++) pixels[i] = spec.lo + (spec.hi - spec.lo) * (float)u8[i] / 255.0f;
+        rc = 0;
+    }
+    free(u8);
+    image_decoder_free(dec);
+out:
+    data_spec_free(&spec);
+    return rc;
+}
+
+/* ---- epochs and batches --------------------------------------------------- */
+
+/* Fisher-Yates from the back; the swap partner of position i is
+ * floor(u * (i+1) / 2^64), u = dl_rng_u64(seed, epoch, i, 0) (no modulo bias). */
+void dl_data_shuffle(const DlDataset *d, uint64_t seed, int epoch, int *order)
+{
+    memcpy(order, d->train_idx, (size_t)d->ntrain * sizeof *order);
+    for (int i = d->ntrain - 1; i > 0; i--) {
+        uint64_t u = dl_rng_u64(seed, (uint64_t)epoch, (uint64_t)i, 0);
+        int j = (int)(((unsigned __int128)u * (unsigned)(i + 1)) >> 64);
+        int t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+
+void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, int B, int augment,
+                   uint64_t seed, int epoch, float *image, float *target, float *label)
+{
+    int A = d->nlabels, H = d->H, W = d->W;
+    size_t hw = (size_t)H * W, chw = (size_t)d->C * hw;
+    int K = t && target ? dl_target_bins(t) : 0;
+    float lut[256]; /* x = lo + (hi-lo) v/255 */
+    for (int v = 0; v < 256; v++) lut[v] = d->lo + (d->hi - d->lo) * (float)v / 255.0f;
+    for (int b = 0; b < B; b++) {
+        int i = idx[b];
+        int flip = augment && d->hflip && dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 1) < 0.5f;
+        float lab[DL_MAX_AXES];
+        for (int a = 0; a < A; a++) {
+            lab[a] = d->labels[(size_t)i * A + a];
+            if (flip && d->negate[a]) lab[a] = -lab[a];
+        }
+        if (label) memcpy(label + (size_t)b * A, lab, (size_t)A * sizeof *lab);
+        if (target && t) dl_target_build(t, lab, target + (size_t)b * K);
+        if (!image) continue;
+        const uint8_t *src = d->pixels + (size_t)i * chw;
+        float *dst = image + (size_t)b * chw;
+        for (int c = 0; c < d->C; c++)
+            for (int y = 0; y < H; y++) {
+                const uint8_t *row = src + c * hw + (size_t)y * W;
+                float *o = dst + c * hw + (size_t)y * W;
+                if (flip)
+                    for (int x = 0; x < W; x++) o[x] = lut[row[W - 1 - x]];
+                else
+                    for (int x = 0; x < W; x++) o[x] = lut[row[x]];
+            }
+    }
+}

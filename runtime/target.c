@@ -1,0 +1,96 @@
+/* target.c - label-distribution targets (runtime/data.h dl_target_build).
+ *
+ * DLDL (Gao, Xing, Xie, Wu, Geng, IEEE TIP 2017, Sec. III-B) turns a label l
+ * into a distribution over discrete bins: for age, a 1-D Gaussian over the age
+ * bins; for head pose, a 2-D Gaussian over the pitch x yaw grid.  Here, for any
+ * number of axes, with joint bins k = (k_0, .., k_{n-1}) row-major (first axis
+ * slowest):
+ *
+ *   y_k = exp(-e_k) / sum_j exp(-e_j),   e_k = sum_a (v_a(k_a) - l_a)^2 / (2 sigma_a^2)
+ *
+ * computed in double and stored as float.  The minimum of e is subtracted
+ * before exp (the same y, exactly, in real arithmetic), so a label far outside
+ * the bins cannot underflow the sum: its mass lands on the nearest bin.  If
+ * the sum is still not a positive finite number (a NaN label, sigma <= 0) all
+ * mass goes to the nearest bin of each axis, as for "onehot".
+ * Nearest bin: smallest |v - l|, ties to the lower index (numpy argmin).
+ */
+#include <math.h>
+#include <string.h>
+
+#include "data.h"
+
+int dl_target_bins(const DlPlanTarget *t)
+{
+    int K = 1;
+    for (int a = 0; a < t->naxes; a++) K *= t->axes[a].nbins;
+    return K;
+}
+
+static int nearest_bin(const DlPlanAxis *ax, float l)
+{
+    int best = 0;
+    double bd = INFINITY;
+    for (int i = 0; i < ax->nbins; i++) {
+        double d = fabs((double)ax->bins[i] - (double)l);
+        if (d < bd) {
+            bd = d;
+            best = i;
+        }
+    }
+    return best;
+}
+
+static void onehot(const DlPlanTarget *t, const float *labels, float *y, int K)
+{
+    memset(y, 0, (size_t)K * sizeof *y);
+    int k = 0;
+    for (int a = 0; a < t->naxes; a++)
+        k = k * t->axes[a].nbins + nearest_bin(&t->axes[a], labels[t->axes[a].label]);
+    y[k] = 1.0f;
+}
+
+/* e_k for joint bin k (row-major, first axis slowest). */
+static double energy(const DlPlanTarget *t, const float *labels, int k)
+{
+    double e = 0;
+    for (int a = t->naxes - 1; a >= 0; a--) {
+        const DlPlanAxis *ax = &t->axes[a];
+        double d = (double)ax->bins[k % ax->nbins] - (double)labels[ax->label];
+        e += d * d / (2.0 * (double)ax->sigma * (double)ax->sigma);
+        k /= ax->nbins;
+    }
+    return e;
+}
+
+/* No allocation: called per sample inside training steps (common/util.h). */
+void dl_target_build(const DlPlanTarget *t, const float *labels, float *y)
+{
+    int K = dl_target_bins(t);
+    if (strcmp(t->kind, "onehot") == 0) {
+        onehot(t, labels, y, K);
+        return;
+    }
+    /* e_k is a sum of per-axis terms, so min_k e_k = sum_a min_i e_a(i). */
+    double emin = 0;
+    int ok = 1;
+    for (int a = 0; a < t->naxes; a++) {
+        const DlPlanAxis *ax = &t->axes[a];
+        double s = ax->sigma, m = INFINITY;
+        for (int i = 0; i < ax->nbins; i++) {
+            double d = (double)ax->bins[i] - (double)labels[ax->label];
+            double e = d * d / (2 * s * s);
+            if (e < m) m = e;
+        }
+        if (!(s > 0) || !isfinite(m)) ok = 0;
+        emin += m;
+    }
+    double sum = 0;
+    if (ok)
+        for (int k = 0; k < K; k++) sum += exp(-(energy(t, labels, k) - emin));
+    if (!ok || !(sum > 0) || !isfinite(sum)) {
+        onehot(t, labels, y, K);
+        return;
+    }
+    for (int k = 0; k < K; k++) y[k] = (float)(exp(-(energy(t, labels, k) - emin)) / sum);
+}

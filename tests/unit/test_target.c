@@ -1,0 +1,206 @@
+/* test_target.c - label-distribution targets (runtime/target.c) against numpy.
+ *
+ * tests/numeric/targets.txt is written by tests/numeric/make_target_fixtures.py:
+ * Gaussian targets over UTKFace's age bins 0..116 (sigma 2; labels 0, 116,
+ * 25.5, far outside the bins ...) and over Pointing'04's 9 x 13 pitch x yaw
+ * grid (sigma 15; the corners ...), and one-hot targets with ties.  Each y is
+ * compared to 1e-6.  By hand: the label column an axis reads (axes[].label),
+ * dl_target_bins, and the NaN-label fallback.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../common/util.h"
+#include "../../runtime/data.h"
+
+#define FIXTURE "tests/numeric/targets.txt"
+#define TOL 1e-6
+
+typedef struct Case {
+    char name[64], kind[16];
+    DlPlanTarget t;
+    char axis_names[DL_MAX_AXES][16];
+    float label[DL_MAX_AXES];
+    int K;
+    double *y;
+} Case;
+
+static Case *cases;
+static int ncases;
+
+static char *next_tok(char **save)
+{
+    char *t;
+    /* skip comment lines */
+    while ((t = strtok_r(NULL, " \t\r\n", save)) && t[0] == '#')
+        strtok_r(NULL, "\n", save);
+    return t;
+}
+
+static int expect(char **save, const char *word)
+{
+    char *t = next_tok(save);
+    if (!t || strcmp(t, word) != 0) {
+        fprintf(stderr, "%s: expected '%s', found '%s'\n", FIXTURE, word, t ? t : "end of file");
+        return -1;
+    }
+    return 0;
+}
+
+static double num(char **save)
+{
+    char *t = next_tok(save);
+    return t ? strtod(t, NULL) : NAN;
+}
+
+static int load_fixture(void **state)
+{
+    FILE *f = fopen(FIXTURE, "r");
+    if (!f) {
+        fprintf(stderr, "%s: cannot open (run from the repository root)\n", FIXTURE);
+        return -1;
+    }
+    DlBuf b = {0};
+    char chunk[8192];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&b, chunk, n);
+    fclose(f);
+    /* a leading comment line: strtok_r needs a first call */
+    char *save = NULL, *t = strtok_r(b.s, "\n", &save);
+    if (!t || t[0] != '#') return -1;
+    DL_VEC(Case) v = {0};
+    while ((t = next_tok(&save))) {
+        if (strcmp(t, "case") != 0) return -1;
+        Case c;
+        memset(&c, 0, sizeof c);
+        snprintf(c.name, sizeof c.name, "%s", next_tok(&save));
+        snprintf(c.kind, sizeof c.kind, "%s", next_tok(&save));
+        c.t.kind = c.kind;
+        c.t.naxes = (int)num(&save);
+        for (int a = 0; a < c.t.naxes; a++) {
+            if (expect(&save, "axis")) return -1;
+            DlPlanAxis *ax = &c.t.axes[a];
+            snprintf(c.axis_names[a], sizeof c.axis_names[a], "%s", next_tok(&save));
+            ax->sigma = (float)num(&save);
+            ax->nbins = (int)num(&save);
+            ax->bins = dl_xmalloc((size_t)ax->nbins * sizeof(float));
+            for (int i = 0; i < ax->nbins; i++) ax->bins[i] = (float)num(&save);
+            ax->label = a;
+        }
+        if (expect(&save, "label")) return -1;
+        for (int a = 0; a < c.t.naxes; a++) c.label[a] = (float)num(&save);
+        if (expect(&save, "y")) return -1;
+        c.K = (int)num(&save);
+        c.y = dl_xmalloc((size_t)c.K * sizeof(double));
+        for (int k = 0; k < c.K; k++) c.y[k] = num(&save);
+        if (isnan(c.y[c.K - 1])) return -1;
+        DL_PUSH(v, c);
+    }
+    dl_buf_free(&b);
+    cases = v.a;
+    ncases = (int)v.n;
+    /* the pointers into each Case (kind) moved with the vector: fix them */
+    for (int i = 0; i < ncases; i++) cases[i].t.kind = cases[i].kind;
+    return ncases >= 12 ? 0 : -1;
+}
+
+static int free_fixture(void **state)
+{
+    for (int i = 0; i < ncases; i++) {
+        for (int a = 0; a < cases[i].t.naxes; a++) free(cases[i].t.axes[a].bins);
+        free(cases[i].y);
+    }
+    free(cases);
+    return 0;
+}
+
+static void test_fixture(void **state)
+{
+    int checked = 0;
+    for (int i = 0; i < ncases; i++) {
+        Case *c = &cases[i];
+        assert_int_equal(dl_target_bins(&c->t), c->K);
+        float *y = dl_xmalloc((size_t)c->K * sizeof *y);
+        dl_target_build(&c->t, c->label, y);
+        double sum = 0, worst = 0;
+        for (int k = 0; k < c->K; k++) {
+            sum += y[k];
+            double d = fabs((double)y[k] - c->y[k]);
+            if (d > worst) worst = d;
+        }
+        if (worst > TOL) fprintf(stderr, "case %s: max |y - numpy| = %g\n", c->name, worst);
+        assert_true(worst <= TOL);
+        assert_float_equal(sum, 1.0, 1e-5);
+        free(y);
+        checked++;
+    }
+    printf("%d target cases match numpy to %g\n", checked, TOL);
+    assert_true(checked >= 12);
+}
+
+static Case *find(const char *name)
+{
+    for (int i = 0; i < ncases; i++)
+        if (strcmp(cases[i].name, name) == 0) return &cases[i];
+    fail_msg("no case %s in %s", name, FIXTURE);
+    return NULL;
+}
+
+/* An axis reads its own label column: labels [gender, yaw, pitch] with the
+ * axes reading columns 2 and 1 give the same target as [pitch, yaw]. */
+static void test_label_columns(void **state)
+{
+    Case *c = find("pose_30.5_7.2");
+    DlPlanTarget t = c->t;
+    t.axes[0].label = 2;
+    t.axes[1].label = 1;
+    float labels[3] = {1.0f, c->label[1], c->label[0]};
+    float *y = dl_xmalloc((size_t)c->K * sizeof *y);
+    dl_target_build(&t, labels, y);
+    for (int k = 0; k < c->K; k++) assert_float_equal(y[k], c->y[k], TOL);
+    free(y);
+}
+
+/* Hand-checked: one-hot positions, and a NaN label falls back to one bin. */
+static void test_by_hand(void **state)
+{
+    Case *c = find("onehot_pose_tie");
+    assert_int_equal(c->K, 9 * 13);
+    float *y = dl_xmalloc((size_t)c->K * sizeof *y);
+    dl_target_build(&c->t, c->label, y);
+    /* pitch 22.5 -> 15 (index 5), yaw -7.5 -> -15 (index 5): k = 5*13 + 5 */
+    for (int k = 0; k < c->K; k++) assert_true(y[k] == (k == 70 ? 1.0f : 0.0f));
+
+    Case *g = find("age_25.5");
+    float nan_label[1] = {NAN};
+    DlPlanTarget t = g->t;
+    dl_target_build(&t, nan_label, y);
+    double sum = 0;
+    for (int k = 0; k < g->K; k++) {
+        assert_true(y[k] == 0.0f || y[k] == 1.0f);
+        sum += y[k];
+    }
+    assert_true(sum == 1.0);
+    /* the age 25.5 target is symmetric about 25.5 */
+    dl_target_build(&g->t, g->label, y);
+    for (int d = 0; d < 20; d++) assert_float_equal(y[25 - d], y[26 + d], 1e-7);
+    free(y);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fixture),
+        cmocka_unit_test(test_label_columns),
+        cmocka_unit_test(test_by_hand),
+    };
+    return cmocka_run_group_tests(tests, load_fixture, free_fixture);
+}
