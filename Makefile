@@ -68,7 +68,7 @@ $(B)/%.o: %.c
 TEST_BINS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 $(B)/tests/%: tests/unit/%.c $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMON_OBJ) $(RUNTIME_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -fopenmp -o $@ $(filter %.c %.o,$^) -lcmocka $(DLDLRUN_LIBS)
+	$(CC) $(ALL_CFLAGS) -fopenmp -o $@ $< $(filter %.o,$^) -lcmocka $(DLDLRUN_LIBS)
 
 test: all $(TEST_BINS)
 	@sh tests/run.sh

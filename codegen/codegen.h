@@ -3,8 +3,8 @@
  * Every non-library group of a GSchedule becomes one kernel.  codegen builds
  * its kernel IR (codegen/kir.h: loops, loads, stores, ALU ops, constants),
  * then renders the IR once as a kernel body; the body is shared by the C and
- * the CUDA module, which differ only in their preludes (codegen/prelude_c.h,
- * codegen/prelude_cuda.h):
+ * the CUDA module, which differ only in their preludes (codegen/prelude.c,
+ * cg_prelude_c and cg_prelude_cuda):
  *
  *   DL_KERNEL(k3_bn_apply_relu) {             // C:    void k(float *const *dl_b, int64_t dl_g0, int64_t dl_g1)
  *       DL_FOR_GID(g) { ... dl_b[0][...] ... }//      for (g = dl_g0; g < dl_g1; g++)
