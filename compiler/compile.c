@@ -1,0 +1,170 @@
+/* compile.c - the pass pipeline of dldlc (compile.h). */
+#include "compile.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../codegen/codegen.h"
+#include "../common/plan.h"
+#include "../grammar/ast.h"
+#include "autodiff.h"
+#include "fuse.h"
+#include "graph.h"
+#include "lower.h"
+#include "memplan.h"
+#include "plan_build.h"
+
+const char *const compile_emit_names = "ast|graph|grad|fused|mem|kir|c|cuda|ptx|plan";
+
+static const char *const emit_name[] = {
+    [EMIT_NONE] = "", [EMIT_AST] = "ast", [EMIT_GRAPH] = "graph", [EMIT_GRAD] = "grad",
+    [EMIT_FUSED] = "fused", [EMIT_MEM] = "mem", [EMIT_KIR] = "kir", [EMIT_C] = "c",
+    [EMIT_CUDA] = "cuda", [EMIT_PTX] = "ptx", [EMIT_PLAN] = "plan",
+};
+
+int compile_emit_parse(const char *name)
+{
+    for (int i = EMIT_AST; i <= EMIT_PLAN; i++)
+        if (!strcmp(name, emit_name[i])) return i;
+    return -1;
+}
+
+static void put(FILE *out, DlBuf *b)
+{
+    if (b->n) fwrite(b->s, 1, b->n, out);
+    b->n = 0;
+}
+
+/* PARAM and STATE nodes of the programs agree in place by name (one
+ * parameter arena serves both programs). */
+static int check_shared_layout(const PbProgram *a, const PbProgram *b, DlDiag *diag)
+{
+    int errors = 0;
+    for (uint32_t i = 0; i < a->g->n; i++) {
+        const GNode *N = &a->g->nodes[i];
+        if ((N->op != OP_PARAM && N->op != OP_STATE) || !N->name) continue;
+        for (uint32_t j = 0; j < b->g->n; j++) {
+            const GNode *M = &b->g->nodes[j];
+            if (M->op != N->op || !M->name || strcmp(M->name, N->name)) continue;
+            const GBuffer *x = &a->mem.buf[i], *y = &b->mem.buf[j];
+            if (x->arena != y->arena || x->offset != y->offset || x->numel != y->numel) {
+                dl_error(diag, N->loc, "internal: '%s' is at %s+%lld in %s but at %s+%lld in %s",
+                         N->name, mem_arena_name(x->arena), (long long)x->offset, a->name,
+                         mem_arena_name(y->arena), (long long)y->offset, b->name);
+                errors++;
+            }
+        }
+    }
+    return errors;
+}
+
+/* The stage the request needs: 1 fuse, 2 memory plan, 3 code, 4 plan. */
+static int backend_stage(const CompileOptions *o)
+{
+    if (o->output) return 4;
+    switch (o->emit) {
+    case EMIT_FUSED: return 1;
+    case EMIT_MEM: return 2;
+    case EMIT_KIR: return 3;
+    case EMIT_C: case EMIT_CUDA: case EMIT_PTX: case EMIT_PLAN: return 4;
+    case EMIT_NONE: case EMIT_AST: case EMIT_GRAPH: case EMIT_GRAD: return 0;
+    }
+    return 4;
+}
+
+int compile_run(const CompileOptions *o, FILE *out, FILE *err)
+{
+    DlSource src;
+    if (dl_source_read(&src, o->spec) != 0) {
+        fprintf(err, "dldlc: cannot read '%s': %s\n", o->spec, strerror(errno));
+        return 1;
+    }
+    DlPool *pool = dl_pool_new();
+    DlDiag diag;
+    dl_diag_init(&diag, &src, err);
+    DlBuf b = {0};
+    DlPlan *plan = NULL;
+    PbProgram prog[2] = {{.name = "train"}, {.name = "eval"}};
+    int nprog = 2, stage = backend_stage(o), rc = 1;
+    LowerResult lr;
+    memset(&lr, 0, sizeof lr);
+
+    AstFile *ast = NULL;
+    if (dl_parse(&src, pool, &diag, &ast) || dl_diag_errors(&diag)) goto done;
+    if (o->emit == EMIT_AST) {
+        ast_dump(ast, &b);
+        put(out, &b);
+        if (!o->output) goto ok;
+    }
+    if (lower_file(ast, pool, &diag, &lr) || dl_diag_errors(&diag)) goto done;
+    if (graph_verify(lr.train, "lower", &diag) + graph_verify(lr.eval, "lower", &diag)) goto done;
+    if (o->emit == EMIT_GRAPH) {
+        dl_buf_printf(&b, "# train (forward)\n");
+        graph_dump(lr.train, &b);
+        dl_buf_printf(&b, "# eval\n");
+        graph_dump(lr.eval, &b);
+        put(out, &b);
+    }
+    if (o->emit <= EMIT_GRAPH && !o->output) goto ok;
+    if (ad_differentiate(lr.train, &diag) || dl_diag_errors(&diag)) goto done;
+    if (graph_verify(lr.train, "autodiff", &diag)) goto done;
+    if (o->emit == EMIT_GRAD) {
+        graph_dump(lr.train, &b);
+        put(out, &b);
+    }
+    if (stage == 0) goto ok;
+
+    prog[0].g = lr.train;
+    prog[1].g = lr.eval;
+    for (int i = 0; i < nprog; i++)
+        if (pb_compile_program(&prog[i], stage < 3 ? stage : 3, pool, &diag)) goto done;
+    if (stage >= 2 && check_shared_layout(&prog[0], &prog[1], &diag)) goto done;
+    if (o->emit == EMIT_FUSED || o->emit == EMIT_MEM || o->emit == EMIT_KIR) {
+        for (int i = 0; i < nprog; i++) {
+            dl_buf_printf(&b, "# %s\n", prog[i].name);
+            if (o->emit == EMIT_FUSED) fuse_dump(prog[i].g, &prog[i].sched, &b);
+            else if (o->emit == EMIT_MEM) mem_dump(prog[i].g, &prog[i].sched, &prog[i].mem, &b);
+            else if (prog[i].mod.kir_text) dl_buf_printf(&b, "%s", prog[i].mod.kir_text);
+        }
+        put(out, &b);
+    }
+    if (stage < 4) goto ok;
+
+    plan = dl_xcalloc(1, sizeof *plan);
+    if (plan_build(&lr, prog, nprog, plan, &diag)) goto done;
+    if (o->emit == EMIT_C) fputs(plan->c_source, out);
+    if (o->emit == EMIT_CUDA) fputs(plan->cuda_source, out);
+    if (o->emit == EMIT_PLAN) dl_plan_dump(plan, out);
+    if (o->emit == EMIT_PTX) {
+        const char *arch = o->arch ? o->arch : "compute_80";
+        char *ptx = NULL, *log = NULL;
+        if (cg_compile_ptx(plan->cuda_source, arch, &ptx, &log) != 0) {
+            fprintf(err, "dldlc: NVRTC could not compile the CUDA module of '%s' for %s:\n%s\n",
+                    o->spec, arch, log ? log : "(no log)");
+            free(ptx);
+            free(log);
+            goto done;
+        }
+        fputs(ptx, out);
+        free(ptx);
+        free(log);
+    }
+    if (o->output) {
+        char *why = NULL;
+        if (dl_plan_write(plan, o->output, &why) != 0) {
+            fprintf(err, "dldlc: cannot write '%s': %s\n", o->output, why ? why : strerror(errno));
+            free(why);
+            goto done;
+        }
+    }
+ok:
+    rc = 0;
+done:
+    dl_plan_free(plan);
+    for (int i = 0; i < nprog; i++) pb_program_free(&prog[i]);
+    dl_buf_free(&b);
+    dl_pool_free(pool);
+    dl_source_free(&src);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/* main.c - dldlc, the dldl compiler driver.
+ *
+ *   dldlc SPEC.dldl [-o OUT.plan] [--emit=STAGE] [--arch=compute_80]
+ *
+ * STAGE: ast graph grad fused mem kir c cuda ptx plan (compile.h).  At least
+ * one of -o and --emit is required.  Exit status: 0 success, 1 errors in the
+ * spec (diagnostics printed) or I/O errors, 2 usage errors.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "compile.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dldlc SPEC.dldl [-o OUT.plan] [--emit=%s] [--arch=compute_80]\n",
+            compile_emit_names);
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "dldlc: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (usage: dldlc SPEC.dldl [-o OUT.plan] [--emit=STAGE] [--arch=ARCH])\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    CompileOptions o = {0};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(a, "-o")) {
+            if (i + 1 >= argc) return usage_error("option '%s' needs a file name", a);
+            o.output = argv[++i];
+        } else if (!strncmp(a, "--emit=", 7)) {
+            int e = compile_emit_parse(a + 7);
+            if (e < 0) {
+                fprintf(stderr, "dldlc: unknown stage '%s' in --emit (one of %s)\n", a + 7,
+                        compile_emit_names);
+                return 2;
+            }
+            o.emit = (CompileEmit)e;
+        } else if (!strncmp(a, "--arch=", 7) && a[7]) {
+            o.arch = a + 7;
+        } else if (a[0] == '-' && a[1]) {
+            return usage_error("unknown option '%s'", a);
+        } else if (o.spec) {
+            return usage_error("more than one spec ('%s')", a);
+        } else {
+            o.spec = a;
+        }
+    }
+    if (!o.spec) return usage_error("no spec given%s", "");
+    if (!o.output && o.emit == EMIT_NONE) return usage_error("nothing to do: give -o OUT.plan or --emit=STAGE%s", "");
+    return compile_run(&o, stdout, stderr);
+}

@@ -1,0 +1,63 @@
+/* memplan.h - memory plan: an (arena, offset) for every materialised node.
+ *
+ * Arenas (graph.h GArena), offsets in floats, every offset a multiple of
+ * MEM_ALIGN floats (64 bytes):
+ *   AR_PARAM  PARAM nodes in node order (train and eval graphs create them in
+ *             the same order, so their offsets agree);
+ *   AR_GRAD   a parameter's gradient (GNode.param set) at its parameter's offset;
+ *   AR_OPT    a momentum STATE ("*.momentum", GNode.param set) likewise;
+ *   AR_STATE  other STATE nodes (batch norm running statistics), node order;
+ *   AR_INPUT  INPUT and SCALARS nodes, node order;
+ *   AR_CONST  CONST nodes, node order;
+ *   AR_ACT    every other materialised node (group outs), with offsets reused
+ *             by liveness over the group schedule: a buffer is live from the
+ *             group that writes it to the last group that reads it (graph
+ *             outputs: to the end); intervals are closed, so a kernel never
+ *             writes over its own inputs.  Placement: largest first, each in
+ *             the best-fitting gap among the buffers live at the same time.
+ * Group members computed inside their kernel (not in outs), and inlined
+ * producers, get no storage: numel 0, offset -1.  In-place writers (SGD,
+ * BN_RUNNING) share their target's buffer; VIEW nodes alias their input.
+ */
+#ifndef DL_MEMPLAN_H
+#define DL_MEMPLAN_H
+
+#include "graph.h"
+
+#define MEM_ALIGN 16
+
+/* Fill out->buf (g->n entries, from pool) and out->arena_size.
+ * Returns 0, or the number of internal errors reported to diag (a group reads
+ * a node that no earlier group writes). */
+int mem_plan(const Graph *g, const GSchedule *s, DlPool *pool, GMemPlan *out, DlDiag *diag);
+
+/* Check a memory plan (the verifier between memory planning and code
+ * generation): every group in and out has storage inside its arena, gradients
+ * and momentum sit at their parameter's offset, and no two ACT buffers live at
+ * the same time overlap (all pairs).  Returns the number of problems, reported
+ * to diag as internal errors. */
+int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *diag);
+
+/* 1 when node has storage in the plan. */
+static inline int mem_has_storage(const GMemPlan *mp, uint32_t node) { return mp->buf[node].offset >= 0; }
+
+/* Statistics of the activation arena, for --emit=mem and tests. */
+typedef struct MemStats {
+    int64_t act_peak;      /* floats: arena_size[AR_ACT] */
+    int64_t act_total;     /* floats: sum of every ACT buffer (no reuse) */
+    int nbuffers;          /* ACT buffers */
+} MemStats;
+void mem_stats(const Graph *g, const GMemPlan *mp, MemStats *st);
+
+/* Live interval [*first, *last] (schedule positions) of node's storage as
+ * mem_plan computed it; returns 0 when the node has no ACT buffer. */
+int mem_live_range(const Graph *g, const GSchedule *s, uint32_t node, int *first, int *last);
+
+/* The --emit=mem text: arena sizes (floats and MiB), the reuse factor, then
+ * one line per node with storage:
+ *   %12 act   off 4096  numel 262144  [64,32,64,64] live 3..7  ; c1.y */
+void mem_dump(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlBuf *out);
+
+const char *mem_arena_name(GArena a);
+
+#endif

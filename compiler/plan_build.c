@@ -1,0 +1,348 @@
+/* plan_build.c - compiled programs -> DlPlan (plan_build.h). */
+#include "plan_build.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuse.h"
+#include "memplan.h"
+
+int pb_compile_program(PbProgram *p, int stage, DlPool *pool, DlDiag *diag)
+{
+    int errors = 0;
+    if (p->done < 1 && stage >= 1) {
+        errors = fuse_graph(p->g, pool, &p->sched, diag);
+        if (!errors) errors = fuse_verify(p->g, &p->sched, diag);
+        if (errors) return errors;
+        p->done = 1;
+    }
+    if (p->done < 2 && stage >= 2) {
+        errors = mem_plan(p->g, &p->sched, pool, &p->mem, diag);
+        if (!errors) errors = mem_verify(p->g, &p->sched, &p->mem, diag);
+        if (errors) return errors;
+        p->done = 2;
+    }
+    if (p->done < 3 && stage >= 3) {
+        char *prefix = dl_xasprintf("%s_", p->name);
+        errors = cg_generate(p->g, &p->sched, &p->mem, prefix, &p->mod, diag);
+        free(prefix);
+        if (errors) return errors;
+        p->done = 3;
+    }
+    return 0;
+}
+
+void pb_program_free(PbProgram *p)
+{
+    if (p->done >= 3) cg_module_free(&p->mod);
+    p->done = p->done > 2 ? 2 : p->done;
+}
+
+/* ---- the tensor table ---------------------------------------------------- */
+
+typedef struct Builder {
+    DlPlan *plan;
+    DlDiag *diag;
+    DL_VEC(DlPlanTensor) t;
+    int64_t const_top;  /* next free offset in the plan's const arena */
+    int errors;
+} Builder;
+
+static char *xdup(const char *s) { return s ? dl_xstrdup(s) : NULL; }
+
+static int64_t align16(int64_t x) { return (x + 15) / 16 * 16; }
+
+static int tensor_role(const GNode *N)
+{
+    switch (N->op) {
+    case OP_PARAM: return DL_ROLE_PARAM;
+    case OP_STATE: return N->param != G_NONE ? DL_ROLE_MOMENTUM : DL_ROLE_STATE;
+    case OP_SCALARS: return DL_ROLE_SCALARS;
+    case OP_CONST: return DL_ROLE_CONST;
+    case OP_INPUT:
+        switch (N->attr.input.kind) {
+        case IN_IMAGE: return DL_ROLE_IMAGE;
+        case IN_TARGET: return DL_ROLE_TARGET;
+        case IN_LABEL: return DL_ROLE_LABEL;
+        }
+        return DL_ROLE_IMAGE;
+    default:
+        return N->param != G_NONE ? DL_ROLE_GRAD : DL_ROLE_TEMP;
+    }
+}
+
+static int add_tensor(Builder *B, DlPlanTensor t)
+{
+    DL_PUSH(B->t, t);
+    return (int)B->t.n - 1;
+}
+
+/* The tensor of node i of graph g (storage in mp), created or shared. */
+static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t i, const int *tix)
+{
+    const GNode *N = &g->nodes[i];
+    const GBuffer *b = &mp->buf[i];
+    if (N->inplace != G_NONE && tix[N->inplace] >= 0 && mp->buf[N->inplace].offset == b->offset &&
+        mp->buf[N->inplace].arena == b->arena && graph_numel(&g->nodes[N->inplace]) == b->numel)
+        return tix[N->inplace];
+    int role = tensor_role(N);
+    char *name = N->name ? dl_xstrdup(N->name) : dl_xasprintf("%%%u", i);
+    int64_t offset = b->offset;
+    if (role == DL_ROLE_PARAM || role == DL_ROLE_STATE || role == DL_ROLE_MOMENTUM ||
+        role == DL_ROLE_CONST) {
+        for (size_t k = 0; k < B->t.n; k++) {
+            DlPlanTensor *o = &B->t.a[k];
+            if (o->role != role || !o->name || strcmp(o->name, name)) continue;
+            if (role == DL_ROLE_CONST) {
+                if (o->numel == b->numel && !memcmp(o->data, N->attr.cst.data, (size_t)b->numel * sizeof(float))) {
+                    free(name);
+                    return (int)k;
+                }
+                continue;
+            }
+            if (o->arena != (int)b->arena || o->offset != b->offset || o->numel != b->numel) {
+                dl_error(B->diag, N->loc, "internal: '%s' is at %s+%" PRId64 " (%" PRId64 " floats) in "
+                         "one program and at %s+%" PRId64 " (%" PRId64 ") in another", name,
+                         mem_arena_name((GArena)o->arena), o->offset, o->numel,
+                         mem_arena_name(b->arena), b->offset, b->numel);
+                B->errors++;
+            }
+            free(name);
+            return (int)k;
+        }
+    }
+    DlPlanTensor t = {.name = name, .role = role, .arena = (int)b->arena, .offset = offset,
+                      .numel = b->numel, .ndim = N->ndim};
+    for (int d = 0; d < N->ndim; d++) t.shape[d] = N->shape[d];
+    if (N->ndim == 0) { t.ndim = 1; t.shape[0] = b->numel; }
+    if (role == DL_ROLE_PARAM) {
+        t.init = (int)N->attr.init.kind;
+        t.fan_in = N->attr.init.fan_in;
+    }
+    if (role == DL_ROLE_CONST) {
+        t.offset = B->const_top;
+        B->const_top = align16(B->const_top + b->numel);
+        t.data = dl_xmalloc((size_t)b->numel * sizeof(float) + 1);
+        if (b->numel) memcpy(t.data, N->attr.cst.data, (size_t)b->numel * sizeof(float));
+    }
+    return add_tensor(B, t);
+}
+
+/* A whole-region kernel argument (node == G_NONE). */
+static int region_tensor(Builder *B, const CgArg *a)
+{
+    for (size_t k = 0; k < B->t.n; k++) {
+        DlPlanTensor *o = &B->t.a[k];
+        if (o->role == DL_ROLE_TEMP && o->arena == (int)a->arena && o->offset == a->offset &&
+            o->numel == a->numel && o->ndim == 1 && o->name && strchr(o->name, '['))
+            return (int)k;
+    }
+    DlPlanTensor t = {.name = dl_xasprintf("%s[%" PRId64 ":%" PRId64 "]", mem_arena_name(a->arena),
+                                           a->offset, a->offset + a->numel),
+                      .role = DL_ROLE_TEMP, .arena = (int)a->arena, .offset = a->offset,
+                      .numel = a->numel, .ndim = 1, .shape = {a->numel}};
+    return add_tensor(B, t);
+}
+
+/* ---- steps --------------------------------------------------------------- */
+
+static void rows_cols(const GNode *N, int64_t *rows, int64_t *cols)
+{
+    *rows = N->ndim ? N->shape[0] : 1;
+    *cols = *rows ? graph_numel(N) / *rows : 0;
+}
+
+/* A library group's step: args and geometry per plan.h. */
+static int lib_step(Builder *B, const Graph *g, uint32_t n, const int *tix, DlPlanStep *st)
+{
+    const GNode *N = &g->nodes[n];
+    const GNode *A = &g->nodes[N->in[0]], *W = &g->nodes[N->in[1]];
+    st->nargs = 3;
+    st->args[0] = tix[N->in[0]];
+    st->args[1] = tix[N->in[1]];
+    st->args[2] = tix[n];
+    const GNode *X = NULL, *Y = NULL;  /* conv: input-side and output-side activations */
+    int64_t O = 0, kh = N->attr.conv.kh, kw = N->attr.conv.kw;
+    switch (N->op) {
+    case OP_CONV2D:
+        st->kind = DL_STEP_CONV_FWD; X = A; Y = N; O = W->shape[0];
+        break;
+    case OP_CONV2D_BWD_DATA:
+        st->kind = DL_STEP_CONV_BWD_DATA; X = N; Y = A; O = W->shape[0];
+        break;
+    case OP_CONV2D_BWD_FILTER:
+        st->kind = DL_STEP_CONV_BWD_FILTER; X = A; Y = W; O = W->shape[1];
+        break;
+    case OP_MATMUL: {
+        st->kind = DL_STEP_MATMUL;
+        int64_t yr, yc, ar, ac;
+        rows_cols(N, &yr, &yc);
+        rows_cols(A, &ar, &ac);
+        int64_t i5[5] = {yr, yc, N->attr.mm.ta ? ar : ac, N->attr.mm.ta, N->attr.mm.tb};
+        memcpy(st->i, i5, sizeof i5);
+        break;
+    }
+    default:
+        dl_error(B->diag, N->loc, "internal: no library call for op %s", graph_op_name[N->op]);
+        return 1;
+    }
+    if (X) {
+        if (X->ndim != 4 || Y->ndim != 4) {
+            dl_error(B->diag, N->loc, "internal: %s on non-4-d tensors", graph_op_name[N->op]);
+            return 1;
+        }
+        int64_t geo[11] = {X->shape[0], X->shape[1], X->shape[2], X->shape[3], O, kh, kw,
+                           N->attr.conv.stride, N->attr.conv.pad, Y->shape[2], Y->shape[3]};
+        memcpy(st->i, geo, sizeof geo);
+    }
+    for (int k = 0; k < 3; k++)
+        if (st->args[k] < 0) {
+            dl_error(B->diag, N->loc, "internal: %s reads or writes a node without storage",
+                     graph_op_name[N->op]);
+            return 1;
+        }
+    return 0;
+}
+
+static void build_program(Builder *B, const PbProgram *p, int pi, int kernel_base, const int *tix)
+{
+    DlPlanProgram *pr = &B->plan->programs[pi];
+    pr->name = dl_xstrdup(p->name);
+    pr->batch = p->g->batch;
+    pr->steps = dl_xcalloc((size_t)p->sched.n + 1, sizeof *pr->steps);
+    int kn = 0;
+    for (int k = 0; k < p->sched.n; k++) {
+        const GGroup *gr = &p->sched.groups[k];
+        DlPlanStep *st = &pr->steps[pr->nsteps++];
+        st->label = dl_xstrdup(gr->name);
+        if (gr->kind == GG_LIB) {
+            B->errors += lib_step(B, p->g, gr->nodes[0], tix, st);
+            continue;
+        }
+        while (kn < p->mod.nkernels && p->mod.kernels[kn].group < k) kn++;
+        if (kn >= p->mod.nkernels || p->mod.kernels[kn].group != k) {
+            dl_error(B->diag, (DlSrcLoc){0}, "internal: no kernel for group %s of program %s",
+                     gr->name, p->name);
+            B->errors++;
+            continue;
+        }
+        const CgKernel *K = &p->mod.kernels[kn];
+        st->kind = DL_STEP_KERNEL;
+        st->kernel = kernel_base + kn;
+        st->grid = K->grid;
+        if (K->nargs > DL_STEP_MAX_ARGS) {
+            dl_error(B->diag, (DlSrcLoc){0}, "internal: kernel %s takes %d buffers (at most %d)",
+                     K->name, K->nargs, DL_STEP_MAX_ARGS);
+            B->errors++;
+            continue;
+        }
+        st->nargs = K->nargs;
+        for (int a = 0; a < K->nargs; a++) {
+            const CgArg *arg = &K->args[a];
+            int t = arg->node == G_NONE ? region_tensor(B, arg)
+                  : arg->node < p->g->n ? tix[arg->node] : -1;
+            if (t < 0) {
+                dl_error(B->diag, (DlSrcLoc){0}, "internal: kernel %s buffer %d (node %%%u) has no "
+                         "storage", K->name, a, arg->node);
+                B->errors++;
+                t = 0;
+            }
+            st->args[a] = t;
+        }
+    }
+}
+
+/* ---- metadata ------------------------------------------------------------ */
+
+static DlKV *copy_kvs(const DlKV *kv, int n)
+{
+    DlKV *o = dl_xcalloc((size_t)n + 1, sizeof *o);
+    for (int i = 0; i < n; i++) o[i] = (DlKV){xdup(kv[i].key), xdup(kv[i].val)};
+    return o;
+}
+
+static void copy_meta(const DlPlan *m, DlPlan *p)
+{
+    p->version = DL_PLAN_VERSION;
+    p->source_name = xdup(m->source_name);
+    p->hyper = copy_kvs(m->hyper, m->nhyper);
+    p->nhyper = m->nhyper;
+    p->data = copy_kvs(m->data, m->ndata);
+    p->ndata = m->ndata;
+    p->nlabels = m->nlabels;
+    p->target.kind = xdup(m->target.kind);
+    p->target.naxes = m->target.naxes;
+    for (int a = 0; a < m->target.naxes && a < DL_MAX_AXES; a++) {
+        const DlPlanAxis *s = &m->target.axes[a];
+        DlPlanAxis *d = &p->target.axes[a];
+        *d = *s;
+        d->name = xdup(s->name);
+        d->unit = xdup(s->unit);
+        d->bins = dl_xmalloc((size_t)s->nbins * sizeof(float) + 1);
+        if (s->nbins > 0) memcpy(d->bins, s->bins, (size_t)s->nbins * sizeof(float));
+    }
+    p->metrics = dl_xcalloc((size_t)m->nmetrics + 1, sizeof *p->metrics);
+    p->nmetrics = m->nmetrics;
+    for (int i = 0; i < m->nmetrics; i++) {
+        p->metrics[i] = m->metrics[i];
+        p->metrics[i].name = xdup(m->metrics[i].name);
+        p->metrics[i].kind = xdup(m->metrics[i].kind);
+    }
+}
+
+int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan *out, DlDiag *diag)
+{
+    memset(out, 0, sizeof *out);
+    Builder B = {.plan = out, .diag = diag};
+    copy_meta(&lr->meta, out);
+    out->programs = dl_xcalloc((size_t)nprogs + 1, sizeof *out->programs);
+    DL_VEC(DlPlanKernel) kernels = {0};
+    DlBuf c = {0}, cu = {0};
+    const char *pc = cg_prelude_c(), *pcu = cg_prelude_cuda();
+    dl_buf_put(&c, pc, strlen(pc));
+    dl_buf_put(&cu, pcu, strlen(pcu));
+    DL_VEC(DlPlanOutput) outs = {0};
+    for (int pi = 0; pi < nprogs; pi++) {
+        const PbProgram *p = &progs[pi];
+        const Graph *g = p->g;
+        int *tix = dl_xmalloc(((size_t)g->n + 1) * sizeof *tix);
+        for (uint32_t i = 0; i < g->n; i++)
+            tix[i] = p->mem.buf[i].offset >= 0 ? node_tensor(&B, g, &p->mem, i, tix) : -1;
+        for (int a = 0; a < DL_AR_COUNT; a++)
+            if (p->mem.arena_size[a] > out->arena_size[a]) out->arena_size[a] = p->mem.arena_size[a];
+        int kernel_base = (int)kernels.n;
+        for (int k = 0; k < p->mod.nkernels; k++) {
+            DlPlanKernel K = {dl_xstrdup(p->mod.kernels[k].name), p->mod.kernels[k].nargs};
+            DL_PUSH(kernels, K);
+        }
+        if (p->mod.body) {
+            dl_buf_put(&c, p->mod.body, strlen(p->mod.body));
+            dl_buf_put(&cu, p->mod.body, strlen(p->mod.body));
+        }
+        build_program(&B, p, pi, kernel_base, tix);
+        out->nprograms++;
+        for (int o = 0; o < g->nouts; o++) {
+            int t = tix[g->outs[o].node];
+            if (t < 0) {
+                dl_error(diag, (DlSrcLoc){0}, "internal: output '%s' of %s has no storage",
+                         g->outs[o].name, p->name);
+                B.errors++;
+                continue;
+            }
+            DlPlanOutput po = {pi, (int)g->outs[o].kind, dl_xstrdup(g->outs[o].name), t};
+            DL_PUSH(outs, po);
+        }
+        free(tix);
+    }
+    out->arena_size[DL_AR_CONST] = B.const_top;
+    out->tensors = B.t.a;
+    out->ntensors = (int)B.t.n;
+    out->kernels = kernels.a;
+    out->nkernels = (int)kernels.n;
+    out->outputs = outs.a;
+    out->noutputs = (int)outs.n;
+    out->c_source = c.s ? c.s : dl_xstrdup("");
+    out->cuda_source = cu.s ? cu.s : dl_xstrdup("");
+    return B.errors;
+}
