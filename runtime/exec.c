@@ -1,0 +1,348 @@
+/* exec.c - the plan executor (exec.h). */
+#include "exec.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../common/util.h"
+#include "data.h"
+
+/* Purpose code of parameter initialisation for dl_rng_uniform (rng.c lists
+ * the data pipeline's 0 and 1). */
+#define RNG_PURPOSE_INIT 2
+#define PROF_MAX 512 /* timing samples kept per step (the most recent) */
+
+typedef struct XStep {
+    int kind;                       /* DlStepKind */
+    DlKernelFn fn;                  /* DL_STEP_KERNEL */
+    int64_t grid;
+    int serial;                     /* too little work to split */
+    float *b[DL_STEP_MAX_ARGS];     /* resolved arguments */
+    DlConv *conv;                   /* DL_STEP_CONV_* */
+    const DlPlanStep *src;
+} XStep;
+
+typedef struct XProg {
+    XStep *steps;
+    int n;
+    double *prof;                   /* [n][PROF_MAX] seconds, when profiling */
+    int64_t runs;
+} XProg;
+
+struct DlExec {
+    const DlPlan *plan;
+    float *arena[DL_AR_COUNT];
+    DlJit jit;
+    DlLib *lib;
+    XProg *prog;
+    int nthreads, profile, debug;
+    double *scratch;                /* PROF_MAX doubles for the medians */
+};
+
+static const char *const KIND_NAME[] = {"kernel", "conv forward", "conv backward data",
+                                        "conv backward weights", "matmul"};
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static float *arena_alloc(int64_t nfloats)
+{
+    size_t bytes = ((size_t)(nfloats > 0 ? nfloats : 1) * sizeof(float) + 63) & ~(size_t)63;
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0) {
+        fprintf(stderr, "dldl: out of memory (%zu bytes)\n", bytes);
+        abort();
+    }
+    memset(p, 0, bytes);
+    return p;
+}
+
+static const char *tensor_name(const DlPlan *p, int t)
+{
+    const char *n = p->tensors[t].name;
+    return n && *n ? n : "(temporary)";
+}
+
+float *dl_exec_tensor(const DlExec *e, int t)
+{
+    const DlPlanTensor *x = &e->plan->tensors[t];
+    return e->arena[x->arena] + x->offset;
+}
+
+float *const *dl_exec_arenas(const DlExec *e) { return e->arena; }
+const DlJit *dl_exec_jit(const DlExec *e) { return &e->jit; }
+int dl_exec_threads(const DlExec *e) { return e->nthreads; }
+
+int dl_all_finite(const float *x, int64_t n)
+{
+    int ok = 1;
+    for (int64_t i = 0; i < n; i++) ok &= isfinite(x[i]) != 0;
+    return ok;
+}
+
+/* Check a library step's tensors against its geometry. */
+static char *check_lib_step(const DlPlan *p, const DlPlanStep *s, int si, const char *pname)
+{
+    const int64_t *g = s->i;
+    int64_t want[3];
+    if (s->kind == DL_STEP_MATMUL) {
+        want[0] = g[0] * g[2], want[1] = g[2] * g[1], want[2] = g[0] * g[1];
+        if (g[0] <= 0 || g[1] <= 0 || g[2] <= 0) want[0] = -1;
+    } else {
+        int64_t x = g[0] * g[1] * g[2] * g[3], w = g[4] * g[1] * g[5] * g[6], y = g[0] * g[4] * g[9] * g[10];
+        int64_t byk[3][3] = {{x, w, y}, {y, w, x}, {x, y, w}};
+        memcpy(want, byk[s->kind - DL_STEP_CONV_FWD], sizeof want);
+        if (g[7] <= 0 || g[8] < 0) want[0] = -1;
+    }
+    if (s->nargs != 3)
+        return dl_xasprintf("program '%s' step %d '%s': %s takes 3 tensors, the plan gives %d", pname, si,
+                            s->label ? s->label : "", KIND_NAME[s->kind], s->nargs);
+    for (int k = 0; k < 3; k++)
+        if (p->tensors[s->args[k]].numel != want[k])
+            return dl_xasprintf("program '%s' step %d '%s': %s argument %d (tensor '%s') has %" PRId64
+                                " elements, its geometry needs %" PRId64,
+                                pname, si, s->label ? s->label : "", KIND_NAME[s->kind], k,
+                                tensor_name(p, s->args[k]), p->tensors[s->args[k]].numel, want[k]);
+    return NULL;
+}
+
+static int resolve(DlExec *e, const DlExecOpts *o, char **err)
+{
+    const DlPlan *p = e->plan;
+    e->prog = dl_xcalloc((size_t)(p->nprograms ? p->nprograms : 1), sizeof *e->prog);
+    for (int pi = 0; pi < p->nprograms; pi++) {
+        const DlPlanProgram *pr = &p->programs[pi];
+        XProg *xp = &e->prog[pi];
+        xp->n = pr->nsteps;
+        xp->steps = dl_xcalloc((size_t)(pr->nsteps ? pr->nsteps : 1), sizeof *xp->steps);
+        if (o->profile) xp->prof = dl_xcalloc((size_t)(pr->nsteps ? pr->nsteps : 1) * PROF_MAX, sizeof(double));
+        for (int si = 0; si < pr->nsteps; si++) {
+            const DlPlanStep *s = &pr->steps[si];
+            XStep *x = &xp->steps[si];
+            x->kind = s->kind;
+            x->src = s;
+            x->grid = s->grid;
+            int64_t touched = 0;
+            for (int k = 0; k < s->nargs; k++) {
+                x->b[k] = dl_exec_tensor(e, s->args[k]);
+                touched += p->tensors[s->args[k]].numel;
+            }
+            if (s->kind == DL_STEP_KERNEL) {
+                const DlPlanKernel *k = &p->kernels[s->kernel];
+                if (k->nargs != s->nargs) {
+                    *err = dl_xasprintf("program '%s' step %d: kernel '%s' takes %d buffers, the step gives %d",
+                                        pr->name, si, k->name, k->nargs, s->nargs);
+                    return -1;
+                }
+                x->fn = e->jit.fn[s->kernel];
+                x->serial = s->grid < 2 * e->nthreads || touched < DL_EXEC_SERIAL_FLOATS;
+            } else if (s->kind == DL_STEP_MATMUL || (s->kind >= DL_STEP_CONV_FWD && s->kind <= DL_STEP_CONV_BWD_FILTER)) {
+                if ((*err = check_lib_step(p, s, si, pr->name))) return -1;
+                if (s->kind != DL_STEP_MATMUL) {
+                    char *cerr = NULL;
+                    x->conv = dl_conv_create(e->lib, s->kind, s->i, o->layout, &cerr);
+                    if (!x->conv) {
+                        *err = dl_xasprintf("program '%s' step %d '%s': %s", pr->name, si,
+                                            s->label ? s->label : "", cerr);
+                        free(cerr);
+                        return -1;
+                    }
+                }
+            } else {
+                *err = dl_xasprintf("program '%s' step %d: unknown step kind %d (plan from a newer dldlc?)",
+                                    pr->name, si, s->kind);
+                return -1;
+            }
+        }
+    }
+    dl_lib_finalize(e->lib);
+    return 0;
+}
+
+DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
+{
+    DlExec *e = dl_xcalloc(1, sizeof *e);
+    e->plan = p;
+    e->nthreads = o->nthreads > 0 ? o->nthreads : omp_get_max_threads();
+    e->profile = o->profile;
+    e->debug = o->debug;
+    omp_set_num_threads(e->nthreads); /* our kernels and oneDNN share the team */
+    for (int a = 0; a < DL_AR_COUNT; a++) e->arena[a] = arena_alloc(p->arena_size[a]);
+    for (int t = 0; t < p->ntensors; t++) {
+        const DlPlanTensor *x = &p->tensors[t];
+        if (x->role == DL_ROLE_CONST && x->data)
+            memcpy(e->arena[x->arena] + x->offset, x->data, (size_t)x->numel * sizeof(float));
+    }
+    const char **names = dl_xcalloc((size_t)(p->nkernels ? p->nkernels : 1), sizeof *names);
+    for (int k = 0; k < p->nkernels; k++) names[k] = p->kernels[k].name;
+    char *jerr = NULL;
+    int rc = dl_jit_load(p->c_source ? p->c_source : "", names, p->nkernels, &e->jit, &jerr);
+    free(names);
+    if (rc != 0) {
+        *err = jerr;
+        dl_exec_free(e);
+        return NULL;
+    }
+    e->lib = dl_lib_new(e->nthreads, err);
+    if (!e->lib || resolve(e, o, err) != 0) {
+        dl_exec_free(e);
+        return NULL;
+    }
+    e->scratch = dl_xcalloc(PROF_MAX, sizeof(double));
+    return e;
+}
+
+void dl_exec_free(DlExec *e)
+{
+    if (!e) return;
+    if (e->prog)
+        for (int pi = 0; pi < e->plan->nprograms; pi++) {
+            free(e->prog[pi].steps);
+            free(e->prog[pi].prof);
+        }
+    free(e->prog);
+    dl_lib_free(e->lib);
+    dl_jit_close(&e->jit);
+    for (int a = 0; a < DL_AR_COUNT; a++) free(e->arena[a]);
+    free(e->scratch);
+    free(e);
+}
+
+void dl_exec_init_params(DlExec *e, uint64_t seed)
+{
+    const DlPlan *p = e->plan;
+    for (int t = 0; t < p->ntensors; t++) {
+        const DlPlanTensor *x = &p->tensors[t];
+        float *v = dl_exec_tensor(e, t);
+        switch (x->role) {
+        case DL_ROLE_PARAM: {
+            uint64_t key = dl_hash64(x->name ? x->name : "", x->name ? strlen(x->name) : 0);
+            if (x->init == 0 || x->init == 1) {
+                for (int64_t i = 0; i < x->numel; i++) v[i] = (float)x->init;
+            } else {
+                float bound = x->fan_in > 0 ? 1.0f / sqrtf((float)x->fan_in) : 0.0f;
+                for (int64_t i = 0; i < x->numel; i++)
+                    v[i] = bound * (2.0f * dl_rng_uniform(seed, key, (uint64_t)i, RNG_PURPOSE_INIT) - 1.0f);
+            }
+            break;
+        }
+        case DL_ROLE_STATE:
+            /* batch norm running statistics [2,C]: mean 0, var 1 */
+            memset(v, 0, (size_t)x->numel * sizeof *v);
+            if (x->ndim == 2 && x->shape[0] == 2)
+                for (int64_t c = 0; c < x->shape[1]; c++) v[x->shape[1] + c] = 1.0f;
+            break;
+        case DL_ROLE_GRAD:
+        case DL_ROLE_MOMENTUM:
+            memset(v, 0, (size_t)x->numel * sizeof *v);
+            break;
+        default: break;
+        }
+    }
+}
+
+static void run_kernel(const XStep *s, int nthreads)
+{
+    if (s->serial) {
+        s->fn(s->b, 0, s->grid);
+        return;
+    }
+    int64_t grid = s->grid;
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+    for (int c = 0; c < nthreads; c++) s->fn(s->b, grid * c / nthreads, grid * (c + 1) / nthreads);
+}
+
+/* DLDL_DEBUG=2: which arguments of a step are all finite (bit k = argument k). */
+static unsigned finite_mask(const DlExec *e, const XStep *x)
+{
+    unsigned m = 0;
+    for (int k = 0; k < x->src->nargs; k++)
+        if (dl_all_finite(x->b[k], e->plan->tensors[x->src->args[k]].numel)) m |= 1u << k;
+    return m;
+}
+
+/* Name the step that produced a non-finite value (an argument finite before
+ * the step and not after), or the non-finite value it was given. */
+static char *scan_step(const DlExec *e, const XStep *x, int si, unsigned before)
+{
+    const DlPlanStep *s = x->src;
+    unsigned after = finite_mask(e, x), all = (1u << s->nargs) - 1;
+    if (after == all) return NULL;
+    int k = 0, produced = (before & ~after) != 0;
+    while (!((produced ? before & ~after : ~after & all) >> k & 1)) k++;
+    return dl_xasprintf("step %d '%s' (%s%s%s) %s a non-finite value %s its argument %d (tensor '%s')%s", si,
+                        s->label ? s->label : "", KIND_NAME[s->kind], s->kind == DL_STEP_KERNEL ? " " : "",
+                        s->kind == DL_STEP_KERNEL ? e->plan->kernels[s->kernel].name : "",
+                        produced ? "wrote" : "was given", produced ? "to" : "in", k,
+                        tensor_name(e->plan, s->args[k]),
+                        produced ? "" : ", which no earlier step of this run produced (an input, parameter or state)");
+}
+
+int dl_exec_run(DlExec *e, int prog, char **err)
+{
+    XProg *xp = &e->prog[prog];
+    int64_t slot = xp->runs % PROF_MAX;
+    for (int si = 0; si < xp->n; si++) {
+        const XStep *s = &xp->steps[si];
+        unsigned before = e->debug >= 2 ? finite_mask(e, s) : 0;
+        double t0 = xp->prof ? now() : 0;
+        switch (s->kind) {
+        case DL_STEP_KERNEL: run_kernel(s, e->nthreads); break;
+        case DL_STEP_MATMUL: dl_matmul(s->src->i, s->b[0], s->b[1], s->b[2]); break;
+        default: {
+            int st = 0;
+            if (dl_conv_run(s->conv, s->b[0], s->b[1], s->b[2], &st) != 0) {
+                *err = dl_xasprintf("step %d '%s' (%s): oneDNN failed with status %d", si,
+                                    s->src->label ? s->src->label : "", KIND_NAME[s->kind], st);
+                return -1;
+            }
+        }
+        }
+        if (xp->prof) xp->prof[(size_t)si * PROF_MAX + (size_t)slot] = now() - t0;
+        if (e->debug >= 2 && (*err = scan_step(e, s, si, before))) return -1;
+    }
+    xp->runs++;
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void dl_exec_profile(const DlExec *e, FILE *out)
+{
+    const DlPlan *p = e->plan;
+    for (int pi = 0; pi < p->nprograms; pi++) {
+        const XProg *xp = &e->prog[pi];
+        if (!xp->prof || xp->runs == 0) continue;
+        int ns = (int)(xp->runs < PROF_MAX ? xp->runs : PROF_MAX);
+        double *med = dl_xcalloc((size_t)(xp->n ? xp->n : 1), sizeof *med), total = 0;
+        for (int si = 0; si < xp->n; si++) {
+            memcpy(e->scratch, xp->prof + (size_t)si * PROF_MAX, (size_t)ns * sizeof(double));
+            qsort(e->scratch, (size_t)ns, sizeof(double), cmp_double);
+            med[si] = e->scratch[ns / 2];
+            total += med[si];
+        }
+        fprintf(out, "profile of program '%s': median over %d runs, %d threads\n", p->programs[pi].name, ns,
+                e->nthreads);
+        fprintf(out, "  %-4s %-28s %-34s %9s %6s\n", "step", "label", "kind", "ms", "%");
+        for (int si = 0; si < xp->n; si++) {
+            const DlPlanStep *s = xp->steps[si].src;
+            const char *kind = s->kind == DL_STEP_KERNEL ? p->kernels[s->kernel].name : KIND_NAME[s->kind];
+            fprintf(out, "  %-4d %-28.28s %-34.34s %9.3f %6.1f\n", si, s->label ? s->label : "", kind,
+                    1e3 * med[si], total > 0 ? 100.0 * med[si] / total : 0.0);
+        }
+        fprintf(out, "  %-68s %9.3f %6.1f\n", "total", 1e3 * total, 100.0);
+        free(med);
+    }
+}

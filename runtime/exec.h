@@ -1,0 +1,67 @@
+/* exec.h - the plan executor: arenas, resolved steps, one call per program run.
+ *
+ * dl_exec_load does all the work that can be done once: it allocates each
+ * arena (one 64-byte aligned, zeroed allocation per arena), JIT-compiles the
+ * kernels (jit.h), creates every oneDNN primitive (cpu_lib.h) and resolves
+ * every step's arguments to float pointers, so that running a program is a
+ * loop over a flat array of steps with no lookup and no allocation.
+ *
+ * Kernel steps split [0, grid) into one contiguous chunk per thread with an
+ * OpenMP static loop (serially when grid < 2 * threads or the step touches
+ * fewer than DL_EXEC_SERIAL_FLOATS floats); library steps call oneDNN or
+ * OpenBLAS.  With profiling on, every step is timed and dl_exec_profile
+ * prints the median per step over the runs so far.
+ */
+#ifndef DL_EXEC_H
+#define DL_EXEC_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../common/plan.h"
+#include "cpu_lib.h"
+#include "jit.h"
+
+#define DL_EXEC_SERIAL_FLOATS 32768
+
+typedef struct DlExecOpts {
+    int nthreads;         /* <= 0: all the OpenMP threads there are */
+    int profile;          /* time every step */
+    int debug;            /* 2: after every step scan its arguments for NaN/Inf */
+    DlConvLayout layout;  /* oneDNN layout mode (dl_conv_default_layout()) */
+} DlExecOpts;
+
+typedef struct DlExec DlExec;
+
+/* Load plan p (which must outlive the executor).  Returns NULL with *err:
+ * a JIT failure, a kernel/step mismatch, a oneDNN failure (naming the step). */
+DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err);
+void dl_exec_free(DlExec *e);
+
+/* Initialise every parameter from its DlPlanTensor.init / fan_in with a
+ * counter-based generator keyed by (seed, tensor name, element):
+ * U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for kaiming and bias uniform (PyTorch's
+ * defaults for conv / linear), ones, zeros; batch norm state rows mean 0,
+ * var 1; gradients and momentum 0.  The same seed gives the same weights. */
+void dl_exec_init_params(DlExec *e, uint64_t seed);
+
+/* Run program prog (index into p->programs) once.  Returns 0, or -1 with *err
+ * when a library call fails or (debug 2) a step produced a non-finite value:
+ * "step 41 'c3.conv.bwd_data' (conv backward data) wrote a non-finite value
+ * to argument 2 (tensor 'grad.c3.y')". */
+int dl_exec_run(DlExec *e, int prog, char **err);
+
+/* Storage of tensor t (plan.h storage model) and the arenas. */
+float *dl_exec_tensor(const DlExec *e, int t);
+float *const *dl_exec_arenas(const DlExec *e);
+const DlJit *dl_exec_jit(const DlExec *e);
+int dl_exec_threads(const DlExec *e);
+
+/* Print the per-step timing table of every program run with profiling on:
+ * label, kind, median ms, % of the program's total. */
+void dl_exec_profile(const DlExec *e, FILE *out);
+
+/* 1 when every value of x[0..n) is finite. */
+int dl_all_finite(const float *x, int64_t n);
+
+#endif

@@ -1,0 +1,158 @@
+/* main.c - dldlrun: train, evaluate or predict with a compiled plan.
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 usage.  Every error is one line.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/diag.h"
+#include "../common/plan.h"
+#include "../common/util.h"
+#include "train.h"
+
+static const char USAGE[] =
+    "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume] [--skip-bad]\n"
+    "                            [--threads N] [--profile] [--device cpu|cuda|auto] [--quiet]\n"
+    "       dldlrun PLAN --eval [--weights FILE] [--data DIR]\n"
+    "       dldlrun PLAN --predict [--weights FILE] IMAGE...\n"
+    "\n"
+    "  --train          train the plan's network; after each epoch evaluate on the test split\n"
+    "                   and save OUT/weights.safetensors and OUT/checkpoint.safetensors.\n"
+    "                   The plan's batch size is fixed, so the last partial training batch\n"
+    "                   of each epoch is dropped (evaluation pads its last batch instead).\n"
+    "  --eval           print the plan's metrics on the test split for saved weights\n"
+    "  --predict        print, per image, the expectation per axis and the top-3 bins\n"
+    "  --epochs N       epochs to train (default: the plan's)\n"
+    "  --data DIR       data root (default: $DLDL_DATA, else ../shared/data)\n"
+    "  --out DIR        where weights and checkpoints go (default: runs/<plan name>)\n"
+    "  --weights FILE   weights for --eval / --predict (default: OUT/weights.safetensors)\n"
+    "  --resume         continue from OUT/checkpoint.safetensors at the next epoch\n"
+    "  --skip-bad       skip unreadable or unlabelable samples (counted) instead of failing\n"
+    "  --threads N      threads for kernels and convolutions (default: all cores)\n"
+    "  --profile        time every step and print a table at the end\n"
+    "  --device D       cpu, cuda or auto (auto = cpu in this build)\n"
+    "  --quiet          no progress output\n"
+    "\n"
+    "environment: DLDL_DATA (data root), DLDL_CACHE (kernel cache, default ~/.cache/dldl),\n"
+    "  CC (the C compiler for kernels), DLDL_DEBUG=1 (print the compiler command),\n"
+    "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked\n";
+
+static const char *const OPTIONS[] = {"--train", "--eval", "--predict", "--epochs", "--data", "--out",
+                                      "--weights", "--resume", "--skip-bad", "--threads", "--profile",
+                                      "--device", "--quiet", "--help"};
+#define NOPT (int)(sizeof OPTIONS / sizeof *OPTIONS)
+
+static int usage_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "dldlrun: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+static int parse_int(const char *opt, const char *v, int lo, int *out)
+{
+    char *end;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || x < lo || x > 1000000) {
+        fprintf(stderr, "dldlrun: %s wants an integer >= %d, got '%s'\n", opt, lo, v);
+        return -1;
+    }
+    *out = (int)x;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    DlRunOpts o = {0};
+    const char *mode = NULL, *device = "auto";
+    const char *dbg = getenv("DLDL_DEBUG");
+    o.debug = dbg ? atoi(dbg) : 0;
+    o.images = dl_xcalloc((size_t)argc, sizeof *o.images);
+    for (int i = 1; i < argc; i++) {
+        char *a = argv[i];
+        if (a[0] != '-' || !a[1]) {
+            if (!o.plan_path)
+                o.plan_path = a;
+            else
+                o.images[o.nimages++] = a;
+            continue;
+        }
+        char *val = NULL, *eq = strchr(a, '=');
+        char *name = eq ? dl_xstrndup(a, (size_t)(eq - a)) : dl_xstrdup(a);
+        int takes = !strcmp(name, "--epochs") || !strcmp(name, "--data") || !strcmp(name, "--out") ||
+                    !strcmp(name, "--weights") || !strcmp(name, "--threads") || !strcmp(name, "--device");
+        if (takes) {
+            if (eq)
+                val = eq + 1;
+            else if (i + 1 < argc)
+                val = argv[++i];
+            else {
+                int rc = usage_error("option '%s' needs a value%s", name, "");
+                free(name);
+                return rc;
+            }
+        } else if (eq) {
+            int rc = usage_error("option '%s' takes no value%s", name, "");
+            free(name);
+            return rc;
+        }
+        int bad = 0;
+        if (!strcmp(name, "--help") || !strcmp(name, "-h")) {
+            fputs(USAGE, stdout);
+            free(name);
+            return 0;
+        } else if (!strcmp(name, "--train") || !strcmp(name, "--eval") || !strcmp(name, "--predict")) {
+            if (mode && strcmp(mode, name)) {
+                int rc = usage_error("%s and %s cannot be combined", mode, a);
+                free(name);
+                return rc;
+            }
+            mode = a;
+        } else if (!strcmp(name, "--epochs")) bad = parse_int(name, val, 1, &o.epochs);
+        else if (!strcmp(name, "--threads")) bad = parse_int(name, val, 1, &o.threads);
+        else if (!strcmp(name, "--data")) o.data_root = val;
+        else if (!strcmp(name, "--out")) o.out_dir = val;
+        else if (!strcmp(name, "--weights")) o.weights = val;
+        else if (!strcmp(name, "--device")) device = val;
+        else if (!strcmp(name, "--resume")) o.resume = 1;
+        else if (!strcmp(name, "--skip-bad")) o.skip_bad = 1;
+        else if (!strcmp(name, "--profile")) o.profile = 1;
+        else if (!strcmp(name, "--quiet")) o.quiet = 1;
+        else {
+            const char *s = dl_suggest(name, OPTIONS, NOPT);
+            int rc = s ? usage_error("unknown option '%s'; did you mean '%s'?", name, s)
+                       : usage_error("unknown option '%s' (see dldlrun --help)%s", name, "");
+            free(name);
+            return rc;
+        }
+        free(name);
+        if (bad) return 2;
+    }
+    if (!o.plan_path || !mode) {
+        fprintf(stderr, "%s", USAGE);
+        return 2;
+    }
+    if (strcmp(device, "cpu") && strcmp(device, "auto")) {
+        if (!strcmp(device, "cuda")) {
+            fprintf(stderr, "dldlrun: the CUDA backend is not built yet (this build runs --device cpu)\n");
+            return 2;
+        }
+        return usage_error("unknown device '%s' (cpu, cuda or auto)%s", device, "");
+    }
+    if (!strcmp(mode, "--predict") && o.nimages == 0) return usage_error("--predict needs at least one IMAGE%s%s", "", "");
+    if (strcmp(mode, "--predict") && o.nimages > 0)
+        return usage_error("unexpected argument '%s'%s", o.images[0], "");
+    char *err = NULL;
+    DlPlan *p = dl_plan_read(o.plan_path, &err);
+    if (!p) {
+        fprintf(stderr, "dldlrun: %s\n", err);
+        free(err);
+        return 1;
+    }
+    int rc = !strcmp(mode, "--train") ? dl_train(p, &o) : !strcmp(mode, "--eval") ? dl_eval(p, &o) : dl_predict(p, &o);
+    dl_plan_free(p);
+    free(o.images);
+    return rc;
+}

@@ -1,0 +1,62 @@
+/* train.h - what dldlrun does with a plan: train, evaluate, predict.
+ *
+ * Each entry point loads what it needs (data, executor, weights), prints its
+ * results on stdout and progress on stderr, and returns the process exit
+ * code: 0 ok, 1 runtime failure (each failure one line on stderr).
+ */
+#ifndef DL_TRAIN_H
+#define DL_TRAIN_H
+
+#include "../common/plan.h"
+#include "data.h"
+#include "exec.h"
+
+typedef struct DlRunOpts {
+    const char *plan_path;
+    int epochs;             /* 0: the plan's "epochs" */
+    const char *data_root;  /* --data, else dl_data_root() */
+    const char *out_dir;    /* --out, else runs/<plan basename> */
+    const char *weights;    /* --weights (predict, eval), else OUT/weights.safetensors */
+    int resume, skip_bad, threads, profile, quiet, debug;
+    char **images;          /* --predict */
+    int nimages;
+} DlRunOpts;
+
+/* Train for the plan's epochs (dropping the last partial batch of each epoch:
+ * the plan's batch size is fixed), evaluating on the test split after each
+ * epoch; saves OUT/weights.safetensors and OUT/checkpoint.safetensors after
+ * every epoch.  With resume, continues from the checkpoint at the next epoch
+ * on the same schedule (bit-exact: all randomness is counter-based). */
+int dl_train(const DlPlan *p, const DlRunOpts *o);
+/* Evaluate saved weights on the test split and print the plan's metrics. */
+int dl_eval(const DlPlan *p, const DlRunOpts *o);
+/* Print, per image, the expectation per axis and the top-3 bins. */
+int dl_predict(const DlPlan *p, const DlRunOpts *o);
+
+/* ---- shared by train.c and predict.c ------------------------------------ */
+
+/* A program's inputs (tensor indices, -1 when absent) and outputs. */
+typedef struct DlProgIO {
+    int prog, batch;
+    int image, target, label, scalars;
+    int loss, probs, expect;
+} DlProgIO;
+/* Returns 0, or -1 with *err when the program is missing or lacks what
+ * `need` names ("eval program lacks an image input"). */
+int dl_prog_io(const DlPlan *p, const char *name, DlProgIO *io, char **err);
+
+/* Run the eval program over the test split (padding the last batch by
+ * repeating its last sample; only real rows count) and fill one metric
+ * accumulator per plan metric (acc[p->nmetrics]).  label_buf: [B,A] floats. */
+int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset *d, DlMetricAcc *acc,
+                 int *idx_buf, float *label_buf, char **err);
+/* "mae age 6.21 years  accuracy ..." with prefix before each metric. */
+void dl_format_metrics(const DlPlan *p, const DlMetricAcc *acc, const char *prefix, char *buf, size_t n);
+/* OUT: o->out_dir or runs/<plan basename without .plan> (malloc'd). */
+char *dl_out_dir(const DlRunOpts *o);
+/* Load the data with the run's options; one-line error in *err. */
+int dl_load_data(const DlPlan *p, const DlRunOpts *o, DlDataset **d, char **err);
+/* Executor options from the run's (threads, profile, debug). */
+DlExecOpts dl_exec_opts(const DlRunOpts *o);
+
+#endif
