@@ -139,7 +139,9 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
                            (long long)graph_numel(n), (long long)numel_d(x)), (CgVal){0, 0};
         if (p >= 1) return fconst(x, 0);
         CgVal seed = IN(1, CG_AT(3)), step = IN(1, CG_AT(2));
-        int keep = kir_keep(k, seed.e, step.e, x->lin, (float)p);
+        /* element index with the layer's salt above bit 40 (numel < 2^40) */
+        int idx = kir_bin(k, KX_ADD, x->lin, kir_i64(k, (int64_t)n->attr.dropout.salt << 40));
+        int keep = kir_keep(k, seed.e, step.e, idx, (float)p);
         int e = kir_select(k, keep, kir_bin(k, KX_MUL, a.e, kir_f32(k, (float)(1.0 / (1.0 - p)))), kir_f32(k, 0));
         return cg_decl(x, imax(a.lvl, x->lvl_lin), "alu", e);
     }

@@ -554,7 +554,7 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
         break;
     case OP_DROPOUT:
     case OP_DROPOUT_BWD:
-        dl_buf_printf(out, " p=%g", n->attr.dropout.p);
+        dl_buf_printf(out, " p=%g salt=%u", n->attr.dropout.p, (unsigned)n->attr.dropout.salt);
         break;
     case OP_SGD:
         dl_buf_printf(out, " wd=%g", n->attr.sgd.wd);

@@ -64,7 +64,8 @@ typedef union GAttr {
     struct { int size, stride, pad; } pool;       /* MAXPOOL, AVGPOOL and their _BWD */
     struct { int ta, tb; } mm;                    /* MATMUL */
     struct { float eps, momentum; } bn;           /* BN_* */
-    struct { float p; } dropout;                  /* DROPOUT, DROPOUT_BWD */
+    struct { float p; uint32_t salt; } dropout;   /* DROPOUT, DROPOUT_BWD; salt: per layer, so two
+                                                     layers of one shape draw different masks */
     struct { float wd; } sgd;                     /* SGD (lr and momentum come from SCALARS: schedules) */
     struct { GInputKind kind; } input;            /* INPUT */
     struct { GInitKind kind; int fan_in; } init;  /* PARAM */

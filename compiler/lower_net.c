@@ -301,7 +301,9 @@ static Value l_dropout(Net *N, const LayerCall *c)
     if (!N->train || p == 0)
         return c->a[0]; /* inference: the identity */
     const GNode *xn = node(N, c->a[0].node);
-    GAttr a = {.dropout = {(float)p}};
+    /* The salt separates the masks of dropout layers of the same shape: a hash
+     * of the layer's path, so it is stable across compilations. */
+    GAttr a = {.dropout = {(float)p, (uint32_t)(dl_hash64(c->path, strlen(c->path)) & 0xFFFFFu)}};
     return tensor(add(N, OP_DROPOUT, (uint32_t[]){c->a[0].node, N->scalars}, 2, xn->shape, xn->ndim, a, c->path,
                       c->call->loc));
 }

@@ -243,7 +243,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
         case OP_DROPOUT_BWD: {
             double p = n->attr.dropout.p;
             for (int64_t k = 0; k < N; k++)
-                y[k] = ref_dropout_keep(b[3], b[2], k, p) ? a[k] / (1 - p) : 0;
+                y[k] = ref_dropout_keep(b[3], b[2], k + ((int64_t)n->attr.dropout.salt << 40), p) ? a[k] / (1 - p) : 0;
             break;
         }
         /* y = (x - mean[c]) * rsqrt(var[c] + eps) * gamma[c] + beta[c]

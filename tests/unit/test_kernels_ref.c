@@ -234,8 +234,8 @@ static void test_dropout_mask_matches_reference(void **st)
     uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 64), (GAttr){.input = {IN_IMAGE}}, "x");
     uint32_t dy = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 64), (GAttr){.input = {IN_IMAGE}}, "dy");
     uint32_t sc = gb(g, OP_SCALARS, GB_NOIN, GB_SH(4), GB_NOATTR, "scalars");
-    uint32_t d = gb(g, OP_DROPOUT, GB_IN(x, sc), GB_SH(2, 64), (GAttr){.dropout = {0.2f}}, "drop");
-    uint32_t dd = gb(g, OP_DROPOUT_BWD, GB_IN(dy, sc), GB_SH(2, 64), (GAttr){.dropout = {0.2f}}, "d.x");
+    uint32_t d = gb(g, OP_DROPOUT, GB_IN(x, sc), GB_SH(2, 64), (GAttr){.dropout = {0.2f, 77}}, "drop");
+    uint32_t dd = gb(g, OP_DROPOUT_BWD, GB_IN(dy, sc), GB_SH(2, 64), (GAttr){.dropout = {0.2f, 77}}, "d.x");
     gb_output(g, GOUT_LOSS_TERM, "d", d);
     gb_output(g, GOUT_LOSS_TERM, "dd", dd);
     check_graph(g, pool, "dropout_fwd_bwd");
