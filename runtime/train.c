@@ -141,6 +141,44 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     return 0;
 }
 
+/* Append one row to OUT/history.csv (created with its header when training
+ * starts from epoch 0): epoch, mean training loss, seconds, images/s, then
+ * each metric per axis (MAE in the label's unit; accuracy as a fraction)
+ * and, for accuracy over several axes, joint.  For plotting curves. */
+static void history_append(const Loop *L, const DlMetricAcc *acc, int epoch, double loss, double secs,
+                           double ips)
+{
+    const DlPlan *p = L->p;
+    const DlPlanTarget *t = &p->target;
+    char *path = dl_xasprintf("%s/history.csv", L->out);
+    FILE *f = fopen(path, epoch == 1 ? "w" : "a");
+    if (!f) {
+        fprintf(stderr, "dldlrun: warning: cannot write '%s': %s\n", path, strerror(errno));
+        free(path);
+        return;
+    }
+    if (epoch == 1) {
+        fprintf(f, "epoch,train_loss,seconds,images_per_s");
+        for (int m = 0; m < p->nmetrics; m++) {
+            for (int a = 0; a < t->naxes; a++) fprintf(f, ",%s_%s", p->metrics[m].name, t->axes[a].name);
+            if (strcmp(p->metrics[m].kind, "accuracy") == 0 && t->naxes > 1)
+                fprintf(f, ",%s_joint", p->metrics[m].name);
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "%d,%.6g,%.2f,%.1f", epoch, loss, secs, ips);
+    for (int m = 0; m < p->nmetrics; m++) {
+        double n = acc[m].n > 0 ? acc[m].n : 1;
+        int is_acc = strcmp(p->metrics[m].kind, "accuracy") == 0;
+        for (int a = 0; a < t->naxes; a++)
+            fprintf(f, ",%.6g", is_acc ? (double)acc[m].hit[a] / n : acc[m].abs_err[a] / n);
+        if (is_acc && t->naxes > 1) fprintf(f, ",%.6g", (double)acc[m].hit_joint / n);
+    }
+    fputc('\n', f);
+    if (fclose(f) != 0) fprintf(stderr, "dldlrun: warning: cannot write '%s': %s\n", path, strerror(errno));
+    free(path);
+}
+
 static int train_loop(Loop *L)
 {
     const DlPlan *p = L->p;
@@ -176,6 +214,7 @@ static int train_loop(Loop *L)
         printf("epoch %d/%d  train loss %.3f  %s  (%.1f s, %.0f img/s)\n", ep + 1, L->epochs, loss, m, secs,
                (double)L->nb * L->tr.batch / train_s);
         fflush(stdout);
+        history_append(L, acc, ep + 1, loss, secs, (double)L->nb * L->tr.batch / train_s);
         if (save_all(L->out, p, L->e, &L->pos, m, &err) != 0) {
             fprintf(stderr, "dldlrun: %s\n", err);
             goto done;

@@ -9,7 +9,7 @@ trivial=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     $col["split"] == "test" { t[++m] = $col["age"] }
     END { mean = s / n; for (i = 1; i <= m; i++) e += (t[i] > mean ? t[i] - mean : mean - t[i]); printf "%.2f", e / m }' \
     "$DLDL_DATA/utkface/labels.csv")
-l0=$(first_loss "$work/log"); l1=$(last_loss "$work/log"); mae=$(metric "$work/log" mae age)
+l0=$(first_loss "$work/log"); l1=$(hist "$work/run" train_loss); mae=$(hist "$work/run" mae_age)
 echo "age: loss $l0 -> $l1, test MAE $mae years (mean-age predictor: $trivial years)"
 [ -n "$l0" ] && [ -n "$l1" ] && [ -n "$mae" ] || { echo "could not read the figures from the log"; exit 1; }
 lt "$l1" "$l0" || { echo "the loss did not fall"; exit 1; }

@@ -11,8 +11,8 @@ trivial() { # column of labels.csv -> MAE of predicting 0 on fold1's test split
         split_of[$col["file"]] == "test" { v = $col[c]; e += (v < 0 ? -v : v); n++ }
         END { printf "%.2f", e / n }' "$DLDL_DATA/pointing04/folds.csv" "$DLDL_DATA/pointing04/labels.csv"; }
 tp=$(trivial tilt_pitch_deg); ty=$(trivial pan_yaw_deg)
-l0=$(first_loss "$work/log"); l1=$(last_loss "$work/log")
-mp=$(metric "$work/log" mae pitch); my=$(metric "$work/log" mae yaw)
+l0=$(first_loss "$work/log"); l1=$(hist "$work/run" train_loss)
+mp=$(hist "$work/run" mae_pitch); my=$(hist "$work/run" mae_yaw)
 echo "pose: loss $l0 -> $l1, test MAE pitch $mp yaw $my degrees (trivial: $tp, $ty)"
 [ -n "$l0" ] && [ -n "$l1" ] && [ -n "$mp" ] && [ -n "$my" ] || { echo "could not read the figures from the log"; exit 1; }
 lt "$l1" "$l0" || { echo "the loss did not fall"; exit 1; }
