@@ -40,35 +40,6 @@ int64_t cg_bn_count(const CgBuild *b, uint32_t stats)
     return graph_numel(x) / x->shape[1];
 }
 
-static const char *arena_name(GArena a)
-{
-    switch (a) {
-    case AR_ACT: return "act";
-    case AR_PARAM: return "param";
-    case AR_GRAD: return "grad";
-    case AR_OPT: return "opt";
-    case AR_STATE: return "state";
-    case AR_INPUT: return "input";
-    case AR_CONST: return "const";
-    case AR_COUNT: break;
-    }
-    return "?";
-}
-
-static const char *kind_name(GGroupKind k)
-{
-    switch (k) {
-    case GG_LIB: return "lib";
-    case GG_ELEM: return "elem";
-    case GG_CHANRED: return "chanred";
-    case GG_ROW: return "row";
-    case GG_WINDOW: return "window";
-    case GG_BATCHRED: return "batchred";
-    case GG_OPT: return "opt";
-    }
-    return "?";
-}
-
 static int add_arg(CgBuild *b, CgArg a, int written, const char *label)
 {
     for (int i = 0; i < b->nargs; i++) {
@@ -80,7 +51,7 @@ static int add_arg(CgBuild *b, CgArg a, int written, const char *label)
         }
         if (a.offset < o->offset + o->numel && o->offset < a.offset + a.numel)
             return cg_fail(b, "buffers overlap: %s %s+%lld (%lld floats) and buffer %d at +%lld (%lld floats)",
-                           label, arena_name(a.arena), (long long)a.offset, (long long)a.numel, i,
+                           label, graph_arena_name(a.arena), (long long)a.offset, (long long)a.numel, i,
                            (long long)o->offset, (long long)o->numel);
     }
     if (b->nargs == b->argcap) {
@@ -139,7 +110,7 @@ static char *kernel_name(const Graph *g, const GGroup *gr, int gi, const char *p
 
 static void kir_header(const CgBuild *b, const CgKernel *kn, DlBuf *o)
 {
-    dl_buf_printf(o, "kernel %s  group %d (%s)  grid %lld\n", kn->name, b->gi, kind_name(b->grp->kind),
+    dl_buf_printf(o, "kernel %s  group %d (%s)  grid %lld\n", kn->name, b->gi, graph_group_kind_name(b->grp->kind),
                   (long long)kn->grid);
     for (int i = 0; i < kn->nargs; i++) {
         const CgArg *a = &kn->args[i];
@@ -153,7 +124,7 @@ static void kir_header(const CgBuild *b, const CgKernel *kn, DlBuf *o)
         char id[16] = "region";
         if (a->node != G_NONE) snprintf(id, sizeof id, "%%%u", a->node);
         dl_buf_printf(o, "  buf%d %-3s %-7s %-24s %s+%lld numel %lld %s\n", i, b->k->bufs[i].written ? "out" : "in",
-                      id, name, arena_name(a->arena), (long long)a->offset, (long long)a->numel, sh);
+                      id, name, graph_arena_name(a->arena), (long long)a->offset, (long long)a->numel, sh);
     }
     dl_buf_printf(o, "  for gid in [0, %lld):\n", (long long)kn->grid);
 }
@@ -201,7 +172,7 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
             for (int i = 0; i < gr->nnodes; i++)
                 dl_buf_printf(&ops, "%s%%%u %s", i ? ", " : "", gr->nodes[i], graph_op_name[g->nodes[gr->nodes[i]].op]);
             DlSrcLoc loc = gr->nnodes ? g->nodes[gr->nodes[0]].loc : (DlSrcLoc){0, 0, 0};
-            dl_error(diag, loc, "internal error: codegen: group %d (%s: %s): %s", gi, kind_name(gr->kind),
+            dl_error(diag, loc, "internal error: codegen: group %d (%s: %s): %s", gi, graph_group_kind_name(gr->kind),
                      ops.s ? ops.s : "", b.err ? b.err : "failed");
             dl_buf_free(&ops);
             errors++;

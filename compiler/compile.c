@@ -50,8 +50,8 @@ static int check_shared_layout(const PbProgram *a, const PbProgram *b, DlDiag *d
             const GBuffer *x = &a->mem.buf[i], *y = &b->mem.buf[j];
             if (x->arena != y->arena || x->offset != y->offset || x->numel != y->numel) {
                 dl_error(diag, N->loc, "internal: '%s' is at %s+%lld in %s but at %s+%lld in %s",
-                         N->name, mem_arena_name(x->arena), (long long)x->offset, a->name,
-                         mem_arena_name(y->arena), (long long)y->offset, b->name);
+                         N->name, graph_arena_name(x->arena), (long long)x->offset, a->name,
+                         graph_arena_name(y->arena), (long long)y->offset, b->name);
                 errors++;
             }
         }

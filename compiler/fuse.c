@@ -310,19 +310,6 @@ int fuse_is_internal(const GGroup *gr, uint32_t node)
     return 1;
 }
 
-const char *fuse_kind_name(GGroupKind k)
-{
-    switch (k) {
-    case GG_LIB: return "lib";
-    case GG_ELEM: return "elem";
-    case GG_CHANRED: return "chanred";
-    case GG_ROW: return "row";
-    case GG_WINDOW: return "window";
-    case GG_BATCHRED: return "batchred";
-    case GG_OPT: return "opt";
-    }
-    return "?";
-}
 
 /* The producing group of what input i reads (views resolved), -1 for sources. */
 static int producer_group(Fuser *F, uint32_t i)
@@ -519,7 +506,7 @@ void fuse_dump(const Graph *g, const GSchedule *s, DlBuf *out)
     for (int k = 0; k < s->n; k++) {
         const GGroup *gr = &s->groups[k];
         count[gr->kind]++;
-        dl_buf_printf(out, "%-28s %-8s ", gr->name, fuse_kind_name(gr->kind));
+        dl_buf_printf(out, "%-28s %-8s ", gr->name, graph_group_kind_name(gr->kind));
         for (int j = 0; j < gr->nnodes; j++) {
             uint32_t m = gr->nodes[j];
             /* '*' marks members recomputed here (also present in other groups) */
@@ -537,7 +524,7 @@ void fuse_dump(const Graph *g, const GSchedule *s, DlBuf *out)
     }
     dl_buf_printf(out, "# %d groups:", s->n);
     for (int k = 0; k <= GG_OPT; k++)
-        if (count[k]) dl_buf_printf(out, " %d %s", count[k], fuse_kind_name((GGroupKind)k));
+        if (count[k]) dl_buf_printf(out, " %d %s", count[k], graph_group_kind_name((GGroupKind)k));
     dl_buf_printf(out, "\n");
 }
 

@@ -51,6 +51,4 @@ int fuse_is_internal(const GGroup *gr, uint32_t node);
  * counts the groups of each kind. */
 void fuse_dump(const Graph *g, const GSchedule *s, DlBuf *out);
 
-const char *fuse_kind_name(GGroupKind k);
-
 #endif

@@ -630,3 +630,32 @@ void graph_dump(const Graph *g, DlBuf *out)
     for (int o = 0; o < g->nouts; o++)
         dl_buf_printf(out, "  %s \"%s\" = %%%u\n", out_name[g->outs[o].kind], g->outs[o].name, g->outs[o].node);
 }
+
+const char *graph_arena_name(GArena a)
+{
+    switch (a) {
+    case AR_ACT: return "act";
+    case AR_PARAM: return "param";
+    case AR_GRAD: return "grad";
+    case AR_OPT: return "opt";
+    case AR_STATE: return "state";
+    case AR_INPUT: return "input";
+    case AR_CONST: return "const";
+    case AR_COUNT: break;
+    }
+    return "?";
+}
+
+const char *graph_group_kind_name(GGroupKind k)
+{
+    switch (k) {
+    case GG_LIB: return "lib";
+    case GG_ELEM: return "elem";
+    case GG_CHANRED: return "chanred";
+    case GG_ROW: return "row";
+    case GG_WINDOW: return "window";
+    case GG_BATCHRED: return "batchred";
+    case GG_OPT: return "opt";
+    }
+    return "?";
+}

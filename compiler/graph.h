@@ -111,6 +111,8 @@ Graph *graph_new(DlPool *pool, int batch);
 uint32_t graph_add(Graph *g, GOp op, const uint32_t *in, int nin,
                    const int64_t *shape, int ndim, GAttr attr, const char *name, DlSrcLoc loc);
 int64_t graph_numel(const GNode *n);
+/* "act", "param", ...: arena names for dumps and messages. */
+const char *graph_arena_name(GArena a);
 /* Check the invariants (arity, topological order, shapes of each op's inputs).
  * Reports to diag as internal errors; returns the number of problems. */
 int graph_verify(const Graph *g, const char *after_pass, DlDiag *diag);
@@ -147,6 +149,9 @@ typedef struct GSchedule {
     GGroup *groups;    /* execution order */
     int n;
 } GSchedule;
+
+/* "lib", "elem", ...: group kind names for dumps and messages. */
+const char *graph_group_kind_name(GGroupKind k);
 
 /* ---- memory plan: compiler/memplan.c ------------------------------------ */
 

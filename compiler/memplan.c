@@ -23,20 +23,6 @@ static uint32_t storage_root(const Graph *g, uint32_t n)
     }
 }
 
-const char *mem_arena_name(GArena a)
-{
-    switch (a) {
-    case AR_ACT: return "act";
-    case AR_PARAM: return "param";
-    case AR_GRAD: return "grad";
-    case AR_OPT: return "opt";
-    case AR_STATE: return "state";
-    case AR_INPUT: return "input";
-    case AR_CONST: return "const";
-    case AR_COUNT: break;
-    }
-    return "?";
-}
 
 /* Which nodes need storage: sources, group outs, and the roots of views. */
 static unsigned char *materialised(const Graph *g, const GSchedule *s)
@@ -230,7 +216,7 @@ void mem_dump(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlBuf *out
     MemStats st;
     mem_stats(g, mp, &st);
     for (int a = 0; a < AR_COUNT; a++)
-        dl_buf_printf(out, "arena %-6s %12" PRId64 " floats %9.2f MiB\n", mem_arena_name((GArena)a),
+        dl_buf_printf(out, "arena %-6s %12" PRId64 " floats %9.2f MiB\n", graph_arena_name((GArena)a),
                       mp->arena_size[a], mib(mp->arena_size[a]));
     dl_buf_printf(out, "act: %d buffers, %" PRId64 " floats (%.2f MiB) without reuse, "
                   "peak %.2f MiB, reuse x%.2f\n", st.nbuffers, st.act_total, mib(st.act_total),
@@ -242,7 +228,7 @@ void mem_dump(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlBuf *out
         if (b->offset < 0) continue;
         const GNode *N = &g->nodes[i];
         dl_buf_printf(out, "%%%-4u %-5s off %-10" PRId64 " numel %-9" PRId64 " [", i,
-                      mem_arena_name(b->arena), b->offset, b->numel);
+                      graph_arena_name(b->arena), b->offset, b->numel);
         for (int d = 0; d < N->ndim; d++)
             dl_buf_printf(out, "%s%" PRId64, d ? "," : "", N->shape[d]);
         dl_buf_printf(out, "] %s", graph_op_name[N->op]);
@@ -272,13 +258,13 @@ int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *d
         const GNode *N = &g->nodes[i];
         if (b->offset < 0) continue;
         if (b->arena >= AR_COUNT || b->offset + b->numel > mp->arena_size[b->arena] || b->numel != graph_numel(N))
-            BAD("%%%u at %s+%" PRId64 " (%" PRId64 " floats) is outside its arena", i, mem_arena_name(b->arena),
+            BAD("%%%u at %s+%" PRId64 " (%" PRId64 " floats) is outside its arena", i, graph_arena_name(b->arena),
                 b->offset, b->numel);
         if (N->param != G_NONE) {
             const GBuffer *p = &mp->buf[N->param];
             GArena want = N->op == OP_STATE ? AR_OPT : AR_GRAD;
             if (b->arena != want || b->offset != p->offset || b->numel != p->numel)
-                BAD("%%%u is not at its parameter's place in the %s arena", i, mem_arena_name(want));
+                BAD("%%%u is not at its parameter's place in the %s arena", i, graph_arena_name(want));
         }
         if (b->arena == AR_ACT && storage_root(g, i) == i) DL_PUSH(act, i);
     }

@@ -58,6 +58,4 @@ int mem_live_range(const Graph *g, const GSchedule *s, uint32_t node, int *first
  *   %12 act   off 4096  numel 262144  [64,32,64,64] live 3..7  ; c1.y */
 void mem_dump(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlBuf *out);
 
-const char *mem_arena_name(GArena a);
-
 #endif

@@ -104,8 +104,8 @@ static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t 
             if (o->arena != (int)b->arena || o->offset != b->offset || o->numel != b->numel) {
                 dl_error(B->diag, N->loc, "internal: '%s' is at %s+%" PRId64 " (%" PRId64 " floats) in "
                          "one program and at %s+%" PRId64 " (%" PRId64 ") in another", name,
-                         mem_arena_name((GArena)o->arena), o->offset, o->numel,
-                         mem_arena_name(b->arena), b->offset, b->numel);
+                         graph_arena_name((GArena)o->arena), o->offset, o->numel,
+                         graph_arena_name(b->arena), b->offset, b->numel);
                 B->errors++;
             }
             free(name);
@@ -138,7 +138,7 @@ static int region_tensor(Builder *B, const CgArg *a)
             o->numel == a->numel && o->ndim == 1 && o->name && strchr(o->name, '['))
             return (int)k;
     }
-    DlPlanTensor t = {.name = dl_xasprintf("%s[%" PRId64 ":%" PRId64 "]", mem_arena_name(a->arena),
+    DlPlanTensor t = {.name = dl_xasprintf("%s[%" PRId64 ":%" PRId64 "]", graph_arena_name(a->arena),
                                            a->offset, a->offset + a->numel),
                       .role = DL_ROLE_TEMP, .arena = (int)a->arena, .offset = a->offset,
                       .numel = a->numel, .ndim = 1, .shape = {a->numel}};

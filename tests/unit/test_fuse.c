@@ -25,7 +25,7 @@ static char *signature(const Graph *g, const GGroup *gr)
             const char *t = ops[j]; ops[j] = ops[j - 1]; ops[j - 1] = t;
         }
     DlBuf b = {0};
-    dl_buf_printf(&b, "%s:", fuse_kind_name(gr->kind));
+    dl_buf_printf(&b, "%s:", graph_group_kind_name(gr->kind));
     for (int i = 0; i < gr->nnodes; i++) dl_buf_printf(&b, "%s%s", i ? "," : "", ops[i]);
     free(ops);
     return b.s;
