@@ -148,16 +148,19 @@ DL_KERNEL(train_k6_maxpool) {
     const float *DL_RESTRICT buf0 = dl_b[0]; /* %21 c2 [32,32,64,64] */
     float *DL_RESTRICT buf1 = dl_b[1]; /* %22 p1 [32,32,32,32] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 32;
-        int64_t i0 = (gid / 32) % 32;
-        int64_t bc0 = gid / 1024;
-        float acc0 = (-DL_INF);
-        for (int64_t h0 = dl_imax(i0 * 2, 0); h0 < dl_imin((i0 * 2) + 2, 64); h0++) {
-            for (int64_t w0 = dl_imax(j0 * 2, 0); w0 < dl_imin((j0 * 2) + 2, 64); w0++) {
-                acc0 = dl_fmax(buf0[(((bc0 * 64) + h0) * 64) + w0], acc0);
+        int64_t xo0 = gid * 4096;
+        int64_t yo0 = gid * 1024;
+        for (int64_t oi0 = 0; oi0 < 32; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 32; oj0++) {
+                float acc0 = (-DL_INF);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        acc0 = dl_fmax(buf0[xo0 + ((((oi0 * 2) + kh0) * 64) + ((oj0 * 2) + kw0))], acc0);
+                    }
+                }
+                buf1[yo0 + ((oi0 * 32) + oj0)] = acc0;
             }
         }
-        buf1[gid] = acc0;
     }
 }
 
@@ -267,16 +270,19 @@ DL_KERNEL(train_k13_maxpool) {
     const float *DL_RESTRICT buf0 = dl_b[0]; /* %40 c4 [32,64,32,32] */
     float *DL_RESTRICT buf1 = dl_b[1]; /* %41 p2 [32,64,16,16] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 16;
-        int64_t i0 = (gid / 16) % 16;
-        int64_t bc0 = gid / 256;
-        float acc0 = (-DL_INF);
-        for (int64_t h0 = dl_imax(i0 * 2, 0); h0 < dl_imin((i0 * 2) + 2, 32); h0++) {
-            for (int64_t w0 = dl_imax(j0 * 2, 0); w0 < dl_imin((j0 * 2) + 2, 32); w0++) {
-                acc0 = dl_fmax(buf0[(((bc0 * 32) + h0) * 32) + w0], acc0);
+        int64_t xo0 = gid * 1024;
+        int64_t yo0 = gid * 256;
+        for (int64_t oi0 = 0; oi0 < 16; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 16; oj0++) {
+                float acc0 = (-DL_INF);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        acc0 = dl_fmax(buf0[xo0 + ((((oi0 * 2) + kh0) * 32) + ((oj0 * 2) + kw0))], acc0);
+                    }
+                }
+                buf1[yo0 + ((oi0 * 16) + oj0)] = acc0;
             }
         }
-        buf1[gid] = acc0;
     }
 }
 
@@ -386,16 +392,19 @@ DL_KERNEL(train_k20_maxpool) {
     const float *DL_RESTRICT buf0 = dl_b[0]; /* %59 c6 [32,128,16,16] */
     float *DL_RESTRICT buf1 = dl_b[1]; /* %60 p3 [32,128,8,8] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 8;
-        int64_t i0 = (gid / 8) % 8;
-        int64_t bc0 = gid / 64;
-        float acc0 = (-DL_INF);
-        for (int64_t h0 = dl_imax(i0 * 2, 0); h0 < dl_imin((i0 * 2) + 2, 16); h0++) {
-            for (int64_t w0 = dl_imax(j0 * 2, 0); w0 < dl_imin((j0 * 2) + 2, 16); w0++) {
-                acc0 = dl_fmax(buf0[(((bc0 * 16) + h0) * 16) + w0], acc0);
+        int64_t xo0 = gid * 256;
+        int64_t yo0 = gid * 64;
+        for (int64_t oi0 = 0; oi0 < 8; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 8; oj0++) {
+                float acc0 = (-DL_INF);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        acc0 = dl_fmax(buf0[xo0 + ((((oi0 * 2) + kh0) * 16) + ((oj0 * 2) + kw0))], acc0);
+                    }
+                }
+                buf1[yo0 + ((oi0 * 8) + oj0)] = acc0;
             }
         }
-        buf1[gid] = acc0;
     }
 }
 
@@ -827,29 +836,29 @@ DL_KERNEL(train_k46_maxpool_bwd) {
     const float *DL_RESTRICT buf1 = dl_b[1]; /* %122 grad.p3 [32,128,8,8] */
     float *DL_RESTRICT buf2 = dl_b[2]; /* %124 grad.c6 [32,128,16,16] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 16;
-        int64_t i0 = (gid / 16) % 16;
-        int64_t bc0 = gid / 256;
-        float acc0 = 0.0f;
-        for (int64_t oi0 = dl_imax(i0 / 2, 0); oi0 < dl_imin((i0 / 2) + 1, 8); oi0++) {
-            for (int64_t oj0 = dl_imax(j0 / 2, 0); oj0 < dl_imin((j0 / 2) + 1, 8); oj0++) {
+        int64_t xo0 = gid * 256;
+        int64_t yo0 = gid * 64;
+        for (int64_t oi0 = 0; oi0 < 8; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 8; oj0++) {
+                float g0 = 0.0f + buf1[yo0 + ((oi0 * 8) + oj0)];
                 float best0 = (-DL_INF);
-                int64_t arg0 = (dl_imax(oi0 * 2, 0) * 16) + dl_imax(oj0 * 2, 0);
-                for (int64_t h0 = dl_imax(oi0 * 2, 0); h0 < dl_imin((oi0 * 2) + 2, 16); h0++) {
-                    for (int64_t w0 = dl_imax(oj0 * 2, 0); w0 < dl_imin((oj0 * 2) + 2, 16); w0++) {
-                        float v0 = buf0[(bc0 * 256) + ((h0 * 16) + w0)];
+                int64_t arg0 = ((oi0 * 2) * 16) + (oj0 * 2);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        float v0 = buf0[xo0 + ((((oi0 * 2) + kh0) * 16) + ((oj0 * 2) + kw0))];
                         if ((v0 > best0) || (v0 != v0)) {
                             best0 = v0;
-                            arg0 = (h0 * 16) + w0;
+                            arg0 = (((oi0 * 2) + kh0) * 16) + ((oj0 * 2) + kw0);
                         }
                     }
                 }
-                if (arg0 == ((i0 * 16) + j0)) {
-                    acc0 += buf1[(((bc0 * 8) + oi0) * 8) + oj0];
+                for (int64_t kh1 = 0; kh1 < 2; kh1++) {
+                    for (int64_t kw1 = 0; kw1 < 2; kw1++) {
+                        buf2[xo0 + ((((oi0 * 2) + kh1) * 16) + ((oj0 * 2) + kw1))] = (((((oi0 * 2) + kh1) * 16) + ((oj0 * 2) + kw1)) == arg0) ? g0 : 0.0f;
+                    }
                 }
             }
         }
-        buf2[gid] = acc0;
     }
 }
 
@@ -980,29 +989,29 @@ DL_KERNEL(train_k55_maxpool_bwd) {
     const float *DL_RESTRICT buf1 = dl_b[1]; /* %137 grad.p2 [32,64,16,16] */
     float *DL_RESTRICT buf2 = dl_b[2]; /* %139 grad.c4 [32,64,32,32] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 32;
-        int64_t i0 = (gid / 32) % 32;
-        int64_t bc0 = gid / 1024;
-        float acc0 = 0.0f;
-        for (int64_t oi0 = dl_imax(i0 / 2, 0); oi0 < dl_imin((i0 / 2) + 1, 16); oi0++) {
-            for (int64_t oj0 = dl_imax(j0 / 2, 0); oj0 < dl_imin((j0 / 2) + 1, 16); oj0++) {
+        int64_t xo0 = gid * 1024;
+        int64_t yo0 = gid * 256;
+        for (int64_t oi0 = 0; oi0 < 16; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 16; oj0++) {
+                float g0 = 0.0f + buf1[yo0 + ((oi0 * 16) + oj0)];
                 float best0 = (-DL_INF);
-                int64_t arg0 = (dl_imax(oi0 * 2, 0) * 32) + dl_imax(oj0 * 2, 0);
-                for (int64_t h0 = dl_imax(oi0 * 2, 0); h0 < dl_imin((oi0 * 2) + 2, 32); h0++) {
-                    for (int64_t w0 = dl_imax(oj0 * 2, 0); w0 < dl_imin((oj0 * 2) + 2, 32); w0++) {
-                        float v0 = buf0[(bc0 * 1024) + ((h0 * 32) + w0)];
+                int64_t arg0 = ((oi0 * 2) * 32) + (oj0 * 2);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        float v0 = buf0[xo0 + ((((oi0 * 2) + kh0) * 32) + ((oj0 * 2) + kw0))];
                         if ((v0 > best0) || (v0 != v0)) {
                             best0 = v0;
-                            arg0 = (h0 * 32) + w0;
+                            arg0 = (((oi0 * 2) + kh0) * 32) + ((oj0 * 2) + kw0);
                         }
                     }
                 }
-                if (arg0 == ((i0 * 32) + j0)) {
-                    acc0 += buf1[(((bc0 * 16) + oi0) * 16) + oj0];
+                for (int64_t kh1 = 0; kh1 < 2; kh1++) {
+                    for (int64_t kw1 = 0; kw1 < 2; kw1++) {
+                        buf2[xo0 + ((((oi0 * 2) + kh1) * 32) + ((oj0 * 2) + kw1))] = (((((oi0 * 2) + kh1) * 32) + ((oj0 * 2) + kw1)) == arg0) ? g0 : 0.0f;
+                    }
                 }
             }
         }
-        buf2[gid] = acc0;
     }
 }
 
@@ -1133,29 +1142,29 @@ DL_KERNEL(train_k64_maxpool_bwd) {
     const float *DL_RESTRICT buf1 = dl_b[1]; /* %152 grad.p1 [32,32,32,32] */
     float *DL_RESTRICT buf2 = dl_b[2]; /* %154 grad.c2 [32,32,64,64] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 64;
-        int64_t i0 = (gid / 64) % 64;
-        int64_t bc0 = gid / 4096;
-        float acc0 = 0.0f;
-        for (int64_t oi0 = dl_imax(i0 / 2, 0); oi0 < dl_imin((i0 / 2) + 1, 32); oi0++) {
-            for (int64_t oj0 = dl_imax(j0 / 2, 0); oj0 < dl_imin((j0 / 2) + 1, 32); oj0++) {
+        int64_t xo0 = gid * 4096;
+        int64_t yo0 = gid * 1024;
+        for (int64_t oi0 = 0; oi0 < 32; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 32; oj0++) {
+                float g0 = 0.0f + buf1[yo0 + ((oi0 * 32) + oj0)];
                 float best0 = (-DL_INF);
-                int64_t arg0 = (dl_imax(oi0 * 2, 0) * 64) + dl_imax(oj0 * 2, 0);
-                for (int64_t h0 = dl_imax(oi0 * 2, 0); h0 < dl_imin((oi0 * 2) + 2, 64); h0++) {
-                    for (int64_t w0 = dl_imax(oj0 * 2, 0); w0 < dl_imin((oj0 * 2) + 2, 64); w0++) {
-                        float v0 = buf0[(bc0 * 4096) + ((h0 * 64) + w0)];
+                int64_t arg0 = ((oi0 * 2) * 64) + (oj0 * 2);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        float v0 = buf0[xo0 + ((((oi0 * 2) + kh0) * 64) + ((oj0 * 2) + kw0))];
                         if ((v0 > best0) || (v0 != v0)) {
                             best0 = v0;
-                            arg0 = (h0 * 64) + w0;
+                            arg0 = (((oi0 * 2) + kh0) * 64) + ((oj0 * 2) + kw0);
                         }
                     }
                 }
-                if (arg0 == ((i0 * 64) + j0)) {
-                    acc0 += buf1[(((bc0 * 32) + oi0) * 32) + oj0];
+                for (int64_t kh1 = 0; kh1 < 2; kh1++) {
+                    for (int64_t kw1 = 0; kw1 < 2; kw1++) {
+                        buf2[xo0 + ((((oi0 * 2) + kh1) * 64) + ((oj0 * 2) + kw1))] = (((((oi0 * 2) + kh1) * 64) + ((oj0 * 2) + kw1)) == arg0) ? g0 : 0.0f;
+                    }
                 }
             }
         }
-        buf2[gid] = acc0;
     }
 }
 
@@ -1347,16 +1356,19 @@ DL_KERNEL(eval_k4_maxpool) {
     const float *DL_RESTRICT buf0 = dl_b[0]; /* %14 c2 [32,32,64,64] */
     float *DL_RESTRICT buf1 = dl_b[1]; /* %15 p1 [32,32,32,32] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 32;
-        int64_t i0 = (gid / 32) % 32;
-        int64_t bc0 = gid / 1024;
-        float acc0 = (-DL_INF);
-        for (int64_t h0 = dl_imax(i0 * 2, 0); h0 < dl_imin((i0 * 2) + 2, 64); h0++) {
-            for (int64_t w0 = dl_imax(j0 * 2, 0); w0 < dl_imin((j0 * 2) + 2, 64); w0++) {
-                acc0 = dl_fmax(buf0[(((bc0 * 64) + h0) * 64) + w0], acc0);
+        int64_t xo0 = gid * 4096;
+        int64_t yo0 = gid * 1024;
+        for (int64_t oi0 = 0; oi0 < 32; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 32; oj0++) {
+                float acc0 = (-DL_INF);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        acc0 = dl_fmax(buf0[xo0 + ((((oi0 * 2) + kh0) * 64) + ((oj0 * 2) + kw0))], acc0);
+                    }
+                }
+                buf1[yo0 + ((oi0 * 32) + oj0)] = acc0;
             }
         }
-        buf1[gid] = acc0;
     }
 }
 
@@ -1410,16 +1422,19 @@ DL_KERNEL(eval_k9_maxpool) {
     const float *DL_RESTRICT buf0 = dl_b[0]; /* %29 c4 [32,64,32,32] */
     float *DL_RESTRICT buf1 = dl_b[1]; /* %30 p2 [32,64,16,16] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 16;
-        int64_t i0 = (gid / 16) % 16;
-        int64_t bc0 = gid / 256;
-        float acc0 = (-DL_INF);
-        for (int64_t h0 = dl_imax(i0 * 2, 0); h0 < dl_imin((i0 * 2) + 2, 32); h0++) {
-            for (int64_t w0 = dl_imax(j0 * 2, 0); w0 < dl_imin((j0 * 2) + 2, 32); w0++) {
-                acc0 = dl_fmax(buf0[(((bc0 * 32) + h0) * 32) + w0], acc0);
+        int64_t xo0 = gid * 1024;
+        int64_t yo0 = gid * 256;
+        for (int64_t oi0 = 0; oi0 < 16; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 16; oj0++) {
+                float acc0 = (-DL_INF);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        acc0 = dl_fmax(buf0[xo0 + ((((oi0 * 2) + kh0) * 32) + ((oj0 * 2) + kw0))], acc0);
+                    }
+                }
+                buf1[yo0 + ((oi0 * 16) + oj0)] = acc0;
             }
         }
-        buf1[gid] = acc0;
     }
 }
 
@@ -1473,16 +1488,19 @@ DL_KERNEL(eval_k14_maxpool) {
     const float *DL_RESTRICT buf0 = dl_b[0]; /* %44 c6 [32,128,16,16] */
     float *DL_RESTRICT buf1 = dl_b[1]; /* %45 p3 [32,128,8,8] */
     DL_FOR_GID(gid) {
-        int64_t j0 = gid % 8;
-        int64_t i0 = (gid / 8) % 8;
-        int64_t bc0 = gid / 64;
-        float acc0 = (-DL_INF);
-        for (int64_t h0 = dl_imax(i0 * 2, 0); h0 < dl_imin((i0 * 2) + 2, 16); h0++) {
-            for (int64_t w0 = dl_imax(j0 * 2, 0); w0 < dl_imin((j0 * 2) + 2, 16); w0++) {
-                acc0 = dl_fmax(buf0[(((bc0 * 16) + h0) * 16) + w0], acc0);
+        int64_t xo0 = gid * 256;
+        int64_t yo0 = gid * 64;
+        for (int64_t oi0 = 0; oi0 < 8; oi0++) {
+            for (int64_t oj0 = 0; oj0 < 8; oj0++) {
+                float acc0 = (-DL_INF);
+                for (int64_t kh0 = 0; kh0 < 2; kh0++) {
+                    for (int64_t kw0 = 0; kw0 < 2; kw0++) {
+                        acc0 = dl_fmax(buf0[xo0 + ((((oi0 * 2) + kh0) * 16) + ((oj0 * 2) + kw0))], acc0);
+                    }
+                }
+                buf1[yo0 + ((oi0 * 8) + oj0)] = acc0;
             }
         }
-        buf1[gid] = acc0;
     }
 }
 

@@ -38,6 +38,7 @@ typedef struct Case {
     int ngrp;
     GMemPlan mp;
     double **vals;
+    int poison;        /* fill group outputs with NaN before the run (every element must be written) */
 } Case;
 
 static uint64_t rng = 88172645463325252ULL;
@@ -175,6 +176,11 @@ static void run_case(Case *c, const char *what)
     assert_int_equal(kx_build_from(&x, c->g, &s, &c->mp, &m), 0);
     x.verbose = 1;
     kx_load_sources(&x, c->vals);
+    for (int k = 0; c->poison && k < c->ngrp; k++)
+        for (int i = 0; i < c->grp[k].nouts; i++) {
+            const GBuffer *gb_ = &c->mp.buf[c->grp[k].outs[i]];
+            for (int64_t e = 0; e < gb_->numel; e++) x.arena[gb_->arena][gb_->offset + e] = NAN;
+        }
     assert_int_equal(ref_run(c->g, c->vals), 0);
     double worst = 0;
     int bad = kx_run_compare(&x, c->vals, TOL, &worst);
@@ -313,8 +319,54 @@ static void test_pool(void **state)
     for (int i = 0; i < 7; i++) group(&c, GG_WINDOW, &all[i], 1, &all[i], 1);
     sources(&c);
     for (int k = 0; k < 2 * 3 * 36; k++) c.vals[x][k] = floor(urand(0, 4)) / 4; /* ties */
+    c.poison = 1;
     run_case(&c, "maxpool k2s2 / k3s2p1 and backward (ties: first arg-max), avgpool k3s2p1 and backward, gap");
     case_free(&c);
+}
+
+/* Max and average pooling, forward and backward, of one size/stride/pad on a
+ * [2,3,n,n] x with ties (values in {0, .25, .5, .75}): four window groups. */
+static void pool_config(Case *c, uint32_t x, int64_t n, int ks, int s, int p)
+{
+    Graph *g = c->g;
+    GAttr a = {.pool = {ks, s, p}};
+    int64_t o = (n + 2 * p - ks) / s + 1;
+    char nm[4][32];
+    snprintf(nm[0], sizeof nm[0], "max%d%d%d", ks, s, p);
+    snprintf(nm[1], sizeof nm[1], "max%d%d%d.dx", ks, s, p);
+    snprintf(nm[2], sizeof nm[2], "avg%d%d%d", ks, s, p);
+    snprintf(nm[3], sizeof nm[3], "avg%d%d%d.dx", ks, s, p);
+    uint32_t dy = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, o, o), GB_NOATTR, "dy");
+    uint32_t m[4];
+    m[0] = gb(g, OP_MAXPOOL, GB_IN(x), GB_SH(2, 3, o, o), a, dl_pool_strdup(c->pool, nm[0]));
+    m[1] = gb(g, OP_MAXPOOL_BWD, GB_IN(dy, x), GB_SH(2, 3, n, n), a, dl_pool_strdup(c->pool, nm[1]));
+    m[2] = gb(g, OP_AVGPOOL, GB_IN(x), GB_SH(2, 3, o, o), a, dl_pool_strdup(c->pool, nm[2]));
+    m[3] = gb(g, OP_AVGPOOL_BWD, GB_IN(dy), GB_SH(2, 3, n, n), a, dl_pool_strdup(c->pool, nm[3]));
+    for (int i = 0; i < 4; i++) group(c, GG_WINDOW, &m[i], 1, &m[i], 1);
+}
+
+/* The window kernels split each axis into border and interior outputs and
+ * scatter the backward of non-overlapping windows: odd planes (a last row
+ * and column no window covers), padding on one or both sides, stride >
+ * size (uncovered rows between windows), and overlapping windows (gather). */
+static void test_pool_shapes(void **state)
+{
+    static const int cfg[2][3][3] = {
+        {{2, 2, 0}, {3, 3, 0}, {3, 3, 1}}, /* scatter: 7x7 -> 3x3 (row/col 6 bare), 2x2 (row/col 6 bare), 3x3 */
+        {{2, 2, 1}, {2, 3, 0}, {3, 2, 1}}, /* scatter 4x4 padded left; stride > size (bare rows 2, 5, 6); gather */
+    };
+    for (int t = 0; t < 2; t++) {
+        Case c;
+        case_init(&c, 2);
+        c.poison = 1;
+        uint32_t x = gb(c.g, OP_INPUT, GB_NOIN, GB_SH(2, 3, 7, 7), GB_NOATTR, "x");
+        for (int i = 0; i < 3; i++) pool_config(&c, x, 7, cfg[t][i][0], cfg[t][i][1], cfg[t][i][2]);
+        sources(&c);
+        for (int k = 0; k < 2 * 3 * 49; k++) c.vals[x][k] = floor(urand(0, 4)) / 4; /* ties */
+        run_case(&c, t ? "7x7: max/avg pool and backward k2s2p1, k2s3p0, k3s2p1 (ties)"
+                       : "7x7: max/avg pool and backward k2s2p0, k3s3p0, k3s3p1 (ties)");
+        case_free(&c);
+    }
 }
 
 static void test_sgd(void **state)
@@ -513,7 +565,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_kir_hand),  cmocka_unit_test(test_bn_forward), cmocka_unit_test(test_bn_backward),
-        cmocka_unit_test(test_loss_tail), cmocka_unit_test(test_pool),       cmocka_unit_test(test_sgd),
+        cmocka_unit_test(test_loss_tail), cmocka_unit_test(test_pool), cmocka_unit_test(test_pool_shapes),       cmocka_unit_test(test_sgd),
         cmocka_unit_test(test_dropout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
