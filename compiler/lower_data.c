@@ -137,8 +137,21 @@ static void aug_hflip(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a
     D->hflip = 1;
     D->negate = a[0];
 }
+/* random_crop(pad = 4): an H x W crop of the image padded with black, i.e. a
+ * random shift by -pad..pad pixels per axis (as torchvision's RandomCrop with
+ * padding); the labels are unchanged. */
+static void aug_random_crop(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    double pad = a[0] ? a[0]->num : 4;
+    if (!(pad >= 1 && pad <= 64) || (a[0] && !a[0]->is_int)) {
+        lw_error(L, a[0] ? a[0]->loc : c->loc, "'pad' of random_crop must be a whole number of pixels in 1..64");
+        return;
+    }
+    D->crop_pad = (int)pad;
+}
 static const DataKind augment_kinds[] = {
     {"hflip", aug_hflip, {{"negate", AT_EXPR, 0, 0}}, 1, NULL, 0},
+    {"random_crop", aug_random_crop, {{"pad", AT_INT, 0, 4}}, 1, NULL, 0},
 };
 
 static void from_column(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)D; }
@@ -616,6 +629,8 @@ void lw_data_binding(Lower *L, DlPlan *meta)
         }
     }
     lw_kv(L, &out, "augment.hflip", "%d", D->hflip);
+    if (D->crop_pad)
+        lw_kv(L, &out, "augment.random_crop.pad", "%d", D->crop_pad);
     if (D->hflip && D->negate && t && t->ok) {
         /* negate = [yaw] (a label of this data) or [heads.yaw] */
         const AstExpr *one[1] = {D->negate}, *const *el = D->negate->kind == EX_LIST ? (const AstExpr *const *)D->negate->args : one;

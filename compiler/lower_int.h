@@ -53,6 +53,7 @@ typedef struct DataInfo {
     KVVec kv;                      /* source, split, crop, input keys (label and augment keys added later) */
     DL_VEC(DataLabel) labels;
     int hflip;
+    int crop_pad;                  /* random_crop(pad = P): pixels */
     const AstExpr *negate;         /* hflip(negate = [...]) list, resolved with the axes */
     int have_source, have_split, have_input, have_crop, have_augment;
 } DataInfo;

@@ -12,7 +12,8 @@
  *   label.count, label.N, label.N.from = column:X | name:X, label.N.unit
  *   input.channels, input.height, input.width, input.lo, input.hi
  *   crop = none|face_box, crop.scale
- *   augment.hflip = 0|1, augment.hflip.negate = "1" or "0,1" (label indices)
+ *   augment.hflip = 0|1, augment.hflip.negate = "1" or "0,1" (label indices),
+ *   augment.random_crop.pad = pixels (0 = no random crop)
  */
 #include <errno.h>
 #include <pthread.h>
@@ -140,6 +141,8 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
 
     if (kv_num(plan, "augment.hflip", 0, 0, 1, &v, err)) return -1;
     s->hflip = (int)v;
+    if (kv_num(plan, "augment.random_crop.pad", 0, 0, 1024, &v, err)) return -1;
+    s->crop_pad = (int)v;
     const char *neg = kv(plan, "augment.hflip.negate");
     for (const char *p = neg; p && *p;) {
         char *end;
@@ -284,6 +287,7 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     d->C = spec.C, d->H = spec.H, d->W = spec.W;
     d->lo = spec.lo, d->hi = spec.hi;
     d->hflip = spec.hflip;
+    d->crop_pad = spec.crop_pad;
     memcpy(d->negate, spec.negate, sizeof d->negate);
     d->nskipped = nbad;
     int n = (int)l.n - nbad;
@@ -411,6 +415,15 @@ void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, in
     for (int b = 0; b < B; b++) {
         int i = idx[b];
         int flip = augment && d->hflip && dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 1) < 0.5f;
+        /* random crop: the H x W window of the image padded by P black pixels,
+         * at offset (dy, dx) in [0, 2P] (purposes 3 and 4 of the counter RNG) */
+        int P = augment ? d->crop_pad : 0, dy = 0, dx = 0;
+        if (P > 0) {
+            dy = (int)(dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 3) * (float)(2 * P + 1)) - P;
+            dx = (int)(dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 4) * (float)(2 * P + 1)) - P;
+            if (dy > P) dy = P; /* u < 1, but keep the bound obvious */
+            if (dx > P) dx = P;
+        }
         float lab[DL_MAX_AXES];
         for (int a = 0; a < A; a++) {
             lab[a] = d->labels[(size_t)i * A + a];
@@ -423,12 +436,24 @@ void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, in
         float *dst = image + (size_t)b * chw;
         for (int c = 0; c < d->C; c++)
             for (int y = 0; y < H; y++) {
-                const uint8_t *row = src + c * hw + (size_t)y * W;
                 float *o = dst + c * hw + (size_t)y * W;
-                if (flip)
-                    for (int x = 0; x < W; x++) o[x] = lut[row[W - 1 - x]];
-                else
-                    for (int x = 0; x < W; x++) o[x] = lut[row[x]];
+                int sy = y + dy;
+                if (sy < 0 || sy >= H) { /* a padding row */
+                    for (int x = 0; x < W; x++) o[x] = lut[0];
+                    continue;
+                }
+                const uint8_t *row = src + c * hw + (size_t)sy * W;
+                if (dx == 0) {
+                    if (flip)
+                        for (int x = 0; x < W; x++) o[x] = lut[row[W - 1 - x]];
+                    else
+                        for (int x = 0; x < W; x++) o[x] = lut[row[x]];
+                    continue;
+                }
+                for (int x = 0; x < W; x++) { /* shifted, then flipped */
+                    int sx = (flip ? W - 1 - x : x) + dx;
+                    o[x] = sx < 0 || sx >= W ? lut[0] : lut[row[sx]];
+                }
             }
     }
 }

@@ -29,6 +29,8 @@ typedef struct DlDataset {
     float lo, hi;       /* pixel value range after scaling: x = lo + (hi-lo) * v/255 */
     int hflip;          /* augmentation: random horizontal flip with p = 0.5 */
     int negate[DL_MAX_AXES]; /* labels negated by a flip (Pointing'04 yaw) */
+    int crop_pad;       /* augmentation: random crop of H x W from the image padded by crop_pad
+                           pixels of black on every side (a random shift by -pad..pad); 0 = off */
     int nskipped;       /* bad samples skipped (with skip_bad) */
     int ntrain, ntest;
     int *train_idx, *test_idx; /* sample indices of each split */

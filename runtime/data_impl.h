@@ -51,6 +51,7 @@ typedef struct DataSpec {
     int crop;                    /* CropKind */
     float crop_scale;
     int hflip;
+    int crop_pad;      /* augment.random_crop.pad */
     int negate[DL_MAX_AXES];
 } DataSpec;
 
