@@ -11,8 +11,9 @@
  *                z ^= z >> 27; z *= 0x94d049bb133111eb; z ^= z >> 31
  *   dl_rng_u64(seed, a, b, c) = mix(mix(mix(mix(seed) ^ a) ^ b) ^ c)
  *
- * Purposes in use: 0 = shuffle (dl_data_shuffle), 1 = horizontal flip
- * (dl_data_batch).
+ * Purposes in use: 0 = shuffle (dl_data_shuffle), 1 = horizontal flip,
+ * 3 and 4 = random-crop row and column shifts (dl_data_batch), 2 = parameter
+ * initialisation (exec.c: (seed, hash of the tensor name, element, 2)).
  */
 #include "data.h"
 
