@@ -71,6 +71,8 @@ void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, in
  * "onehot": all mass on the nearest bin of each axis.  y has K entries. */
 void dl_target_build(const DlPlanTarget *t, const float *labels, float *y);
 int dl_target_bins(const DlPlanTarget *t); /* K */
+/* The index of the bin of ax nearest to label l (ties: the lower bin). */
+int dl_target_nearest_bin(const DlPlanAxis *ax, float l);
 
 /* Metrics over an evaluation pass. */
 typedef struct DlMetricAcc {

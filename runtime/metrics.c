@@ -29,20 +29,6 @@ static int label_stride(const DlMetricAcc *m, const DlPlanTarget *t)
     return s;
 }
 
-static int nearest_bin(const DlPlanAxis *ax, float l)
-{
-    int best = 0;
-    double bd = INFINITY;
-    for (int i = 0; i < ax->nbins; i++) {
-        double d = fabs((double)ax->bins[i] - (double)l);
-        if (d < bd) {
-            bd = d;
-            best = i;
-        }
-    }
-    return best;
-}
-
 void dl_metric_add(DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *spec,
                    const float *probs, const float *expect, const float *labels, int B)
 {
@@ -73,7 +59,7 @@ void dl_metric_add(DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *sp
             float l = lab[ax->label];
             int hit = spec->tolerance > 0
                           ? fabs((double)ax->bins[best] - (double)l) <= spec->tolerance + TOL_SLACK
-                          : best == nearest_bin(ax, l);
+                          : best == dl_target_nearest_bin(ax, l);
             m->hit[a] += hit;
             all &= hit;
         }

@@ -27,7 +27,7 @@ int dl_target_bins(const DlPlanTarget *t)
     return K;
 }
 
-static int nearest_bin(const DlPlanAxis *ax, float l)
+int dl_target_nearest_bin(const DlPlanAxis *ax, float l)
 {
     int best = 0;
     double bd = INFINITY;
@@ -46,7 +46,7 @@ static void onehot(const DlPlanTarget *t, const float *labels, float *y, int K)
     memset(y, 0, (size_t)K * sizeof *y);
     int k = 0;
     for (int a = 0; a < t->naxes; a++)
-        k = k * t->axes[a].nbins + nearest_bin(&t->axes[a], labels[t->axes[a].label]);
+        k = k * t->axes[a].nbins + dl_target_nearest_bin(&t->axes[a], labels[t->axes[a].label]);
     y[k] = 1.0f;
 }
 
