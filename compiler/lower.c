@@ -155,12 +155,40 @@ static void lower_train(Lower *L, const AstDecl *d)
 
 /* ---- optimizer = sgd(...), schedules ------------------------------------- */
 
-typedef struct SchedKind {
+/* A kind named by a call in a hyperparameter item (a schedule, an optimizer):
+ * one table row each, dispatched by lower_call_kind. */
+typedef struct CallKind {
     const char *name;
     void (*fn)(Lower *L, const AstExpr *call, const AstExpr **a);
     ArgSpec spec[LW_MAX_ARGS];
     int nspec;
-} SchedKind;
+} CallKind;
+
+/* Find e's kind in t[0..n), record it as hyperparameter `key`, bind its
+ * arguments and run its handler.  what names the item in messages
+ * ("schedule"); example is a call shown when e is not a call at all. */
+static void lower_call_kind(Lower *L, const AstExpr *e, const CallKind *t, int n, const char *what,
+                            const char *key, const char *example)
+{
+    if (e->kind != EX_CALL) {
+        lw_error(L, e->loc, "%s must be a call such as %s, not %s", what, example, lw_expr_desc(e));
+        return;
+    }
+    for (int k = 0; k < n; k++)
+        if (!strcmp(e->name, t[k].name)) {
+            const AstExpr *a[LW_MAX_ARGS];
+            char w[64];
+            snprintf(w, sizeof w, "%s '%s'", what, e->name);
+            lw_kv(L, &L->hyper, key, "%s", e->name);
+            if (!lw_bind(L, e, w, t[k].spec, t[k].nspec, a))
+                t[k].fn(L, e, a);
+            return;
+        }
+    const char *names[16];
+    for (int k = 0; k < n && k < 16; k++)
+        names[k] = t[k].name;
+    lw_unknown(L, e->loc, what, e->name, names, n < 16 ? n : 16, NULL);
+}
 
 /* A numeric hyperparameter in [lo, hi]: written to meta.hyper, returned (def on error). */
 static double hnum(Lower *L, const char *key, const AstExpr *e, const char *what, double def, double lo,
@@ -205,7 +233,7 @@ static void sched_step(Lower *L, const AstExpr *call, const AstExpr **a)
 }
 static void sched_cosine(Lower *L, const AstExpr *call, const AstExpr **a) { (void)L, (void)call, (void)a; }
 
-static const SchedKind sched_kinds[] = {
+static const CallKind sched_kinds[] = {
     {"constant", sched_constant, {{0}}, 0},
     {"onecycle", sched_onecycle,
      {{"max_lr", AT_NUM, 1, 0}, {"pct_start", AT_NUM, 0, 0.3}, {"div_factor", AT_NUM, 0, 25},
@@ -219,28 +247,11 @@ static const SchedKind sched_kinds[] = {
 
 static void lower_schedule(Lower *L, const AstExpr *e)
 {
-    const char *names[NSCHED];
-    for (int k = 0; k < NSCHED; k++)
-        names[k] = sched_kinds[k].name;
     if (!e) {
         lw_kv(L, &L->hyper, "schedule", "constant");
         return;
     }
-    if (e->kind != EX_CALL) {
-        lw_error(L, e->loc, "schedule must be a call such as onecycle(max_lr = 0.05), not %s", lw_expr_desc(e));
-        return;
-    }
-    for (int k = 0; k < NSCHED; k++)
-        if (!strcmp(e->name, sched_kinds[k].name)) {
-            const AstExpr *a[LW_MAX_ARGS];
-            char what[64];
-            snprintf(what, sizeof what, "schedule '%s'", e->name);
-            lw_kv(L, &L->hyper, "schedule", "%s", e->name);
-            if (!lw_bind(L, e, what, sched_kinds[k].spec, sched_kinds[k].nspec, a))
-                sched_kinds[k].fn(L, e, a);
-            return;
-        }
-    lw_unknown(L, e->loc, "schedule", e->name, names, NSCHED, NULL);
+    lower_call_kind(L, e, sched_kinds, NSCHED, "schedule", "schedule", "onecycle(max_lr = 0.05)");
 }
 
 static void opt_sgd(Lower *L, const AstExpr *call, const AstExpr **a)
@@ -257,12 +268,7 @@ static void opt_sgd(Lower *L, const AstExpr *call, const AstExpr **a)
     lower_schedule(L, a[4]);
 }
 
-static const struct OptKind {
-    const char *name;
-    void (*fn)(Lower *L, const AstExpr *call, const AstExpr **a);
-    ArgSpec spec[LW_MAX_ARGS];
-    int nspec;
-} opt_kinds[] = {
+static const CallKind opt_kinds[] = {
     {"sgd", opt_sgd,
      {{"lr", AT_NUM, 1, 0}, {"momentum", AT_NUM, 0, 0}, {"weight_decay", AT_NUM, 0, 0},
       {"nesterov", AT_BOOL, 0, 0}, {"schedule", AT_EXPR, 0, 0}},
@@ -273,26 +279,8 @@ static const struct OptKind {
 static void lower_optimizer(Lower *L, const AstDecl *d)
 {
     const AstExpr *e = d->nitems ? d->items[0].value : NULL;
-    const char *names[NOPT];
-    for (int k = 0; k < NOPT; k++)
-        names[k] = opt_kinds[k].name;
-    if (!e)
-        return;
-    if (e->kind != EX_CALL) {
-        lw_error(L, e->loc, "optimizer must be a call such as sgd(lr = 0.05), not %s", lw_expr_desc(e));
-        return;
-    }
-    for (int k = 0; k < NOPT; k++)
-        if (!strcmp(e->name, opt_kinds[k].name)) {
-            const AstExpr *a[LW_MAX_ARGS];
-            char what[64];
-            snprintf(what, sizeof what, "optimizer '%s'", e->name);
-            lw_kv(L, &L->hyper, "optimizer", "%s", e->name);
-            if (!lw_bind(L, e, what, opt_kinds[k].spec, opt_kinds[k].nspec, a))
-                opt_kinds[k].fn(L, e, a);
-            return;
-        }
-    lw_unknown(L, e->loc, "optimizer", e->name, names, NOPT, NULL);
+    if (e)
+        lower_call_kind(L, e, opt_kinds, NOPT, "optimizer", "optimizer", "sgd(lr = 0.05)");
 }
 
 /* ---- declarations -------------------------------------------------------- */
