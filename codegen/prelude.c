@@ -88,7 +88,7 @@ static const char prelude_cuda[] =
     "#define DL_RSQRT rsqrtf\n"
     "#define DL_FABS fabsf\n"
     "#define DL_INF __int_as_float(0x7f800000)\n"
-    "#define DL_NAN __int_as_float(0x7fffffff)\n"
+    "#define DL_NAN __int_as_float(0x7fc00000) /* the same quiet NaN as C NAN */\n"
     DL_PRELUDE_COMMON;
 
 const char *cg_prelude_c(void) { return prelude_c; }

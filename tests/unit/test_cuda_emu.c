@@ -1,0 +1,542 @@
+/* test_cuda_emu.c - the CUDA module run on the CPU under host emulation,
+ * against the C module of the same kernel bodies (ROADMAP 1).
+ *
+ * For each program (specs/age.dldl and specs/pose.dldl, train and eval, at
+ * batch 2, through the real back end; plus small hand-built graphs of every
+ * group kind through the same pb_compile_program) the very text NVRTC
+ * compiles, cg_prelude_cuda() + body, is compiled by g++ with
+ * codegen/cuda_host_emu.h, and cg_prelude_c() + body by cc, both with
+ * -O1 -ffp-contract=off (so neither compiler contracts a*b+c into an FMA and
+ * the arithmetic is the same).  The schedule then runs group by group on
+ * arenas laid out by the memory plan, filled with random values (sources by
+ * role: normalised targets, positive running variances, ...; library groups,
+ * conv and matmul, get random outputs).  Before each kernel the
+ * kernel's buffers are saved; the C kernel runs over [0, grid) and gives the
+ * expected buffers; the emulated CUDA kernel then runs from the saved state in
+ * several launch shapes (1x1 threads, 3x32, enough 128-thread blocks to cover
+ * the grid, and two launches splitting [g0, g1)) and thread orders (forward,
+ * reverse, a seeded shuffle), and every buffer must equal the expected one bit
+ * for bit (NaN equal to NaN: the preludes spell NaN with different payloads);
+ * afterwards the whole arenas must too (no write outside the buffers).
+ *
+ * A hand-written racy kernel checks that the emulation's thread orders do
+ * expose an order-dependent result.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../ref/gbuild.h"
+#include "../../codegen/codegen.h"
+#include "../../compiler/autodiff.h"
+#include "../../compiler/lower.h"
+#include "../../compiler/plan_build.h"
+#include "../../grammar/ast.h"
+
+#define EMU_HEADER "codegen/cuda_host_emu.h"
+#define FLAGS "-O1 -ffp-contract=off -shared -fPIC"
+
+typedef void (*KernFn)(float *const *b, int64_t g0, int64_t g1);
+typedef int (*LaunchFn)(KernFn k, unsigned blocks, unsigned threads, int order, uint64_t seed,
+                        float *const *b, int64_t g0, int64_t g1);
+
+enum { ORDER_FORWARD, ORDER_REVERSE, ORDER_SHUFFLE, NORDERS }; /* DlEmuOrder */
+static const char *const order_name[NORDERS] = {"fwd", "rev", "shuf"};
+
+static int kernels_total, kernels_run;
+
+/* ---- compiling a module twice --------------------------------------------- */
+
+typedef struct Mod {
+    char *dir;
+    void *so_c, *so_cu;
+    LaunchFn launch;
+} Mod;
+
+/* Write text to dir/name and run cmd (with %s for the path); 0 when it succeeds. */
+static int compile(const char *dir, const char *name, const char *prelude, const char *body,
+                   const char *cmd_fmt, const char *so)
+{
+    char *src = dl_xasprintf("%s/%s", dir, name);
+    FILE *f = fopen(src, "w");
+    if (!f) {
+        perror(src);
+        free(src);
+        return -1;
+    }
+    fputs(prelude, f);
+    fputs(body, f);
+    fclose(f);
+    char *cmd = dl_xasprintf(cmd_fmt, so, src, dir);
+    int rc = system(cmd);
+    if (rc != 0) {
+        fprintf(stderr, "failed: %s\n", cmd);
+        char *show = dl_xasprintf("head -40 %s/cc.log >&2", dir);
+        if (system(show) != 0) fprintf(stderr, "(cannot show %s/cc.log)\n", dir);
+        free(show);
+    }
+    free(cmd);
+    free(src);
+    return rc == 0 ? 0 : -1;
+}
+
+/* The C module with cc and the CUDA module with g++ under the emulation
+ * header, from the same body; both loaded.  Warnings of g++ fail the build
+ * (-Werror): the CUDA text must be clean C++ as well. */
+static void mod_build(Mod *m, const char *body)
+{
+    memset(m, 0, sizeof *m);
+    assert_int_equal(access(EMU_HEADER, R_OK), 0); /* run from the repository root */
+    char tmpl[] = "/tmp/dldl_cuemu_XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    m->dir = dl_xstrdup(tmpl);
+    char *so_c = dl_xasprintf("%s/c.so", m->dir), *so_cu = dl_xasprintf("%s/cu.so", m->dir);
+    const char *cc = getenv("CC") ? getenv("CC") : "cc";
+    char *c_cmd = dl_xasprintf("%s -std=c11 " FLAGS " -o %%s %%s -lm 2> %%s/cc.log", cc);
+    assert_int_equal(compile(m->dir, "k.c", cg_prelude_c(), body, c_cmd, so_c), 0);
+    free(c_cmd);
+    /* -fno-gnu-unique: the header's inline thread_local built-ins stay local to
+     * each dlopen'ed module (no STB_GNU_UNIQUE binding across modules). */
+    assert_int_equal(compile(m->dir, "k.cu", cg_prelude_cuda(), body,
+                             "g++ -std=c++17 " FLAGS " -fno-gnu-unique -Wall -Wextra -Werror -x c++ -include "
+                             EMU_HEADER " -o %s %s 2> %s/cc.log",
+                             so_cu),
+                     0);
+    m->so_c = dlopen(so_c, RTLD_NOW | RTLD_LOCAL);
+    m->so_cu = dlopen(so_cu, RTLD_NOW | RTLD_LOCAL);
+    if (!m->so_c || !m->so_cu) fail_msg("dlopen: %s", dlerror());
+    m->launch = (LaunchFn)dlsym(m->so_cu, "dl_emu_launch_abi");
+    assert_non_null(m->launch);
+    free(so_c), free(so_cu);
+}
+
+static KernFn mod_sym(void *so, const char *name)
+{
+    KernFn f = (KernFn)dlsym(so, name);
+    if (!f) fail_msg("kernel %s not in the module", name);
+    return f;
+}
+
+static void mod_free(Mod *m)
+{
+    dlclose(m->so_c);
+    dlclose(m->so_cu);
+    char *cmd = dl_xasprintf("rm -rf '%s'", m->dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", m->dir);
+    free(cmd);
+    free(m->dir);
+}
+
+/* ---- random arenas ---------------------------------------------------------- */
+
+static uint64_t rng_state;
+static double urand(double lo, double hi)
+{
+    rng_state = rng_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return lo + (hi - lo) * (double)(rng_state >> 11) / 9007199254740992.0;
+}
+
+static float *node_buf(float **arena, const GMemPlan *mp, uint32_t i)
+{
+    const GBuffer *b = &mp->buf[i];
+    return b->offset < 0 || b->numel == 0 ? NULL : arena[b->arena] + b->offset;
+}
+
+/* Every float random in (-1, 1), then the sources by role (as
+ * test_kernels_ref.c: targets normalised rows, labels in [0, 6), running
+ * statistics mean ~0 and variance ~1, gamma in (0.5, 1.5), scalars
+ * [lr 0.05, momentum 0.9, step 5, seed 3], CONST data as given). */
+static void fill_arenas(const Graph *g, const GMemPlan *mp, float **arena, const char *seed)
+{
+    rng_state = dl_hash64(seed, strlen(seed));
+    for (int a = 0; a < AR_COUNT; a++)
+        for (int64_t k = 0; k < mp->arena_size[a]; k++) arena[a][k] = (float)urand(-1, 1);
+    for (uint32_t i = 0; i < g->n; i++) {
+        const GNode *t = &g->nodes[i];
+        float *v = node_buf(arena, mp, i);
+        int64_t N = graph_numel(t);
+        if (!v || graph_op_kind[t->op] != OPK_SOURCE) continue;
+        if (t->op == OP_CONST) {
+            memcpy(v, t->attr.cst.data, sizeof(float) * (size_t)N);
+        } else if (t->op == OP_SCALARS) {
+            v[0] = 0.05f, v[1] = 0.9f, v[2] = 5, v[3] = 3;
+        } else if (t->op == OP_INPUT && t->attr.input.kind == IN_TARGET) {
+            int64_t K = t->shape[1];
+            for (int64_t b = 0; b < t->shape[0]; b++) {
+                double s = 0, r[K];
+                for (int64_t k = 0; k < K; k++) s += r[k] = urand(0, 1);
+                for (int64_t k = 0; k < K; k++) v[b * K + k] = (float)(r[k] / s);
+            }
+        } else if (t->op == OP_INPUT && t->attr.input.kind == IN_LABEL) {
+            for (int64_t k = 0; k < N; k++) v[k] = (float)urand(0, 6);
+        } else if (t->op == OP_STATE && t->param == G_NONE) {
+            for (int64_t k = 0; k < N; k++) v[k] = (float)(k < N / 2 ? urand(-0.2, 0.2) : urand(0.8, 1.2));
+        } else if (t->name && strstr(t->name, "gamma")) {
+            for (int64_t k = 0; k < N; k++) v[k] = (float)urand(0.5, 1.5);
+        }
+    }
+}
+
+/* ---- one kernel, every launch shape and order ------------------------------ */
+
+typedef struct Shape {
+    unsigned blocks, threads;
+    int split;             /* two launches: [0, grid/2) and [grid/2, grid) */
+} Shape;
+
+/* Equal bit for bit, or both NaN. */
+static int same(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b); }
+
+/* Compare n floats; *maxdiff gets the largest |got - want| (inf when a NaN
+ * meets a number).  Returns the number that differ. */
+static int64_t compare(const float *got, const float *want, int64_t n, double *maxdiff)
+{
+    int64_t ndiff = 0;
+    for (int64_t k = 0; k < n; k++)
+        if (!same(got[k], want[k])) {
+            double d = fabs((double)got[k] - (double)want[k]);
+            if (!(d <= *maxdiff)) *maxdiff = d;
+            ndiff++;
+        }
+    return ndiff;
+}
+
+/* The kernel's buffers: copy them from src to dst (arena-shaped), or compare. */
+static void copy_args(float **dst, float **src, const CgKernel *k)
+{
+    for (int a = 0; a < k->nargs; a++) {
+        const CgArg *g = &k->args[a];
+        memcpy(dst[g->arena] + g->offset, src[g->arena] + g->offset, sizeof(float) * (size_t)g->numel);
+    }
+}
+static int64_t compare_args(float **got, float **want, const CgKernel *k, double *maxdiff)
+{
+    int64_t nd = 0;
+    for (int a = 0; a < k->nargs; a++) {
+        const CgArg *g = &k->args[a];
+        nd += compare(got[g->arena] + g->offset, want[g->arena] + g->offset, g->numel, maxdiff);
+    }
+    return nd;
+}
+
+/* Run kernel k on arena (whose state is the input; want equals arena): C for
+ * the expectation, then the emulated CUDA kernel in every shape and order
+ * from the same input, restoring and comparing the kernel's buffers; at the
+ * end the whole arenas, which catches a write outside the buffers by any run.
+ * Leaves the C result in arena and want.  Returns the number of failures. */
+static int run_kernel(const Mod *m, const CgKernel *k, const GMemPlan *mp, float **arena, float **save,
+                      float **want)
+{
+    float **bufs = dl_xcalloc((size_t)k->nargs + 1, sizeof *bufs);
+    for (int a = 0; a < k->nargs; a++) bufs[a] = arena[k->args[a].arena] + k->args[a].offset;
+    KernFn fc = mod_sym(m->so_c, k->name), fcu = mod_sym(m->so_cu, k->name);
+    int64_t G = k->grid;
+    copy_args(save, arena, k);
+    fc(bufs, 0, G);
+    copy_args(want, arena, k);
+    double unused = 0, maxdiff = 0;
+    int64_t written = compare_args(want, save, k, &unused);
+    Shape shapes[4] = {{1, 1, 0}, {3, 32, 0}, {(unsigned)((G + 127) / 128), 128, 0}, {2, 64, 1}};
+    if (shapes[2].blocks == 0) shapes[2].blocks = 1;
+    int fails = 0, runs = 0;
+    char tried[160];
+    int len = 0;
+    for (int s = 0; s < 4; s++) {
+        len += snprintf(tried + len, sizeof tried - (size_t)len, "%s%ux%u%s", s ? " " : "", shapes[s].blocks,
+                        shapes[s].threads, shapes[s].split ? "(split)" : "");
+        for (int o = 0; o < NORDERS; o++, runs++) {
+            copy_args(arena, save, k);
+            uint64_t seed = 1000u * (unsigned)s + (unsigned)o + (uint64_t)G;
+            int rc;
+            if (shapes[s].split)
+                rc = m->launch(fcu, shapes[s].blocks, shapes[s].threads, o, seed, bufs, 0, G / 2)
+                     | m->launch(fcu, shapes[s].blocks, shapes[s].threads, o, seed + 1, bufs, G / 2, G);
+            else
+                rc = m->launch(fcu, shapes[s].blocks, shapes[s].threads, o, seed, bufs, 0, G);
+            int64_t nd = compare_args(arena, want, k, &maxdiff);
+            if ((rc != 0 || nd != 0) && fails++ == 0)
+                printf("    %s: first failing launch %ux%u%s %s: rc %d, %lld floats differ\n", k->name,
+                       shapes[s].blocks, shapes[s].threads, shapes[s].split ? " split" : "", order_name[o], rc,
+                       (long long)nd);
+        }
+    }
+    copy_args(arena, want, k);
+    int64_t stray = 0;
+    for (int a = 0; a < AR_COUNT; a++) stray += compare(arena[a], want[a], mp->arena_size[a], &maxdiff);
+    printf("  %-40s grid %6lld  launches %s x fwd/rev/shuf  wrote %lld  max|diff| %.3g", k->name,
+           (long long)G, tried, (long long)written, maxdiff);
+    if (fails) printf("  FAIL (%d of %d launches differ)", fails, runs);
+    printf("\n");
+    if (stray) printf("    %s: %lld floats outside its buffers changed  FAIL\n", k->name, (long long)stray);
+    if (written == 0) printf("    %s wrote nothing: the comparison would be vacuous  FAIL\n", k->name);
+    free(bufs);
+    return fails + (stray != 0) + (written == 0);
+}
+
+/* The whole schedule of a compiled program, kernel by kernel. */
+static void check_program(const PbProgram *p, const char *what)
+{
+    printf("%s: %d groups, %d kernels\n", what, p->sched.n, p->mod.nkernels);
+    Mod m;
+    mod_build(&m, p->mod.body);
+    float *arena[AR_COUNT], *save[AR_COUNT], *want[AR_COUNT];
+    for (int a = 0; a < AR_COUNT; a++) {
+        size_t n = (size_t)p->mem.arena_size[a] + 1;
+        arena[a] = dl_xcalloc(n, sizeof(float));
+        save[a] = dl_xcalloc(n, sizeof(float));
+        want[a] = dl_xcalloc(n, sizeof(float));
+    }
+    fill_arenas(p->g, &p->mem, arena, what);
+    for (int a = 0; a < AR_COUNT; a++) memcpy(want[a], arena[a], sizeof(float) * (size_t)p->mem.arena_size[a]);
+    int fails = 0;
+    kernels_total += p->mod.nkernels;
+    for (int gi = 0; gi < p->sched.n; gi++) {
+        const GGroup *gr = &p->sched.groups[gi];
+        if (gr->kind == GG_LIB) { /* conv / matmul: random outputs */
+            for (int o = 0; o < gr->nouts; o++) {
+                float *v = node_buf(arena, &p->mem, gr->outs[o]);
+                const GBuffer *b = &p->mem.buf[gr->outs[o]];
+                for (int64_t e = 0; v && e < graph_numel(&p->g->nodes[gr->outs[o]]); e++)
+                    v[e] = want[b->arena][b->offset + e] = (float)urand(-1, 1);
+            }
+            continue;
+        }
+        int ki = -1;
+        for (int k = 0; k < p->mod.nkernels; k++)
+            if (p->mod.kernels[k].group == gi) ki = k;
+        if (ki < 0) fail_msg("%s: group %d (%s) has no kernel", what, gi, gr->name);
+        fails += run_kernel(&m, &p->mod.kernels[ki], &p->mem, arena, save, want);
+        kernels_run++;
+    }
+    for (int a = 0; a < AR_COUNT; a++) free(arena[a]), free(save[a]), free(want[a]);
+    mod_free(&m);
+    assert_int_equal(fails, 0);
+}
+
+/* Fuse, plan and generate g (verified) as program name, then check it. */
+static void check_graph(Graph *g, DlPool *pool, const char *name)
+{
+    DlDiag diag;
+    dl_diag_init(&diag, NULL, stderr);
+    assert_int_equal(graph_verify(g, name, &diag), 0);
+    PbProgram p = {.name = name, .g = g};
+    assert_int_equal(pb_compile_program(&p, 3, pool, &diag), 0);
+    check_program(&p, name);
+    pb_program_free(&p);
+}
+
+/* ---- the spec programs -------------------------------------------------------- */
+
+/* specs/NAME.dldl with train.batch replaced by 2 (as test_kernels_ref.c):
+ * train (after autodiff) and eval. */
+static void spec_case(const char *name)
+{
+    char *path = dl_xasprintf("specs/%s.dldl", name);
+    DlSource src;
+    if (dl_source_read(&src, path) != 0) fail_msg("%s: cannot read", path);
+    char *text = dl_xstrdup(src.text);
+    char *tb = strstr(text, "\ntrain {"), *bk = tb ? strstr(tb, "batch") : NULL;
+    assert_non_null(bk);
+    char *eq = strchr(bk, '=');
+    for (char *q = eq + 1; *q == ' ' || (*q >= '0' && *q <= '9'); q++) *q = ' ';
+    eq[2] = '2';
+    DlSource src2 = {path, text, strlen(text)};
+    DlPool *pool = dl_pool_new();
+    DlDiag diag;
+    dl_diag_init(&diag, &src2, stderr);
+    AstFile *ast = NULL;
+    LowerResult lr;
+    assert_int_equal(dl_parse(&src2, pool, &diag, &ast), 0);
+    assert_int_equal(lower_file(ast, pool, &diag, &lr), 0);
+    assert_int_equal(ad_differentiate(lr.train, &diag), 0);
+    PbProgram progs[2] = {{.name = "train", .g = lr.train}, {.name = "eval", .g = lr.eval}};
+    for (int p = 0; p < 2; p++) {
+        assert_int_equal(pb_compile_program(&progs[p], 3, pool, &diag), 0);
+        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, progs[p].name, progs[p].g->batch);
+        check_program(&progs[p], what);
+        free(what);
+        pb_program_free(&progs[p]);
+    }
+    dl_pool_free(pool);
+    free(text);
+    dl_source_free(&src);
+    free(path);
+}
+static void test_age_programs_under_emulation(void **st) { (void)st; spec_case("age"); }
+static void test_pose_programs_under_emulation(void **st) { (void)st; spec_case("pose"); }
+
+/* ---- hand-built graphs (the op families of test_codegen.c) -------------------- */
+
+/* Elementwise chain, batch norm forward/backward/running/inference, the loss
+ * tail with two axes, dropout: one graph. */
+static void test_hand_graph_under_emulation(void **st)
+{
+    (void)st;
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 3);
+    GAttr bn = {.bn = {1e-5f, 0.1f}};
+    uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 4, 5, 5), (GAttr){.input = {IN_IMAGE}}, "x");
+    uint32_t dy = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 4, 5, 5), (GAttr){.input = {IN_IMAGE}}, "dy");
+    uint32_t b = gb_param(g, GB_SH(4), "b");
+    uint32_t y1 = gb(g, OP_BIAS_ADD, GB_IN(x, b), GB_SH(3, 4, 5, 5), GB_NOATTR, "y1");
+    uint32_t y2 = gb(g, OP_RELU, GB_IN(y1), GB_SH(3, 4, 5, 5), GB_NOATTR, "y2");
+    uint32_t y3 = gb(g, OP_RELU_BWD, GB_IN(dy, y2), GB_SH(3, 4, 5, 5), GB_NOATTR, "y3");
+    uint32_t y4 = gb(g, OP_SCALE, GB_IN(y3), GB_SH(3, 4, 5, 5), (GAttr){.f = 0.5f}, "y4");
+    uint32_t y5 = gb(g, OP_MUL, GB_IN(y4, y1), GB_SH(3, 4, 5, 5), GB_NOATTR, "y5");
+    uint32_t y6 = gb(g, OP_EXP, GB_IN(y5), GB_SH(3, 4, 5, 5), GB_NOATTR, "y6");
+    uint32_t cs = gb(g, OP_CHAN_SUM, GB_IN(y6), GB_SH(4), GB_NOATTR, "y6.csum");
+    gb_output(g, GOUT_LOSS_TERM, "cs", cs);
+    uint32_t gamma = gb_param(g, GB_SH(4), "bn.gamma"), beta = gb_param(g, GB_SH(4), "bn.beta");
+    uint32_t run = gb(g, OP_STATE, GB_NOIN, GB_SH(2, 4), GB_NOATTR, "bn.running");
+    uint32_t sts = gb(g, OP_BN_STATS, GB_IN(x), GB_SH(2, 4), bn, "bn.stats");
+    uint32_t inf = gb(g, OP_BN_INFER, GB_IN(x, run, gamma, beta), GB_SH(3, 4, 5, 5), bn, "bn.infer");
+    uint32_t y = gb(g, OP_BN_APPLY, GB_IN(x, sts, gamma, beta), GB_SH(3, 4, 5, 5), bn, "bn.y");
+    uint32_t r = gb(g, OP_RELU, GB_IN(y), GB_SH(3, 4, 5, 5), GB_NOATTR, "bn.r");
+    uint32_t dr = gb(g, OP_RELU_BWD, GB_IN(dy, r), GB_SH(3, 4, 5, 5), GB_NOATTR, "d.bn.y");
+    uint32_t bs = gb(g, OP_BN_BWD_STATS, GB_IN(dr, x, sts), GB_SH(2, 4), bn, "d.bn.bstats");
+    uint32_t dx = gb(g, OP_BN_BWD_DATA, GB_IN(dr, x, sts, gamma, bs), GB_SH(3, 4, 5, 5), bn, "d.x");
+    uint32_t dbeta = gb(g, OP_SELECT, GB_IN(bs), GB_SH(4), (GAttr){.i = 0}, "d.bn.beta");
+    uint32_t ru = gb(g, OP_BN_RUNNING, GB_IN(sts, run), GB_SH(2, 4), bn, "bn.run_update");
+    g->nodes[ru].inplace = run;
+    gb_output(g, GOUT_LOSS_TERM, "inf", inf);
+    gb_output(g, GOUT_LOSS_TERM, "dx", dx);
+    gb_output(g, GOUT_LOSS_TERM, "dbeta", dbeta);
+    uint32_t z = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 7), (GAttr){.input = {IN_IMAGE}}, "z");
+    uint32_t t = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 7), (GAttr){.input = {IN_TARGET}}, "target");
+    uint32_t lab = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 2), (GAttr){.input = {IN_LABEL}}, "label");
+    float *v = dl_pool_alloc(pool, 14 * sizeof *v);
+    for (int k = 0; k < 7; k++) v[k] = (float)k, v[7 + k] = (float)(6 - k) * 0.5f;
+    uint32_t bins = gb(g, OP_CONST, GB_NOIN, GB_SH(2, 7), (GAttr){.cst = {v}}, "bins");
+    gb_loss_tail(g, z, t, lab, bins, 0.1f);
+    uint32_t sc = gb(g, OP_SCALARS, GB_NOIN, GB_SH(4), GB_NOATTR, "scalars");
+    uint32_t dx2 = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 64), (GAttr){.input = {IN_IMAGE}}, "dropin");
+    uint32_t d = gb(g, OP_DROPOUT, GB_IN(dx2, sc), GB_SH(3, 64), (GAttr){.dropout = {0.2f, 77}}, "drop");
+    uint32_t dd = gb(g, OP_DROPOUT_BWD, GB_IN(dx2, sc), GB_SH(3, 64), (GAttr){.dropout = {0.2f, 77}}, "d.drop");
+    gb_output(g, GOUT_LOSS_TERM, "d", d);
+    gb_output(g, GOUT_LOSS_TERM, "dd", dd);
+    check_graph(g, pool, "hand");
+    dl_pool_free(pool);
+}
+
+/* Max/avg pooling and their gradients in the configurations of
+ * test_codegen.c's test_pool_shapes (scatter, stride > size, gather, padding)
+ * plus global average pooling, on 7x7 planes with ties. */
+static void test_pool_graph_under_emulation(void **st)
+{
+    (void)st;
+    static const int cfg[6][3] = {{2, 2, 0}, {3, 3, 0}, {3, 3, 1}, {2, 2, 1}, {2, 3, 0}, {3, 2, 1}};
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 2);
+    uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, 7, 7), (GAttr){.input = {IN_IMAGE}}, "x");
+    for (int c = 0; c < 6; c++) {
+        int ks = cfg[c][0], s = cfg[c][1], p = cfg[c][2];
+        int64_t o = (7 + 2 * p - ks) / s + 1;
+        GAttr a = {.pool = {ks, s, p}};
+        char *nm[5];
+        static const char *const fmt[5] = {"dy%d", "max%d", "max%d.dx", "avg%d", "avg%d.dx"};
+        for (int i = 0; i < 5; i++) {
+            char tmp[32];
+            snprintf(tmp, sizeof tmp, fmt[i], c);
+            nm[i] = dl_pool_strdup(pool, tmp);
+        }
+        uint32_t dyn = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, o, o), (GAttr){.input = {IN_IMAGE}}, nm[0]);
+        uint32_t m0 = gb(g, OP_MAXPOOL, GB_IN(x), GB_SH(2, 3, o, o), a, nm[1]);
+        uint32_t m1 = gb(g, OP_MAXPOOL_BWD, GB_IN(dyn, x), GB_SH(2, 3, 7, 7), a, nm[2]);
+        uint32_t m2 = gb(g, OP_AVGPOOL, GB_IN(x), GB_SH(2, 3, o, o), a, nm[3]);
+        uint32_t m3 = gb(g, OP_AVGPOOL_BWD, GB_IN(dyn), GB_SH(2, 3, 7, 7), a, nm[4]);
+        gb_output(g, GOUT_LOSS_TERM, nm[1], m0);
+        gb_output(g, GOUT_LOSS_TERM, nm[2], m1);
+        gb_output(g, GOUT_LOSS_TERM, nm[3], m2);
+        gb_output(g, GOUT_LOSS_TERM, nm[4], m3);
+    }
+    uint32_t gp = gb(g, OP_GAP, GB_IN(x), GB_SH(2, 3), GB_NOATTR, "gap");
+    uint32_t dgp = gb(g, OP_GAP_BWD, GB_IN(gp), GB_SH(2, 3, 7, 7), GB_NOATTR, "gap.dx");
+    gb_output(g, GOUT_LOSS_TERM, "gap.dx", dgp);
+    check_graph(g, pool, "pool");
+    dl_pool_free(pool);
+}
+
+/* PyTorch SGD with momentum and weight decay over two parameters, in place. */
+static void test_sgd_graph_under_emulation(void **st)
+{
+    (void)st;
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 2);
+    uint32_t sc = gb(g, OP_SCALARS, GB_NOIN, GB_SH(4), GB_NOATTR, "scalars");
+    int64_t rows[2] = {3, 5}, cols[2] = {4, 2};
+    for (int k = 0; k < 2; k++) {
+        uint32_t w = gb_param(g, GB_SH(rows[k], cols[k]), k ? "w2" : "w1");
+        uint32_t gi = gb(g, OP_INPUT, GB_NOIN, GB_SH(rows[k], cols[k]), (GAttr){.input = {IN_IMAGE}},
+                         k ? "g2.in" : "g1.in");
+        uint32_t gr = gb(g, OP_SCALE, GB_IN(gi), GB_SH(rows[k], cols[k]), (GAttr){.f = 2.0f}, k ? "grad.w2" : "grad.w1");
+        g->nodes[gr].param = w;
+        uint32_t v = gb(g, OP_STATE, GB_NOIN, GB_SH(rows[k], cols[k]), GB_NOATTR, k ? "w2.momentum" : "w1.momentum");
+        g->nodes[v].param = w;
+        uint32_t s = gb(g, OP_SGD, GB_IN(w, gr, v, sc), GB_SH(rows[k], cols[k]), (GAttr){.sgd = {5e-4f}},
+                        k ? "sgd.w2" : "sgd.w1");
+        g->nodes[s].inplace = w;
+    }
+    check_graph(g, pool, "sgd");
+    dl_pool_free(pool);
+}
+
+/* ---- the emulation itself ---------------------------------------------------- */
+
+/* A kernel with a race (every work item writes out[0]) must give different
+ * results in forward and reverse order; a correct one must not. */
+static void test_thread_orders_expose_a_race(void **st)
+{
+    (void)st;
+    Mod m;
+    mod_build(&m, "DL_KERNEL(racy) {\n"
+                  "    float *DL_RESTRICT out = dl_b[1];\n"
+                  "    DL_FOR_GID(gid) { out[0] = dl_b[0][gid]; out[1 + gid] = 2.0f * dl_b[0][gid]; }\n"
+                  "}\n");
+    KernFn fcu = mod_sym(m.so_cu, "racy");
+    enum { N = 100 };
+    float in[N], out[NORDERS][N + 1];
+    for (int i = 0; i < N; i++) in[i] = (float)i;
+    for (int o = 0; o < NORDERS; o++) {
+        float *b[2] = {in, out[o]};
+        assert_int_equal(m.launch(fcu, 4, 32, o, 7, b, 0, N), 0);
+        for (int i = 0; i < N; i++) assert_true(out[o][1 + i] == 2.0f * (float)i); /* race-free part */
+        printf("  racy kernel, 4x32 %s: out[0] = %g\n", order_name[o], out[o][0]);
+    }
+    assert_true(out[ORDER_FORWARD][0] == (float)(N - 1));
+    assert_true(out[ORDER_REVERSE][0] == 0.0f);
+    assert_true(out[ORDER_FORWARD][0] != out[ORDER_REVERSE][0]);
+    float *b[2] = {in, out[0]};
+    assert_int_equal(m.launch(fcu, 0, 32, ORDER_FORWARD, 1, b, 0, N), -1); /* empty launch shape */
+    mod_free(&m);
+}
+
+static void test_coverage(void **st)
+{
+    (void)st;
+    printf("kernels run under CUDA emulation and compared with C: %d of %d\n", kernels_run, kernels_total);
+    assert_true(kernels_total > 0);
+    assert_int_equal(kernels_run, kernels_total);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thread_orders_expose_a_race),
+        cmocka_unit_test(test_hand_graph_under_emulation),
+        cmocka_unit_test(test_pool_graph_under_emulation),
+        cmocka_unit_test(test_sgd_graph_under_emulation),
+        cmocka_unit_test(test_age_programs_under_emulation),
+        cmocka_unit_test(test_pose_programs_under_emulation),
+        cmocka_unit_test(test_coverage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
