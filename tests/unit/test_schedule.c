@@ -112,6 +112,7 @@ static void test_other_kinds(void **state)
     assert_int_equal(dl_schedule_init(&s, &p, 4, 25, &err), -1);
     printf("%s\n", err);
     assert_non_null(strstr(err, "'onecycel'"));
+    free(err);
 }
 
 int main(void)
