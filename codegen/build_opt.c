@@ -8,7 +8,10 @@
  * layout (compiler/memplan.h), so the kernel takes three region buffers and
  * the scalars, one work item per parameter element.  Alignment padding between
  * parameters (less than MEM_ALIGN floats) is updated too: it is zero in all
- * three arenas and stays zero.
+ * three arenas and stays zero.  A parameter that does not affect the loss has
+ * no sgd node (autodiff warns) but keeps its place in AR_PARAM; the work items
+ * over such holes skip the update, as PyTorch skips a parameter without a
+ * gradient.
  */
 #include <stdlib.h>
 
@@ -55,24 +58,37 @@ int cg_build_opt(CgBuild *b)
     }
     if (r) return free(sl), -1;
     qsort(sl, (size_t)gr->nnodes, sizeof *sl, cmp_slot);
+    int64_t base = sl[0].off, total = sl[gr->nnodes - 1].off + sl[gr->nnodes - 1].n - base;
+    Slot *hole = dl_xcalloc((size_t)gr->nnodes, sizeof *hole); /* untrained parameters, relative to base */
+    int nholes = 0;
     for (int i = 1; i < gr->nnodes; i++) {
         int64_t end = sl[i - 1].off + sl[i - 1].n;
-        if (sl[i].off < end || sl[i].off - end >= MEM_ALIGN) {
-            r = cg_fail(b, "parameters are not contiguous: [%lld, %lld) then %lld", (long long)sl[i - 1].off,
+        if (sl[i].off < end) {
+            r = cg_fail(b, "parameters overlap: [%lld, %lld) then %lld", (long long)sl[i - 1].off,
                         (long long)end, (long long)sl[i].off);
             break;
         }
+        if (sl[i].off - end >= MEM_ALIGN) hole[nholes++] = (Slot){end - base, sl[i].off - end};
     }
-    int64_t base = sl[0].off, total = sl[gr->nnodes - 1].off + sl[gr->nnodes - 1].n - base;
     free(sl);
-    if (r) return -1;
+    if (r) return free(hole), -1;
     int wb = cg_arg_region(b, AR_PARAM, base, total, 1, "parameters");
     int gb = cg_arg_region(b, AR_GRAD, base, total, 0, "gradients");
     int vb = cg_arg_region(b, AR_OPT, base, total, 1, "momentum");
     int sb = cg_arg_node(b, scalars, 0);
-    if (wb < 0 || gb < 0 || vb < 0 || sb < 0) return -1;
+    if (wb < 0 || gb < 0 || vb < 0 || sb < 0) return free(hole), -1;
     k->grid = total;
     int blk = k->body, gid = kir_gid(k);
+    if (nholes) { /* if (!(in hole 0 || in hole 1 ...)) update */
+        int skip = -1;
+        for (int h = 0; h < nholes; h++) {
+            int in = kir_bin(k, KX_AND, kir_bin(k, KX_GE, gid, kir_i64(k, hole[h].off)),
+                             kir_bin(k, KX_LT, gid, kir_i64(k, hole[h].off + hole[h].n)));
+            skip = skip < 0 ? in : kir_bin(k, KX_OR, skip, in);
+        }
+        blk = kir_if(k, blk, kir_un(k, KX_NOT, skip));
+    }
+    free(hole);
     int lr = kir_decl(k, blk, "lr", kir_load(k, sb, kir_i64(k, 0)));
     int mu = kir_decl(k, blk, "mu", kir_load(k, sb, kir_i64(k, 1)));
     int w = kir_decl(k, blk, "w", kir_load(k, wb, gid));

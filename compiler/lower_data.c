@@ -254,7 +254,9 @@ static void label_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr 
     const DataKind *k = dispatch(L, D, a[0], from_kinds, N(from_kinds), "label source", fa);
     if (!k)
         return;
-    const char *field = fa[0]->name;
+    const char *field;
+    if (lw_get_str(L, fa[0], k->spec[0].name, w, NULL, &field))
+        return;
     if (k->fn == from_name) {
         const DataKind *src = NULL;
         for (int s = 0; s < N(source_kinds); s++)

@@ -27,7 +27,10 @@ int pb_compile_program(PbProgram *p, int stage, DlPool *pool, DlDiag *diag)
         char *prefix = dl_xasprintf("%s_", p->name);
         errors = cg_generate(p->g, &p->sched, &p->mem, prefix, &p->mod, diag);
         free(prefix);
-        if (errors) return errors;
+        if (errors) { /* the kernels that did build are dropped with the module */
+            cg_module_free(&p->mod);
+            return errors;
+        }
         p->done = 3;
     }
     return 0;

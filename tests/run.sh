@@ -53,6 +53,19 @@ run_golden() {
     done
 }
 
+# Inputs the fuzzers once crashed on (tests/fuzz/regressions/spec): dldlc must
+# now end with a diagnosis (exit 0 or 1), never a crash or an internal error.
+run_regressions() {
+    for f in tests/fuzz/regressions/spec/*; do
+        [ -e "$f" ] || continue
+        ./dldlc "$f" --emit=plan > /dev/null 2> "$tmp/reg.err"
+        rc=$?
+        if [ $rc -le 1 ] && ! grep -q 'error: internal' "$tmp/reg.err"; then ok; else
+            tail -5 "$tmp/reg.err"; bad "regression $f: exit $rc"
+        fi
+    done
+}
+
 run_unit() {
     for t in build/tests/test_*; do
         [ -x "$t" ] || continue
@@ -87,7 +100,7 @@ run_e2e() {
 for s in $sections; do
     echo "== $s"
     case "$s" in
-        golden) run_golden ;;
+        golden) run_golden; run_regressions ;;
         unit)   run_unit ;;
         ptx)    run_ptx ;;
         e2e)    run_e2e ;;
