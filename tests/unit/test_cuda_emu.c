@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "../ref/gbuild.h"
+#include "../ref/spec_programs.h"
 #include "../../codegen/codegen.h"
 #include "../../compiler/autodiff.h"
 #include "../../compiler/lower.h"
@@ -336,40 +337,18 @@ static void check_graph(Graph *g, DlPool *pool, const char *name)
 
 /* ---- the spec programs -------------------------------------------------------- */
 
-/* specs/NAME.dldl with train.batch replaced by 2 (as test_kernels_ref.c):
- * train (after autodiff) and eval. */
+/* specs/NAME.dldl at batch 2 (tests/ref/spec_programs.h): train (after
+ * autodiff) and eval, every kernel under emulation. */
 static void spec_case(const char *name)
 {
-    char *path = dl_xasprintf("specs/%s.dldl", name);
-    DlSource src;
-    if (dl_source_read(&src, path) != 0) fail_msg("%s: cannot read", path);
-    char *text = dl_xstrdup(src.text);
-    char *tb = strstr(text, "\ntrain {"), *bk = tb ? strstr(tb, "batch") : NULL;
-    assert_non_null(bk);
-    char *eq = strchr(bk, '=');
-    for (char *q = eq + 1; *q == ' ' || (*q >= '0' && *q <= '9'); q++) *q = ' ';
-    eq[2] = '2';
-    DlSource src2 = {path, text, strlen(text)};
-    DlPool *pool = dl_pool_new();
-    DlDiag diag;
-    dl_diag_init(&diag, &src2, stderr);
-    AstFile *ast = NULL;
-    LowerResult lr;
-    assert_int_equal(dl_parse(&src2, pool, &diag, &ast), 0);
-    assert_int_equal(lower_file(ast, pool, &diag, &lr), 0);
-    assert_int_equal(ad_differentiate(lr.train, &diag), 0);
-    PbProgram progs[2] = {{.name = "train", .g = lr.train}, {.name = "eval", .g = lr.eval}};
+    RefSpec r;
+    ref_spec_open(&r, name, 2);
     for (int p = 0; p < 2; p++) {
-        assert_int_equal(pb_compile_program(&progs[p], 3, pool, &diag), 0);
-        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, progs[p].name, progs[p].g->batch);
-        check_program(&progs[p], what);
+        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, r.progs[p].name, r.progs[p].g->batch);
+        check_program(&r.progs[p], what);
         free(what);
-        pb_program_free(&progs[p]);
     }
-    dl_pool_free(pool);
-    free(text);
-    dl_source_free(&src);
-    free(path);
+    ref_spec_close(&r);
 }
 static void test_age_programs_under_emulation(void **st) { (void)st; spec_case("age"); }
 static void test_pose_programs_under_emulation(void **st) { (void)st; spec_case("pose"); }

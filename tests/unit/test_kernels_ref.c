@@ -25,6 +25,7 @@
 #include "../ref/interp.c" /* the reference is not in the linked objects: interp.h */
 #include "../ref/kexec.c"
 #include "../ref/gbuild.h"
+#include "../ref/spec_programs.h"
 #include "../../compiler/autodiff.h"
 #include "../../compiler/lower.h"
 #include "../../compiler/plan_build.h"
@@ -306,45 +307,22 @@ static void test_small_differentiated_net_matches_reference(void **st)
     dl_pool_free(pool);
 }
 
-/* specs/NAME.dldl with train.batch replaced by 2: train (after autodiff) and
- * eval programs through pb_compile_program, then the kernel check. */
+/* specs/NAME.dldl at batch 2 (tests/ref/spec_programs.h): the kernel check
+ * on its train (after autodiff) and eval programs. */
 static void spec_case(const char *name)
 {
-    char *path = dl_xasprintf("specs/%s.dldl", name);
-    DlSource src;
-    if (dl_source_read(&src, path) != 0) fail_msg("%s: cannot read", path);
-    /* batch override: the number after "batch" in the train block */
-    char *text = dl_xstrdup(src.text);
-    char *tb = strstr(text, "\ntrain {"), *bk = tb ? strstr(tb, "batch") : NULL;
-    assert_non_null(bk);
-    char *eq = strchr(bk, '=');
-    for (char *q = eq + 1; *q == ' ' || (*q >= '0' && *q <= '9'); q++) *q = ' ';
-    eq[2] = '2';
-    DlSource src2 = {path, text, strlen(text)};
-    DlPool *pool = dl_pool_new();
-    DlDiag diag;
-    dl_diag_init(&diag, &src2, stderr);
-    AstFile *ast = NULL;
-    LowerResult lr;
-    assert_int_equal(dl_parse(&src2, pool, &diag, &ast), 0);
-    assert_int_equal(lower_file(ast, pool, &diag, &lr), 0);
-    assert_int_equal(ad_differentiate(lr.train, &diag), 0);
-    PbProgram progs[2] = {{.name = "train", .g = lr.train}, {.name = "eval", .g = lr.eval}};
+    RefSpec r;
+    ref_spec_open(&r, name, 2);
     int ok = 1;
     for (int p = 0; p < 2; p++) {
-        assert_int_equal(pb_compile_program(&progs[p], 3, pool, &diag), 0);
+        PbProgram *pr = &r.progs[p];
         KExec x;
-        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, progs[p].name, progs[p].g->batch);
-        ok &= kx_build_from(&x, progs[p].g, &progs[p].sched, &progs[p].mem, &progs[p].mod) == 0
-              && check_run(&x, what);
+        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, pr->name, pr->g->batch);
+        ok &= kx_build_from(&x, pr->g, &pr->sched, &pr->mem, &pr->mod) == 0 && check_run(&x, what);
         kx_free(&x);
         free(what);
-        pb_program_free(&progs[p]);
     }
-    dl_pool_free(pool);
-    free(text);
-    dl_source_free(&src);
-    free(path);
+    ref_spec_close(&r);
     assert_true(ok);
 }
 static void test_age_spec_programs_match_reference(void **st) { (void)st; spec_case("age"); }
