@@ -31,6 +31,10 @@ DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lxxhash -ldl -lm -lpthre
 
 all: dldlc dldlrun
 
+# Install the Debian packages the build needs (only the missing ones).
+deps:
+	bash scripts/install-deps.sh
+
 dldlc: $(B)/compiler/main.o $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(DLDLC_LIBS) $(LDFLAGS)
 
@@ -88,7 +92,7 @@ asan:
 clean:
 	rm -rf $(B) dldlc dldlrun
 
-.PHONY: all test golden asan clean
+.PHONY: all deps test golden asan clean
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang only; not run by CI) -----------------------------------

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages dldl builds with (apt-get; sudo when not root).
+# Quick when everything is there already: only missing packages are installed.
+# The CUDA toolkit (NVRTC, for --emit=ptx and the tests) comes with the machine image.
+set -euo pipefail
+deps=(build-essential g++ flex bison libopenblas-dev libdnnl-dev libstb-dev
+      libturbojpeg0-dev libxxhash-dev libcmocka-dev libjansson-dev)
+missing=()
+for p in "${deps[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq "${missing[@]}"
