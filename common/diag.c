@@ -114,6 +114,14 @@ void dl_verror(DlDiag *d, DlSrcLoc loc, const char *fmt, va_list ap)
 {
     report(d, K_ERROR, loc, fmt, ap);
 }
+void dl_vwarning(DlDiag *d, DlSrcLoc loc, const char *fmt, va_list ap)
+{
+    report(d, K_WARNING, loc, fmt, ap);
+}
+void dl_vnote(DlDiag *d, DlSrcLoc loc, const char *fmt, va_list ap)
+{
+    report(d, K_NOTE, loc, fmt, ap);
+}
 
 void dl_error(DlDiag *d, DlSrcLoc loc, const char *fmt, ...)
 {

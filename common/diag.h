@@ -48,7 +48,10 @@ void dl_warning(DlDiag *d, DlSrcLoc loc, const char *fmt, ...)
 /* A "note:" attached to the previous message (e.g. "'network' opened here"). */
 void dl_note(DlDiag *d, DlSrcLoc loc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The va_list forms, for wrappers such as the compiler's lw_error. */
 void dl_verror(DlDiag *d, DlSrcLoc loc, const char *fmt, va_list ap);
+void dl_vwarning(DlDiag *d, DlSrcLoc loc, const char *fmt, va_list ap);
+void dl_vnote(DlDiag *d, DlSrcLoc loc, const char *fmt, va_list ap);
 static inline int dl_diag_errors(const DlDiag *d) { return d->nerrors; }
 
 /* The closest of names[0..n) to word by edit distance, or NULL when none is

@@ -31,24 +31,20 @@ void lw_warn(Lower *L, DlSrcLoc loc, const char *fmt, ...)
 {
     if (L->quiet)
         return;
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    dl_vwarning(L->diag, loc, fmt, ap);
     va_end(ap);
-    dl_warning(L->diag, loc, "%s", buf);
 }
 
 void lw_note(Lower *L, DlSrcLoc loc, const char *fmt, ...)
 {
     if (L->quiet)
         return;
-    char buf[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    dl_vnote(L->diag, loc, fmt, ap);
     va_end(ap);
-    dl_note(L->diag, loc, "%s", buf);
 }
 
 void lw_unknown(Lower *L, DlSrcLoc loc, const char *what, const char *word,
