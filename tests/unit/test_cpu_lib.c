@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "../ref/naive_conv.h"
 #include "runtime/cpu_lib.h"
 
 static void fill(float *x, int64_t n, unsigned *seed)
@@ -23,32 +24,6 @@ static void fill(float *x, int64_t n, unsigned *seed)
     for (int64_t i = 0; i < n; i++) x[i] = (float)rand_r(seed) / (float)RAND_MAX - 0.5f;
 }
 
-/* out[kind-1]: y (fwd), dx (bwd data), dw (bwd weights), as ops.def defines them. */
-static void ref(const int64_t *g, const float *x, const float *w, const float *dy, float *y, float *dx, float *dw)
-{
-    int64_t B = g[0], C = g[1], H = g[2], W = g[3], O = g[4], KH = g[5], KW = g[6], s = g[7], p = g[8],
-            OH = g[9], OW = g[10];
-    memset(dx, 0, sizeof(float) * (size_t)(B * C * H * W));
-    memset(dw, 0, sizeof(float) * (size_t)(O * C * KH * KW));
-    for (int64_t b = 0; b < B; b++)
-        for (int64_t o = 0; o < O; o++)
-            for (int64_t i = 0; i < OH; i++)
-                for (int64_t j = 0; j < OW; j++) {
-                    int64_t yi = ((b * O + o) * OH + i) * OW + j;
-                    double acc = 0;
-                    for (int64_t c = 0; c < C; c++)
-                        for (int64_t u = 0; u < KH; u++)
-                            for (int64_t v = 0; v < KW; v++) {
-                                int64_t h = i * s + u - p, q = j * s + v - p;
-                                if (h < 0 || h >= H || q < 0 || q >= W) continue;
-                                int64_t xi = ((b * C + c) * H + h) * W + q, wi = ((o * C + c) * KH + u) * KW + v;
-                                acc += (double)x[xi] * w[wi];
-                                dx[xi] += dy[yi] * w[wi];
-                                dw[wi] += dy[yi] * x[xi];
-                            }
-                    y[yi] = (float)acc;
-                }
-}
 
 static void conv_case(int64_t B, int64_t C, int64_t H, int64_t O, int s, int p)
 {
@@ -61,7 +36,7 @@ static void conv_case(int64_t B, int64_t C, int64_t H, int64_t O, int s, int p)
     float *rdw = dl_xmalloc(sizeof(float) * (size_t)nw);
     unsigned seed = 5;
     fill(x, nx, &seed), fill(w, nw, &seed), fill(dy, ny, &seed);
-    ref(g, x, w, dy, ry, rdx, rdw);
+    ref_conv(g, x, w, dy, ry, rdx, rdw);
     for (int layout = 0; layout < 2; layout++) {
         char *err = NULL;
         DlLib *lib = dl_lib_new(2, &err);
