@@ -7,7 +7,8 @@
  * Reading: the whole file is read, its header parsed with jansson (duplicate
  * keys refused) and checked against the safetensors rules (st_open), then the
  * entries the plan needs are checked (presence, dtype, shape) and only then
- * copied into the arenas.
+ * copied into the arenas.  Fine-tuning (dl_init_from_weights) reads the same
+ * way but takes only the entries the file holds, by name.
  */
 #include "checkpoint.h"
 #include "../common/util.h"
@@ -441,16 +442,19 @@ static int st_verify(const char *path, StFile *f, const DlPlan *p, const Entries
     return check_arenas(p, e, arena, path, err);
 }
 
+/* Copy one (verified) entry from the file into the arenas. */
+static void st_copy_one(const StFile *f, const DlPlan *p, const Entry *x, float *const arena[DL_AR_COUNT])
+{
+    const DlPlanTensor *t = &p->tensors[x->tensor];
+    json_t *of = json_object_get(json_object_get(f->root, x->name), "data_offsets");
+    uint64_t b = (uint64_t)json_integer_value(json_array_get(of, 0));
+    memcpy(arena[t->arena] + t->offset + x->first, f->data + b, (size_t)x->numel * sizeof(float));
+}
+
 /* Copy every (verified) entry from the file into the arenas. */
 static void st_copy(const StFile *f, const DlPlan *p, const Entries *e, float *const arena[DL_AR_COUNT])
 {
-    for (size_t i = 0; i < e->n; i++) {
-        const Entry *x = &e->a[i];
-        const DlPlanTensor *t = &p->tensors[x->tensor];
-        json_t *of = json_object_get(json_object_get(f->root, x->name), "data_offsets");
-        uint64_t b = (uint64_t)json_integer_value(json_array_get(of, 0));
-        memcpy(arena[t->arena] + t->offset + x->first, f->data + b, (size_t)x->numel * sizeof(float));
-    }
+    for (size_t i = 0; i < e->n; i++) st_copy_one(f, p, &e->a[i], arena);
 }
 
 int dl_load_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT], char **err)
@@ -527,4 +531,147 @@ int dl_load_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_
     st_close(&f);
     entries_free(&e);
     return rc;
+}
+
+/* ---- fine-tuning --------------------------------------------------------- */
+
+void dl_init_report_free(DlInitReport *r)
+{
+    for (int i = 0; i < r->nloaded; i++) free(r->loaded[i]);
+    for (int i = 0; i < r->nkept; i++) free(r->kept[i]);
+    for (int i = 0; i < r->nignored; i++) free(r->ignored[i]);
+    free(r->loaded), free(r->kept), free(r->ignored);
+    memset(r, 0, sizeof *r);
+}
+
+/* "[32, 3, 3, 3]" */
+static void shape_str_sp(DlBuf *b, const int64_t *shape, int ndim)
+{
+    dl_buf_put(b, "[", 1);
+    for (int d = 0; d < ndim; d++) dl_buf_printf(b, "%s%" PRId64, d ? ", " : "", shape[d]);
+    dl_buf_put(b, "]", 1);
+}
+
+/* At most this many mismatches are spelt out in the error. */
+#define FT_MAX_NAMED 4
+
+int dl_init_from_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT], DlInitReport *rep,
+                         char **err)
+{
+    memset(rep, 0, sizeof *rep);
+    Entries e = {0};
+    StFile f;
+    if (collect(p, 0, &e, path, err) != 0 || st_open(path, &f, err) != 0) {
+        entries_free(&e);
+        return -1;
+    }
+    /* Which entries the file holds (take[i]), and every mismatch, before any write. */
+    char *take = dl_xcalloc(e.n ? e.n : 1, 1);
+    DlBuf why = {0};
+    int nbad = 0, ntake = 0;
+    for (size_t i = 0; i < e.n; i++) {
+        const Entry *x = &e.a[i];
+        json_t *v = json_object_get(f.root, x->name);
+        if (!v) continue;
+        const char *dt = json_string_value(json_object_get(v, "dtype"));
+        int64_t shape[16];
+        int nd = json_shape(json_object_get(v, "shape"), shape, 16);
+        int same = nd == x->ndim;
+        for (int d = 0; same && d < nd; d++) same = shape[d] == x->shape[d];
+        if (strcmp(dt, "F32") == 0 && same) {
+            take[i] = 1, ntake++;
+            continue;
+        }
+        if (nbad++ >= FT_MAX_NAMED) continue;
+        dl_buf_printf(&why, "%s%s: the file has ", nbad > 1 ? "; " : "", x->name);
+        if (!same) {
+            shape_str_sp(&why, shape, nd);
+            dl_buf_printf(&why, ", the plan ");
+            shape_str_sp(&why, x->shape, x->ndim);
+        } else {
+            dl_buf_printf(&why, "dtype %s, the plan needs F32", dt);
+        }
+    }
+    if (nbad) {
+        if (nbad > FT_MAX_NAMED) dl_buf_printf(&why, "; %d more differ", nbad - FT_MAX_NAMED);
+        *err = dl_xasprintf("%s: %s (a layer that should start from its initialisation needs a name the file does "
+                            "not have)", path, why.s);
+    } else if (ntake == 0) {
+        DlBuf b = {0};
+        const char *key;
+        json_t *v;
+        int k = 0;
+        json_object_foreach(f.root, key, v) {
+            if (strcmp(key, "__metadata__") == 0) continue;
+            if (k++ < 3) dl_buf_printf(&b, "%s'%s'", k > 1 ? ", " : "", key);
+        }
+        *err = dl_xasprintf("%s: no tensor of the file has a name of this plan (the file has %d: %s%s; the plan "
+                            "wants e.g. '%s')", path, k, k ? b.s : "none", k > 3 ? ", ..." : "",
+                            e.n ? e.a[0].name : "");
+        dl_buf_free(&b);
+    } else {
+        Entries t = {0}; /* the entries taken, for check_arenas */
+        for (size_t i = 0; i < e.n; i++)
+            if (take[i]) DL_PUSH(t, e.a[i]);
+        int arc = check_arenas(p, &t, arena, path, err);
+        DL_VEC_FREE(t);
+        if (arc != 0) nbad = 1;
+    }
+    dl_buf_free(&why);
+    if (nbad || ntake == 0) {
+        free(take);
+        st_close(&f);
+        entries_free(&e);
+        return -1;
+    }
+    rep->loaded = dl_xcalloc((size_t)ntake, sizeof *rep->loaded);
+    rep->kept = dl_xcalloc(e.n - (size_t)ntake + 1, sizeof *rep->kept);
+    rep->ignored = dl_xcalloc(json_object_size(f.root) + 1, sizeof *rep->ignored);
+    for (size_t i = 0; i < e.n; i++) {
+        if (take[i]) {
+            st_copy_one(&f, p, &e.a[i], arena);
+            rep->loaded[rep->nloaded++] = dl_xstrdup(e.a[i].name);
+        } else {
+            rep->kept[rep->nkept++] = dl_xstrdup(e.a[i].name);
+        }
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(f.root, key, v) {
+        if (strcmp(key, "__metadata__") == 0) continue;
+        size_t i = 0;
+        while (i < e.n && strcmp(e.a[i].name, key) != 0) i++;
+        if (i < e.n) continue;
+        if (strncmp(key, "optimizer.", 10) == 0)
+            rep->noptimizer++;
+        else
+            rep->ignored[rep->nignored++] = dl_xstrdup(key);
+    }
+    free(take);
+    st_close(&f);
+    entries_free(&e);
+    return 0;
+}
+
+static void names_list(DlBuf *b, char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) dl_buf_printf(b, "%s%s", i ? ", " : "", names[i]);
+}
+
+char *dl_init_report_str(const DlInitReport *r, const char *path)
+{
+    DlBuf b = {0};
+    dl_buf_printf(&b, "loaded %d tensor%s from %s", r->nloaded, r->nloaded == 1 ? "" : "s", path);
+    if (r->nkept) {
+        dl_buf_printf(&b, "; left at initialisation: ");
+        names_list(&b, r->kept, r->nkept);
+    }
+    if (r->nignored || r->noptimizer) {
+        dl_buf_printf(&b, "; ignored from the file: ");
+        names_list(&b, r->ignored, r->nignored);
+        if (r->noptimizer)
+            dl_buf_printf(&b, "%s%d optimizer tensor%s (momentum starts at 0)", r->nignored ? ", " : "",
+                          r->noptimizer, r->noptimizer == 1 ? "" : "s");
+    }
+    return b.s;
 }

@@ -5,7 +5,8 @@
  * little-endian tensor data, contiguous, in header order), so that PyTorch
  * users can open them with `safetensors.torch.load_file`:
  *
- *  - weights (dl_save_weights, read by --predict): every DL_ROLE_PARAM tensor
+ *  - weights (dl_save_weights, read by --eval, --predict and, matched by
+ *    name, --train --weights for fine-tuning): every DL_ROLE_PARAM tensor
  *    under its plan name ("c1.conv.weight") as F32 with its plan shape, and
  *    every batch norm state tensor "X.running" [2,C] split into
  *    "X.running_mean" [C] and "X.running_var" [C] (PyTorch's names).  Other
@@ -56,6 +57,36 @@ int dl_save_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_
  * Returns 0, or -1 with *err ("w.safetensors: tensor 'fc.weight' has shape
  * [10,128] in the file, [117,128] in the plan"). */
 int dl_load_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT], char **err);
+
+/* What dl_init_from_weights did, by safetensors name (the file's names:
+ * "c1.z.running_mean", not the plan's "c1.z.running").  Every array is
+ * malloc'd, in plan order (loaded, kept) or file order (ignored); free with
+ * dl_init_report_free. */
+typedef struct DlInitReport {
+    int nloaded, nkept, nignored;
+    char **loaded;   /* copied from the file */
+    char **kept;     /* absent from the file: left at their initialisation */
+    char **ignored;  /* in the file, not in the plan (optimizer state excepted) */
+    int noptimizer;  /* "optimizer.*" tensors of a checkpoint, ignored (momentum starts at 0) */
+} DlInitReport;
+
+/* Fine-tuning (dldlrun --train --weights FILE): initialise the plan's
+ * parameters and batch norm state from a weights file or checkpoint, after
+ * dl_exec_init_params.  Each saved tensor of the plan (the names and shapes
+ * dl_save_weights writes) that the file holds under the same name is copied;
+ * one the file lacks keeps its initialisation; file tensors the plan lacks
+ * are ignored.  All are listed in *rep.  The file is read and checked as by
+ * dl_load_weights.  Refused, with nothing written and *rep empty: a damaged
+ * file, a tensor of the same name with another shape ("w.safetensors:
+ * c1.y.weight: the file has [32, 3, 3, 3], the plan [64, 3, 3, 3]", naming
+ * every such tensor) or dtype than F32, and a file sharing no tensor with the
+ * plan.  Returns 0, or -1 with *err. */
+int dl_init_from_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT], DlInitReport *rep,
+                         char **err);
+/* "loaded 24 tensors from FILE; left at initialisation: fc.weight, fc.bias;
+ * ignored from the file: old.head.weight" (malloc'd, no newline). */
+char *dl_init_report_str(const DlInitReport *rep, const char *path);
+void dl_init_report_free(DlInitReport *rep);
 
 /* Save weights, batch norm state, momentum and the training position. */
 int dl_save_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT],

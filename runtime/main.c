@@ -12,8 +12,9 @@
 #include "train.h"
 
 static const char USAGE[] =
-    "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume] [--skip-bad]\n"
-    "                            [--threads N] [--profile] [--device cpu|cuda|auto] [--quiet]\n"
+    "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume | --weights FILE]\n"
+    "                            [--skip-bad] [--threads N] [--profile] [--device cpu|cuda|auto]\n"
+    "                            [--quiet]\n"
     "       dldlrun PLAN --eval [--weights FILE] [--data DIR]\n"
     "       dldlrun PLAN --predict [--weights FILE] IMAGE...\n"
     "\n"
@@ -27,7 +28,9 @@ static const char USAGE[] =
     "  --epochs N       epochs to train (default: the plan's)\n"
     "  --data DIR       data root (default: $DLDL_DATA, else ../shared/data)\n"
     "  --out DIR        where weights and checkpoints go (default: runs/<plan name>)\n"
-    "  --weights FILE   weights for --eval / --predict (default: OUT/weights.safetensors)\n"
+    "  --weights FILE   weights for --eval / --predict (default: OUT/weights.safetensors);\n"
+    "                   with --train, fine-tune: start from FILE's tensors of the same name and\n"
+    "                   shape (a weights file or checkpoint); the others keep their initialisation\n"
     "  --resume         continue from OUT/checkpoint.safetensors at the next epoch\n"
     "  --skip-bad       skip unreadable or unlabelable samples (counted) instead of failing\n"
     "  --threads N      threads for kernels and convolutions (default: all cores)\n"
@@ -142,6 +145,10 @@ int main(int argc, char **argv)
         }
         return usage_error("unknown device '%s' (cpu, cuda or auto)%s", device, "");
     }
+    if (!strcmp(mode, "--train") && o.resume && o.weights)
+        return usage_error("--weights and --resume cannot be combined: --resume continues a run from its "
+                           "checkpoint, which holds the weights already; --weights starts a new run from a file's "
+                           "weights%s%s", "", "");
     if (!strcmp(mode, "--predict") && o.nimages == 0) return usage_error("--predict needs at least one IMAGE%s%s", "", "");
     if (strcmp(mode, "--predict") && o.nimages > 0)
         return usage_error("unexpected argument '%s'%s", o.images[0], "");

@@ -262,6 +262,14 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
                 j->cache_hit ? "from the cache" : "compiled", now() - tj);
     }
     dl_exec_init_params(L.e, L.pos.seed);
+    if (o->weights) { /* fine-tuning: start from a file's weights, matched by name */
+        DlInitReport ir;
+        if (dl_init_from_weights(o->weights, p, dl_exec_arenas(L.e), &ir, &err) != 0) goto fail;
+        char *msg = dl_init_report_str(&ir, o->weights);
+        if (!o->quiet) fprintf(stderr, "dldlrun: %s\n", msg);
+        free(msg);
+        dl_init_report_free(&ir);
+    }
     if (mkdir_p(L.out) != 0) {
         err = dl_xasprintf("cannot create the output directory '%s': %s", L.out, strerror(errno));
         goto fail;

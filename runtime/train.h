@@ -16,7 +16,8 @@ typedef struct DlRunOpts {
     int epochs;             /* 0: the plan's "epochs" */
     const char *data_root;  /* --data, else dl_data_root() */
     const char *out_dir;    /* --out, else runs/<plan basename> */
-    const char *weights;    /* --weights (predict, eval), else OUT/weights.safetensors */
+    const char *weights;    /* --weights: for eval and predict (else OUT/weights.safetensors);
+                               for train, the initial weights (fine-tuning; NULL: from scratch) */
     int resume, skip_bad, threads, profile, quiet, debug;
     char **images;          /* --predict */
     int nimages;

@@ -1,6 +1,7 @@
 /* fuzz_checkpoint.c - libFuzzer harness: any bytes as a safetensors weights
- * file or checkpoint, loaded by dl_load_weights and dl_load_checkpoint
- * (runtime/checkpoint.h) against the tensor table of the real age plan.
+ * file or checkpoint, loaded by dl_load_weights, dl_load_checkpoint and
+ * dl_init_from_weights (runtime/checkpoint.h) against the tensor table of the
+ * real age plan.
  *
  * The plan is read once, at start-up, from $DLDL_FUZZ_PLAN (default
  * build/fuzz/age.plan, which `make fuzz` writes with ./dldlc specs/age.dldl).
@@ -72,6 +73,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     DlTrainPos pos = {0};
     if (dl_load_checkpoint(path, plan, arena, &pos, &err) == 0) reset();
     else check_untouched();
+    free(err);
+    err = NULL;
+    DlInitReport rep;
+    if (dl_init_from_weights(path, plan, arena, &rep, &err) == 0) reset();
+    else check_untouched();
+    dl_init_report_free(&rep);
     free(err);
     return 0;
 }

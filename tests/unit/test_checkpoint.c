@@ -1,7 +1,8 @@
 /* test_checkpoint.c - weights and checkpoints as safetensors
  * (runtime/checkpoint.c): bit-exact round trip, the file checked against the
  * safetensors rules independently of the reader, refusal of another plan's
- * checkpoint and of damaged files.
+ * checkpoint and of damaged files; fine-tuning's initialisation by name
+ * (dl_init_from_weights): copied, left at init, ignored, refused.
  *
  * DLDL_ST_KEEP=DIR keeps the files written here (DIR/weights.safetensors,
  * DIR/checkpoint.safetensors) with DIR/NAME.expect.json beside each (tensor
@@ -464,6 +465,212 @@ static void test_state_hash(void **state)
     assert_true(dl_plan_state_hash(&x.p) != dl_plan_state_hash(&y.p));
 }
 
+/* ---- fine-tuning: dl_init_from_weights ----------------------------------- */
+
+/* Every float of every arena of `into` is still `fill` (nothing written). */
+static void assert_filled(const DlPlan *into, float *b[DL_AR_COUNT], float fill)
+{
+    for (int i = 0; i < DL_AR_COUNT; i++)
+        for (int64_t k = 0; k <= into->arena_size[i]; k++)
+            if (b[i][k] != fill) fail_msg("arena %d float %lld was written", i, (long long)k);
+}
+
+static void assert_names(char *const *got, int n, const char *const *want, int nwant)
+{
+    assert_int_equal(n, nwant);
+    for (int i = 0; i < n; i++) assert_string_equal(got[i], want[i]);
+}
+
+/* Init `into` from path: must fail with `want` in the one-line message,
+ * leave every arena as it was and the report empty. */
+static void ft_refused(const char *path, const DlPlan *into, const char *want)
+{
+    float *b[DL_AR_COUNT];
+    arenas_new(into, b, 7.0f);
+    char *err = NULL;
+    DlInitReport r;
+    memset(&r, 0xab, sizeof r);
+    assert_int_equal(dl_init_from_weights(path, into, b, &r, &err), -1);
+    if (!strstr(err, want)) fail_msg("error '%s' does not contain '%s'", err, want);
+    assert_null(strchr(err, '\n'));
+    assert_filled(into, b, 7.0f);
+    assert_int_equal(r.nloaded + r.nkept + r.nignored + r.noptimizer, 0);
+    assert_null(r.loaded);
+    dl_init_report_free(&r);
+    free(err);
+    arenas_free(b);
+}
+
+/* Same names and shapes: copied; renamed head: left at init; the old head:
+ * ignored; the report says so. */
+static void test_finetune_by_name(void **state)
+{
+    TPlan src, dst;
+    make_plan(&src, 4, 1);
+    float *a[DL_AR_COUNT], *b[DL_AR_COUNT];
+    arenas_new(&src.p, a, 0);
+    arenas_pattern(&src.p, a);
+    char *path = path_of("ft.safetensors"), *err = NULL;
+    if (dl_save_weights(path, &src.p, a, 8, NULL, 0, &err) != 0) fail_msg("%s", err);
+
+    make_plan(&dst, 4, 1);
+    dst.t[3].name = "head.weight", dst.t[4].name = "head.bias"; /* a new head, same shapes */
+    arenas_new(&dst.p, b, 7.0f);
+    DlInitReport r;
+    if (dl_init_from_weights(path, &dst.p, b, &r, &err) != 0) fail_msg("%s", err);
+    assert_names(r.loaded, r.nloaded,
+                 (const char *const[]){"c1.conv.weight", "c1.bn.weight", "c1.bn.bias", "c1.bn.running_mean",
+                                       "c1.bn.running_var"}, 5);
+    assert_names(r.kept, r.nkept, (const char *const[]){"head.weight", "head.bias"}, 2);
+    assert_names(r.ignored, r.nignored, (const char *const[]){"fc.weight", "fc.bias"}, 2);
+    assert_int_equal(r.noptimizer, 0);
+    char *msg = dl_init_report_str(&r, "w.safetensors");
+    assert_string_equal(msg, "loaded 5 tensors from w.safetensors; left at initialisation: head.weight, head.bias; "
+                             "ignored from the file: fc.weight, fc.bias");
+    free(msg);
+    dl_init_report_free(&r);
+    assert_null(r.loaded);
+
+    int64_t head = dst.t[3].offset; /* conv and bn before the head: copied bit-exact */
+    assert_memory_equal(b[DL_AR_PARAM], a[DL_AR_PARAM], (size_t)head * sizeof(float));
+    for (int64_t k = head; k <= dst.p.arena_size[DL_AR_PARAM]; k++) assert_true(b[DL_AR_PARAM][k] == 7.0f);
+    assert_memory_equal(b[DL_AR_STATE], a[DL_AR_STATE], (size_t)dst.p.arena_size[DL_AR_STATE] * sizeof(float));
+    assert_true(b[DL_AR_STATE][dst.p.arena_size[DL_AR_STATE]] == 7.0f);
+    for (int i = 0; i < DL_AR_COUNT; i++) /* momentum, gradients, activations: untouched */
+        if (i != DL_AR_PARAM && i != DL_AR_STATE)
+            for (int64_t k = 0; k <= dst.p.arena_size[i]; k++) assert_true(b[i][k] == 7.0f);
+    arenas_free(b);
+
+    /* a plan without the head: everything it has is loaded, nothing left at init */
+    make_plan(&dst, 4, 0);
+    arenas_new(&dst.p, b, 7.0f);
+    if (dl_init_from_weights(path, &dst.p, b, &r, &err) != 0) fail_msg("%s", err);
+    assert_int_equal(r.nloaded, 5);
+    assert_int_equal(r.nkept, 0);
+    msg = dl_init_report_str(&r, "w.safetensors");
+    assert_string_equal(msg, "loaded 5 tensors from w.safetensors; ignored from the file: fc.weight, fc.bias");
+    free(msg);
+    dl_init_report_free(&r);
+    assert_memory_equal(b[DL_AR_PARAM], a[DL_AR_PARAM], (size_t)dst.p.arena_size[DL_AR_PARAM] * sizeof(float));
+    arenas_free(b);
+
+    /* the same plan: all loaded, nothing to report but the count */
+    arenas_new(&src.p, b, 7.0f);
+    if (dl_init_from_weights(path, &src.p, b, &r, &err) != 0) fail_msg("%s", err);
+    msg = dl_init_report_str(&r, "w.safetensors");
+    assert_string_equal(msg, "loaded 7 tensors from w.safetensors");
+    free(msg);
+    dl_init_report_free(&r);
+    assert_memory_equal(b[DL_AR_PARAM], a[DL_AR_PARAM], (size_t)src.p.arena_size[DL_AR_PARAM] * sizeof(float));
+    arenas_free(b);
+
+    /* a checkpoint does as well: its optimizer state is ignored, counted */
+    char *ck = path_of("ft_ck.safetensors");
+    DlTrainPos pos = {3, 30, 1};
+    assert_int_equal(dl_save_checkpoint(ck, &src.p, a, &pos, &err), 0);
+    arenas_new(&src.p, b, 7.0f);
+    if (dl_init_from_weights(ck, &src.p, b, &r, &err) != 0) fail_msg("%s", err);
+    assert_int_equal(r.nloaded, 7);
+    assert_int_equal(r.nignored, 0);
+    assert_int_equal(r.noptimizer, 5);
+    msg = dl_init_report_str(&r, "c.safetensors");
+    assert_string_equal(msg, "loaded 7 tensors from c.safetensors; ignored from the file: 5 optimizer tensors "
+                             "(momentum starts at 0)");
+    free(msg);
+    dl_init_report_free(&r);
+    for (int64_t k = 0; k <= src.p.arena_size[DL_AR_OPT]; k++) assert_true(b[DL_AR_OPT][k] == 7.0f);
+    arenas_free(b);
+    free(path), free(ck);
+    arenas_free(a);
+}
+
+/* A tensor of the same name and another shape refuses the whole file. */
+static void test_finetune_mismatch(void **state)
+{
+    TPlan src, dst;
+    make_plan(&src, 4, 1);
+    float *a[DL_AR_COUNT];
+    arenas_new(&src.p, a, 0);
+    arenas_pattern(&src.p, a);
+    char *path = path_of("ftm.safetensors"), *err = NULL;
+    assert_int_equal(dl_save_weights(path, &src.p, a, 1, NULL, 0, &err), 0);
+
+    make_plan(&dst, 4, 1); /* one tensor reshaped (same size), after tensors that match */
+    dst.t[4].ndim = 2, dst.t[4].shape[1] = 1;
+    ft_refused(path, &dst.p,
+               "ftm.safetensors: fc.bias: the file has [5], the plan [5, 1] (a layer that should start from its "
+               "initialisation needs a name the file does not have)");
+    make_plan(&dst, 6, 1); /* a wider conv: six tensors differ, four named */
+    ft_refused(path, &dst.p,
+               "ftm.safetensors: c1.conv.weight: the file has [4, 3, 3, 3], the plan [6, 3, 3, 3]; c1.bn.weight: "
+               "the file has [4], the plan [6]; c1.bn.bias: the file has [4], the plan [6]; fc.weight: the file has "
+               "[5, 4], the plan [5, 6]; 2 more differ (");
+    make_plan(&dst, 4, 1); /* nothing in common */
+    for (int i = 0; i < dst.p.ntensors; i++)
+        if (dst.t[i].role == DL_ROLE_PARAM || dst.t[i].role == DL_ROLE_STATE) dst.t[i].name = "other";
+    dst.t[0].name = "x.weight", dst.t[1].name = "y.weight", dst.t[2].name = "y.bias", dst.t[3].name = "z.weight";
+    dst.t[4].name = "z.bias", dst.t[dst.p.ntensors - 2].name = "y.running";
+    ft_refused(path, &dst.p,
+               "ftm.safetensors: no tensor of the file has a name of this plan (the file has 7: 'c1.conv.weight', "
+               "'c1.bn.weight', 'c1.bn.bias', ...; the plan wants e.g. 'x.weight')");
+    free(path);
+    arenas_free(a);
+}
+
+/* The file is untrusted: damaged files are refused by the strict reader. */
+static void test_finetune_damaged(void **state)
+{
+    TPlan tp;
+    make_plan(&tp, 4, 1);
+    float *a[DL_AR_COUNT];
+    arenas_new(&tp.p, a, 0);
+    arenas_pattern(&tp.p, a);
+    char *path = path_of("ftd.safetensors"), *bad = path_of("ftd_bad.safetensors"), *err = NULL;
+    assert_int_equal(dl_save_weights(path, &tp.p, a, 1, NULL, 0, &err), 0);
+    Hdr h;
+    hdr_read(path, &h);
+    FILE *f;
+
+    f = fopen(bad, "wb"); /* the data cut short */
+    fwrite(h.file, 1, h.n - 4, f);
+    fclose(f);
+    ft_refused(bad, &tp.p, "outside the");
+    f = fopen(bad, "wb"); /* bytes past the last tensor */
+    fwrite(h.file, 1, h.n, f);
+    fwrite("junk", 1, 4, f);
+    fclose(f);
+    ft_refused(bad, &tp.p, "(truncated or padded?)");
+    f = fopen(bad, "wb"); /* the header cut short */
+    fwrite(h.file, 1, 20, f);
+    fclose(f);
+    ft_refused(bad, &tp.p, "not a safetensors file");
+    ft_refused(tmpdir, &tp.p, ": read error"); /* a directory */
+    char *none = path_of("no_such.safetensors");
+    ft_refused(none, &tp.p, "no_such.safetensors: cannot open: No such file or directory");
+    free(none);
+
+    unsigned char *c = dl_xmalloc(h.n); /* the first tensor (c1.conv.weight) as I32 */
+    memcpy(c, h.file, h.n);
+    char *hit = strstr((char *)c + 8, "\"F32\"");
+    memcpy(hit, "\"I32\"", 5);
+    f = fopen(bad, "wb");
+    fwrite(c, 1, h.n, f);
+    fclose(f);
+    ft_refused(bad, &tp.p, "ftd_bad.safetensors: c1.conv.weight: the file has dtype I32, the plan needs F32");
+
+    memcpy(c, h.file, h.n); /* a data_offsets changed: tensors overlap */
+    hit = strstr((char *)c + 8, "\"data_offsets\":[0,432]");
+    assert_non_null(hit);
+    memcpy(hit, "\"data_offsets\":[4,436]", 22);
+    f = fopen(bad, "wb");
+    fwrite(c, 1, h.n, f);
+    fclose(f);
+    ft_refused(bad, &tp.p, "(overlap or hole)");
+    free(c), free(path), free(bad);
+    hdr_free(&h);
+    arenas_free(a);
+}
+
 static int setup(void **state) { return mkdtemp(tmpdir) ? 0 : -1; }
 
 static int teardown(void **state)
@@ -483,6 +690,9 @@ int main(void)
         cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_every_header_byte),
         cmocka_unit_test(test_state_hash),
+        cmocka_unit_test(test_finetune_by_name),
+        cmocka_unit_test(test_finetune_mismatch),
+        cmocka_unit_test(test_finetune_damaged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
