@@ -29,26 +29,51 @@
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 enum {
     S_META, S_HYPER, S_DATA, S_TARGET, S_METRICS, S_ARENAS, S_TENSORS,
-    S_KERNELS, S_CSRC, S_CUDA, S_PROGRAMS, S_OUTPUTS, S_COUNT
+    S_KERNELS, S_CSRC, S_CUDA, S_PROGRAMS, S_OUTPUTS, S_HEADS, S_COUNT
 };
 static const uint32_t sect_tag[S_COUNT] = {
     TAG('M', 'E', 'T', 'A'), TAG('H', 'Y', 'P', 'R'), TAG('D', 'A', 'T', 'A'),
     TAG('T', 'R', 'G', 'T'), TAG('M', 'T', 'R', 'C'), TAG('A', 'R', 'N', 'A'),
     TAG('T', 'N', 'S', 'R'), TAG('K', 'R', 'N', 'L'), TAG('C', 'S', 'R', 'C'),
     TAG('C', 'U', 'D', 'A'), TAG('P', 'R', 'O', 'G'), TAG('O', 'U', 'T', 'S'),
+    TAG('H', 'E', 'A', 'D'),
 };
 static const char *const sect_name[S_COUNT] = {
-    "meta", "hyperparameters", "data", "target", "metrics", "arenas", "tensors",
-    "kernels", "c source", "cuda source", "programs", "outputs",
+    "meta", "hyperparameters", "data", "targets", "metrics", "arenas", "tensors",
+    "kernels", "c source", "cuda source", "programs", "outputs", "heads",
 };
 
 /* The names of the plan's enumerations (plan_impl.h): checks and dumps. */
 const char *const arena_name[DL_AR_COUNT] = {"act", "param", "grad", "opt", "state", "input", "const"};
-const char *const role_name[NROLES] = {"temp", "param", "grad", "momentum", "state",
-                                       "image", "target", "label", "scalars", "const"};
+const char *const dl_role_name[DL_ROLE_COUNT] = {
+#define DL_ROLE(e, n) n,
+#include "plan_enums.def"
+#undef DL_ROLE
+};
+const char *const dl_target_kind_name[DL_TGT_COUNT] = {
+#define DL_TARGET(e, n) n,
+#include "plan_enums.def"
+#undef DL_TARGET
+};
+const char *const dl_metric_kind_name[DL_MET_COUNT] = {
+#define DL_METRIC(e, n) n,
+#include "plan_enums.def"
+#undef DL_METRIC
+};
+const char *const dl_output_kind_name[DL_OUT_COUNT] = {
+#define DL_OUTPUT(e, n) n,
+#include "plan_enums.def"
+#undef DL_OUTPUT
+};
 const char *const step_name[NSTEPKINDS] = {"kernel", "conv_fwd", "conv_bwd_data", "conv_bwd_filter", "matmul"};
 const char *const init_name[NINITS] = {"zeros", "ones", "kaiming_uniform", "bias_uniform"};
-const char *const out_name[NOUTKINDS] = {"loss", "loss_term", "probs", "expectation"};
+
+int dl_enum_lookup(const char *const *names, int n, const char *s)
+{
+    for (int i = 0; s && i < n; i++)
+        if (strcmp(names[i], s) == 0) return i;
+    return -1;
+}
 
 /* ---- encoding ------------------------------------------------------------ */
 
@@ -121,25 +146,49 @@ static void encode(const DlPlan *p, DlBuf *b)
     sect_end(b, s);
 
     s = sect_begin(b, S_TARGET);
-    put_str(b, p->target.kind);
-    put_u32(b, (uint32_t)p->target.naxes);
-    for (int a = 0; a < p->target.naxes; a++) {
-        const DlPlanAxis *ax = &p->target.axes[a];
-        put_str(b, ax->name);
-        put_str(b, ax->unit);
-        put_u32(b, (uint32_t)ax->nbins);
-        for (int k = 0; k < ax->nbins; k++) put_f32(b, ax->bins[k]);
-        put_f32(b, ax->sigma);
-        put_i32(b, ax->label);
+    put_u32(b, (uint32_t)p->ntargets);
+    for (int i = 0; i < p->ntargets; i++) {
+        const DlPlanTarget *t = &p->targets[i];
+        put_str(b, t->name);
+        put_i32(b, t->kind);
+        put_i32(b, t->dist);
+        put_i32(b, t->has_ignore);
+        put_f32(b, t->ignore);
+        put_u32(b, (uint32_t)t->naxes);
+        for (int a = 0; a < t->naxes; a++) {
+            const DlPlanAxis *ax = &t->axes[a];
+            put_str(b, ax->name);
+            put_str(b, ax->unit);
+            put_u32(b, (uint32_t)ax->nbins);
+            for (int k = 0; k < ax->nbins; k++) put_f32(b, ax->bins[k]);
+            put_f32(b, ax->sigma);
+            put_i32(b, ax->label);
+            put_i32(b, ax->sigma_label);
+        }
+    }
+    sect_end(b, s);
+
+    s = sect_begin(b, S_HEADS);
+    put_u32(b, (uint32_t)p->nheads);
+    for (int i = 0; i < p->nheads; i++) {
+        put_str(b, p->heads[i].name);
+        put_i64(b, p->heads[i].K);
     }
     sect_end(b, s);
 
     s = sect_begin(b, S_METRICS);
     put_u32(b, (uint32_t)p->nmetrics);
     for (int i = 0; i < p->nmetrics; i++) {
-        put_str(b, p->metrics[i].name);
-        put_str(b, p->metrics[i].kind);
-        put_f32(b, p->metrics[i].tolerance);
+        const DlPlanMetric *m = &p->metrics[i];
+        put_str(b, m->name);
+        put_i32(b, m->kind);
+        put_i32(b, m->head);
+        put_i32(b, m->target);
+        put_u32(b, (uint32_t)m->ncols);
+        for (int k = 0; k < m->ncols; k++) put_i32(b, m->cols[k]);
+        put_f32(b, m->tolerance);
+        put_f32(b, m->sigma);
+        put_i32(b, m->sigma_col);
     }
     sect_end(b, s);
 
@@ -161,6 +210,9 @@ static void encode(const DlPlan *p, DlBuf *b)
         for (int d = 0; d < 4; d++) put_i64(b, t->shape[d]);
         put_i32(b, t->init);
         put_i32(b, t->fan_in);
+        put_i32(b, t->ref);
+        put_u32(b, (uint32_t)t->ncols);
+        for (int k = 0; k < t->ncols; k++) put_i32(b, t->cols[k]);
         put_u32(b, t->data != NULL);
         if (t->data)
             for (int64_t k = 0; k < t->numel; k++) put_f32(b, t->data[k]);
@@ -209,6 +261,8 @@ static void encode(const DlPlan *p, DlBuf *b)
         put_i32(b, p->outputs[i].kind);
         put_str(b, p->outputs[i].name);
         put_i32(b, p->outputs[i].tensor);
+        put_i32(b, p->outputs[i].head);
+        put_i32(b, p->outputs[i].target);
     }
     sect_end(b, s);
 }
@@ -218,6 +272,70 @@ static void encode(const DlPlan *p, DlBuf *b)
 static const char *tname(const DlPlan *p, int i)
 {
     return p->tensors[i].name ? p->tensors[i].name : "(unnamed)";
+}
+
+static int64_t target_bins(const DlPlanTarget *t)
+{
+    int64_t K = 1;
+    for (int a = 0; a < t->naxes; a++) K *= t->axes[a].nbins;
+    return K;
+}
+
+static int col_ok(const DlPlan *p, int c, int optional) { return (optional && c == -1) || (c >= 0 && c < p->nlabels); }
+
+static char *target_check(const DlPlan *p, const DlPlanTarget *t)
+{
+    if (!t->name) return dl_xasprintf("no name");
+    if (t->kind < 0 || t->kind >= DL_TGT_COUNT) return dl_xasprintf("unknown kind %d", t->kind);
+    if (t->naxes < 1 || t->naxes > DL_MAX_AXES) return dl_xasprintf("%d axes (1 to %d)", t->naxes, DL_MAX_AXES);
+    if ((t->kind == DL_TGT_GAUSSIAN1D || t->kind == DL_TGT_GIVEN) && t->naxes != 1)
+        return dl_xasprintf("a %s target has one axis", dl_target_kind_name[t->kind]);
+    if (t->kind == DL_TGT_GAUSSIAN2D && t->naxes != 2) return dl_xasprintf("a gaussian2d target has two axes");
+    if (t->kind == DL_TGT_GIVEN ? t->dist < 0 : t->dist != -1) return dl_xasprintf("bad distribution field %d", t->dist);
+    if (!isfinite(t->ignore)) return dl_xasprintf("bad ignore value");
+    int64_t K = 1;
+    for (int a = 0; a < t->naxes; a++) {
+        const DlPlanAxis *ax = &t->axes[a];
+        if (!ax->name || !ax->unit) return dl_xasprintf("axis %d has no name", a);
+        if (ax->nbins < 1 || !ax->bins) return dl_xasprintf("axis %d has no bins", a);
+        for (int k = 0; k < ax->nbins; k++) {
+            if (!isfinite(ax->bins[k]) || (k > 0 && !(ax->bins[k] > ax->bins[k - 1])))
+                return dl_xasprintf("axis %d: bins are not finite and ascending at bin %d", a, k);
+        }
+        if (!isfinite(ax->sigma) || ax->sigma < 0) return dl_xasprintf("axis %d: bad sigma", a);
+        if (!col_ok(p, ax->label, t->kind == DL_TGT_GIVEN) || (t->kind == DL_TGT_GIVEN && ax->label != -1))
+            return dl_xasprintf("axis %d: label column %d out of range (plan has %d labels)", a, ax->label, p->nlabels);
+        if (!col_ok(p, ax->sigma_label, 1)) return dl_xasprintf("axis %d: bad sigma column %d", a, ax->sigma_label);
+        K *= ax->nbins;
+        if (K > DL_PLAN_MAX_BINS) return dl_xasprintf("more than %d bins", DL_PLAN_MAX_BINS);
+    }
+    return NULL;
+}
+
+static char *metric_check(const DlPlan *p, const DlPlanMetric *m)
+{
+    if (!m->name) return dl_xasprintf("no name");
+    if (m->kind < 0 || m->kind >= DL_MET_COUNT) return dl_xasprintf("unknown kind %d", m->kind);
+    if (m->head < 0 || m->head >= p->nheads) return dl_xasprintf("head %d out of range", m->head);
+    int needs_target = m->kind != DL_MET_TOP1;
+    if (needs_target ? (m->target < 0 || m->target >= p->ntargets) : m->target != -1)
+        return dl_xasprintf("bad target %d", m->target);
+    if (needs_target && target_bins(&p->targets[m->target]) != p->heads[m->head].K)
+        return dl_xasprintf("target '%s' and head '%s' differ in bins", p->targets[m->target].name, p->heads[m->head].name);
+    if (m->ncols < 0 || m->ncols > DL_MAX_AXES) return dl_xasprintf("%d label columns", m->ncols);
+    for (int k = 0; k < m->ncols; k++)
+        if (!col_ok(p, m->cols[k], 0)) return dl_xasprintf("label column %d out of range", m->cols[k]);
+    int want = m->kind == DL_MET_MAE || m->kind == DL_MET_EPS_ERROR ? p->targets[m->target].naxes
+             : m->kind == DL_MET_TOP1 ? 1 : 0;
+    if (m->ncols != want) return dl_xasprintf("%d label columns, expected %d", m->ncols, want);
+    if (m->kind == DL_MET_ACCURACY)
+        for (int a = 0; a < p->targets[m->target].naxes; a++)
+            if (p->targets[m->target].axes[a].label < 0) return dl_xasprintf("accuracy needs a target with labels");
+    if (!isfinite(m->tolerance) || m->tolerance < 0 || !isfinite(m->sigma) || m->sigma < 0 || !col_ok(p, m->sigma_col, 1))
+        return dl_xasprintf("bad tolerance or sigma");
+    if (m->kind == DL_MET_EPS_ERROR && m->sigma_col < 0 && !(m->sigma > 0))
+        return dl_xasprintf("eps_error needs sigma > 0");
+    return NULL;
 }
 
 /* The first inconsistency of p as a malloc'd phrase, or NULL. */
@@ -230,20 +348,25 @@ static char *plan_check(const DlPlan *p)
         if (!p->hyper[i].key || !p->hyper[i].val) return dl_xasprintf("hyperparameter %d has no key or value", i);
     for (int i = 0; i < p->ndata; i++)
         if (!p->data[i].key || !p->data[i].val) return dl_xasprintf("data binding %d has no key or value", i);
-    const DlPlanTarget *tg = &p->target;
-    if (tg->naxes < 0 || tg->naxes > DL_MAX_AXES)
-        return dl_xasprintf("target has %d axes (at most %d)", tg->naxes, DL_MAX_AXES);
-    for (int a = 0; a < tg->naxes; a++) {
-        const DlPlanAxis *ax = &tg->axes[a];
-        if (ax->nbins < 1 || !ax->bins) return dl_xasprintf("target axis %d has no bins", a);
-        for (int k = 0; k < ax->nbins; k++) {
-            if (!isfinite(ax->bins[k]) || (k > 0 && !(ax->bins[k] > ax->bins[k - 1])))
-                return dl_xasprintf("target axis %d: bins are not finite and ascending at bin %d", a, k);
+    if (p->ntargets < 0 || p->nheads < 0) return dl_xasprintf("negative count");
+    for (int i = 0; i < p->ntargets; i++) {
+        char *why = target_check(p, &p->targets[i]);
+        if (why) {
+            char *e = dl_xasprintf("target %d ('%s'): %s", i, p->targets[i].name ? p->targets[i].name : "?", why);
+            free(why);
+            return e;
         }
-        if (!isfinite(ax->sigma) || ax->sigma < 0) return dl_xasprintf("target axis %d: bad sigma", a);
-        if (ax->label < 0 || ax->label >= p->nlabels)
-            return dl_xasprintf("target axis %d: label column %d out of range (plan has %d labels)", a,
-                                ax->label, p->nlabels);
+    }
+    for (int i = 0; i < p->nheads; i++)
+        if (!p->heads[i].name || p->heads[i].K < 1 || p->heads[i].K > DL_PLAN_MAX_BINS)
+            return dl_xasprintf("head %d: no name or bad width", i);
+    for (int i = 0; i < p->nmetrics; i++) {
+        char *why = metric_check(p, &p->metrics[i]);
+        if (why) {
+            char *e = dl_xasprintf("metric %d ('%s'): %s", i, p->metrics[i].name ? p->metrics[i].name : "?", why);
+            free(why);
+            return e;
+        }
     }
     for (int i = 0; i < DL_AR_COUNT; i++)
         if (p->arena_size[i] < 0) return dl_xasprintf("arena '%s' has negative size", arena_name[i]);
@@ -270,6 +393,16 @@ static char *plan_check(const DlPlan *p)
         if ((t->role == DL_ROLE_PARAM || t->role == DL_ROLE_STATE || t->role == DL_ROLE_MOMENTUM) && !t->name)
             return dl_xasprintf("tensor %d: a %s tensor has no name", i, role_name[t->role]);
         if (t->role == DL_ROLE_CONST && !t->data) return dl_xasprintf("tensor %d ('%s'): constant without data", i, tname(p, i));
+        if (t->role == DL_ROLE_TARGET &&
+            (t->ref < 0 || t->ref >= p->ntargets || t->ndim != 2 || t->shape[1] != target_bins(&p->targets[t->ref])))
+            return dl_xasprintf("tensor %d ('%s'): a target input must be [B,K] of a target of the plan", i, tname(p, i));
+        if (t->ncols < 0 || t->ncols > DL_MAX_AXES)
+            return dl_xasprintf("tensor %d ('%s'): %d label columns", i, tname(p, i), t->ncols);
+        for (int k = 0; k < t->ncols; k++)
+            if (t->cols[k] < 0 || t->cols[k] >= p->nlabels)
+                return dl_xasprintf("tensor %d ('%s'): label column %d out of range", i, tname(p, i), t->cols[k]);
+        if (t->role == DL_ROLE_LABEL && (t->ncols < 1 || t->ndim != 2 || t->shape[1] != t->ncols))
+            return dl_xasprintf("tensor %d ('%s'): a label input must be [B,ncols]", i, tname(p, i));
     }
     for (int i = 0; i < p->nkernels; i++) {
         if (!p->kernels[i].name) return dl_xasprintf("kernel %d has no name", i);
@@ -316,6 +449,19 @@ static char *plan_check(const DlPlan *p)
         if (o->tensor < 0 || o->tensor >= p->ntensors)
             return dl_xasprintf("output '%s': tensor index %d out of range (plan has %d tensors)", on, o->tensor,
                                 p->ntensors);
+        int needs_head = o->kind == DL_OUT_PROBS || o->kind == DL_OUT_EXPECT;
+        if (needs_head ? (o->head < 0 || o->head >= p->nheads) : o->head != -1)
+            return dl_xasprintf("output '%s': bad head %d", on, o->head);
+        if (o->kind == DL_OUT_EXPECT ? (o->target < 0 || o->target >= p->ntargets) : o->target != -1)
+            return dl_xasprintf("output '%s': bad target %d", on, o->target);
+        const DlPlanTensor *t = &p->tensors[o->tensor];
+        int64_t B = p->programs[o->program].batch;
+        int64_t want = o->kind == DL_OUT_PROBS ? p->heads[o->head].K
+                     : o->kind == DL_OUT_EXPECT ? p->targets[o->target].naxes : 1;
+        int ok = o->kind == DL_OUT_PROBS || o->kind == DL_OUT_EXPECT
+                     ? t->ndim == 2 && t->shape[0] == B && t->shape[1] == want
+                     : t->numel == 1;
+        if (!ok) return dl_xasprintf("output '%s': tensor '%s' has the wrong shape", on, tname(p, o->tensor));
     }
     return NULL;
 }
@@ -434,29 +580,57 @@ static void decode_section(Rd *r, int s, DlPlan *p)
     case S_HYPER: get_kvs(r, &p->hyper, &p->nhyper); break;
     case S_DATA: get_kvs(r, &p->data, &p->ndata); break;
     case S_TARGET: {
-        p->target.kind = get_str(r, 1);
-        int na = get_count(r, 20, DL_MAX_AXES);
-        p->target.naxes = na;
-        for (int a = 0; a < na && !r->err; a++) {
-            DlPlanAxis *ax = &p->target.axes[a];
-            ax->name = get_str(r, 1);
-            ax->unit = get_str(r, 1);
-            ax->nbins = get_count(r, 4, -1);
-            ax->bins = dl_xcalloc((size_t)ax->nbins, sizeof(float));
-            for (int k = 0; k < ax->nbins && !r->err; k++) ax->bins[k] = get_f32(r);
-            ax->sigma = get_f32(r);
-            ax->label = get_i32(r);
+        int c = get_count(r, 24, DL_PLAN_MAX_TARGETS);
+        p->targets = dl_xcalloc((size_t)c, sizeof *p->targets);
+        p->ntargets = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            DlPlanTarget *t = &p->targets[i];
+            t->name = get_str(r, 0);
+            t->kind = get_i32(r);
+            t->dist = get_i32(r);
+            t->has_ignore = get_i32(r);
+            t->ignore = get_f32(r);
+            int na = get_count(r, 24, DL_MAX_AXES);
+            t->naxes = na;
+            for (int a = 0; a < na && !r->err; a++) {
+                DlPlanAxis *ax = &t->axes[a];
+                ax->name = get_str(r, 0);
+                ax->unit = get_str(r, 0);
+                ax->nbins = get_count(r, 4, DL_PLAN_MAX_BINS);
+                ax->bins = dl_xcalloc((size_t)ax->nbins, sizeof(float));
+                for (int k = 0; k < ax->nbins && !r->err; k++) ax->bins[k] = get_f32(r);
+                ax->sigma = get_f32(r);
+                ax->label = get_i32(r);
+                ax->sigma_label = get_i32(r);
+            }
+        }
+        break;
+    }
+    case S_HEADS: {
+        int c = get_count(r, 12, DL_PLAN_MAX_TARGETS);
+        p->heads = dl_xcalloc((size_t)c, sizeof *p->heads);
+        p->nheads = c;
+        for (int i = 0; i < c && !r->err; i++) {
+            p->heads[i].name = get_str(r, 0);
+            p->heads[i].K = get_i64(r);
         }
         break;
     }
     case S_METRICS: {
-        int c = get_count(r, 12, -1);
+        int c = get_count(r, 32, -1);
         p->metrics = dl_xcalloc((size_t)c, sizeof *p->metrics);
         p->nmetrics = c;
         for (int i = 0; i < c && !r->err; i++) {
-            p->metrics[i].name = get_str(r, 1);
-            p->metrics[i].kind = get_str(r, 1);
-            p->metrics[i].tolerance = get_f32(r);
+            DlPlanMetric *m = &p->metrics[i];
+            m->name = get_str(r, 0);
+            m->kind = get_i32(r);
+            m->head = get_i32(r);
+            m->target = get_i32(r);
+            m->ncols = get_count(r, 4, DL_MAX_AXES);
+            for (int k = 0; k < m->ncols; k++) m->cols[k] = get_i32(r);
+            m->tolerance = get_f32(r);
+            m->sigma = get_f32(r);
+            m->sigma_col = get_i32(r);
         }
         break;
     }
@@ -468,7 +642,7 @@ static void decode_section(Rd *r, int s, DlPlan *p)
         break;
     }
     case S_TENSORS: {
-        int c = get_count(r, 76, -1);
+        int c = get_count(r, 84, -1);
         p->tensors = dl_xcalloc((size_t)c, sizeof *p->tensors);
         p->ntensors = c;
         for (int i = 0; i < c && !r->err; i++) {
@@ -482,6 +656,9 @@ static void decode_section(Rd *r, int s, DlPlan *p)
             for (int d = 0; d < 4; d++) t->shape[d] = get_i64(r);
             t->init = get_i32(r);
             t->fan_in = get_i32(r);
+            t->ref = get_i32(r);
+            t->ncols = get_count(r, 4, DL_MAX_AXES);
+            for (int k = 0; k < t->ncols; k++) t->cols[k] = get_i32(r);
             uint32_t has = get_u32(r);
             if (r->err || !has) continue;
             if (has != 1 || t->numel < 0 || (uint64_t)t->numel > (r->n - r->at) / 4) {
@@ -530,7 +707,7 @@ static void decode_section(Rd *r, int s, DlPlan *p)
         break;
     }
     case S_OUTPUTS: {
-        int c = get_count(r, 16, -1);
+        int c = get_count(r, 24, -1);
         p->outputs = dl_xcalloc((size_t)c, sizeof *p->outputs);
         p->noutputs = c;
         for (int i = 0; i < c && !r->err; i++) {
@@ -538,6 +715,8 @@ static void decode_section(Rd *r, int s, DlPlan *p)
             p->outputs[i].kind = get_i32(r);
             p->outputs[i].name = get_str(r, 0);
             p->outputs[i].tensor = get_i32(r);
+            p->outputs[i].head = get_i32(r);
+            p->outputs[i].target = get_i32(r);
         }
         break;
     }
@@ -656,13 +835,18 @@ void dl_plan_free(DlPlan *p)
     free(p->hyper);
     for (int i = 0; i < p->ndata; i++) free(p->data[i].key), free(p->data[i].val);
     free(p->data);
-    free(p->target.kind);
-    for (int a = 0; a < p->target.naxes; a++) {
-        free(p->target.axes[a].name);
-        free(p->target.axes[a].unit);
-        free(p->target.axes[a].bins);
+    for (int i = 0; i < p->ntargets; i++) {
+        free(p->targets[i].name);
+        for (int a = 0; a < p->targets[i].naxes; a++) {
+            free(p->targets[i].axes[a].name);
+            free(p->targets[i].axes[a].unit);
+            free(p->targets[i].axes[a].bins);
+        }
     }
-    for (int i = 0; i < p->nmetrics; i++) free(p->metrics[i].name), free(p->metrics[i].kind);
+    free(p->targets);
+    for (int i = 0; i < p->nheads; i++) free(p->heads[i].name);
+    free(p->heads);
+    for (int i = 0; i < p->nmetrics; i++) free(p->metrics[i].name);
     free(p->metrics);
     for (int i = 0; i < p->ntensors; i++) free(p->tensors[i].name), free(p->tensors[i].data);
     free(p->tensors);

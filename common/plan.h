@@ -19,25 +19,47 @@
 #include <stdio.h>
 
 #define DL_PLAN_MAGIC "DLDLPLAN"
-#define DL_PLAN_VERSION 1
+#define DL_PLAN_VERSION 2
 
 /* Arenas, as compiler/graph.h's GArena (same numbering). */
 enum { DL_AR_ACT, DL_AR_PARAM, DL_AR_GRAD, DL_AR_OPT, DL_AR_STATE, DL_AR_INPUT, DL_AR_CONST, DL_AR_COUNT };
 
-/* What a tensor is, for the runtime (saving, initialising, feeding). */
+/* The enumerations of the plan (common/plan_enums.def): DL_ROLE_*, DL_TGT_*,
+ * DL_MET_*, DL_OUT_*, each with a _COUNT and a name table (dl_*_name). */
 typedef enum DlRole {
-    DL_ROLE_TEMP,    /* activation / temporary */
-    DL_ROLE_PARAM,   /* trainable: saved; initialised by init/fan_in */
-    DL_ROLE_GRAD,
-    DL_ROLE_MOMENTUM,/* optimizer state: saved in the checkpoint */
-    DL_ROLE_STATE,   /* batch norm running stats [2,C]: saved; initialised mean 0, var 1 */
-    DL_ROLE_IMAGE,   /* input [B,C,H,W] */
-    DL_ROLE_TARGET,  /* input [B,K] label distribution */
-    DL_ROLE_LABEL,   /* input [B,A] raw labels (years, degrees) */
-    DL_ROLE_SCALARS, /* input [4]: lr, momentum, step, seed (written before every step) */
-    DL_ROLE_CONST,   /* data in DlPlan.consts */
+#define DL_ROLE(e, n) DL_ROLE_##e,
+#include "plan_enums.def"
+#undef DL_ROLE
+    DL_ROLE_COUNT
 } DlRole;
+typedef enum DlTargetKind {
+#define DL_TARGET(e, n) DL_TGT_##e,
+#include "plan_enums.def"
+#undef DL_TARGET
+    DL_TGT_COUNT
+} DlTargetKind;
+typedef enum DlMetricKind {
+#define DL_METRIC(e, n) DL_MET_##e,
+#include "plan_enums.def"
+#undef DL_METRIC
+    DL_MET_COUNT
+} DlMetricKind;
+typedef enum DlOutputKind {
+#define DL_OUTPUT(e, n) DL_OUT_##e,
+#include "plan_enums.def"
+#undef DL_OUTPUT
+    DL_OUT_COUNT
+} DlOutputKind;
+extern const char *const dl_role_name[DL_ROLE_COUNT];
+extern const char *const dl_target_kind_name[DL_TGT_COUNT];
+extern const char *const dl_metric_kind_name[DL_MET_COUNT];
+extern const char *const dl_output_kind_name[DL_OUT_COUNT];
+/* The kind whose name is s, or -1. */
+int dl_enum_lookup(const char *const *names, int n, const char *s);
 
+#define DL_MAX_AXES 4
+#define DL_PLAN_MAX_BINS 1000000  /* bins of one target or head */
+#define DL_PLAN_MAX_TARGETS 64    /* targets, heads */
 typedef struct DlPlanTensor {
     char *name;       /* PARAM/STATE: the saved name, e.g. "c1.conv.weight" */
     int role;         /* DlRole */
@@ -48,6 +70,9 @@ typedef struct DlPlanTensor {
     int64_t shape[4];
     int init;         /* PARAM: GInitKind numbering (0 zeros, 1 ones, 2 kaiming uniform, 3 bias uniform) */
     int fan_in;       /* PARAM */
+    int ref;          /* TARGET: index into DlPlan.targets; else -1 */
+    int ncols;        /* LABEL: the label columns gathered into [B,ncols] */
+    int cols[DL_MAX_AXES];
     float *data;      /* CONST: numel floats; else NULL */
 } DlPlanTensor;
 
@@ -83,35 +108,62 @@ typedef struct DlPlanKernel {
     int nargs;                    /* buffers it takes: dl_b[0..nargs) */
 } DlPlanKernel;
 
-/* An output the runtime reads: kind as compiler GOutKind (0 loss, 1 loss term,
- * 2 probs [B,K], 3 expectation [B,A]). */
-typedef struct DlPlanOutput { int program; int kind; char *name; int tensor; } DlPlanOutput;
+/* A network head: one softmax over K bins, named in the spec (`return
+ * heads(age = softmax(a), ...)`; a single `return softmax(z)` is the head
+ * named after the network). */
+typedef struct DlPlanHead { char *name; int64_t K; } DlPlanHead;
+
+/* An output the runtime reads after running `program`.  PROBS: [B,K] of
+ * `head`; EXPECT: [B,A] of `head` over the bin values of `target`; LOSS and
+ * LOSS_TERM: [1] (head and target -1). */
+typedef struct DlPlanOutput { int program; int kind; char *name; int tensor; int head; int target; } DlPlanOutput;
 
 typedef struct DlKV { char *key, *val; } DlKV;
 
-/* The label-distribution target, built per sample by the runtime
- * (runtime/target.c). Gao et al. TIP 2017, Sec. III: evaluate the Gaussian at
- * the bins, normalise to sum 1. */
-#define DL_MAX_AXES 4
+/* A label-distribution target, built per sample by the runtime
+ * (runtime/target.c).  Labels are the plan's label columns (nlabels of them,
+ * named by the data binding's label.N keys); each sample has one float each.
+ *   GAUSSIAN1D/2D  Gao et al., TIP 2017, Sec. III: the Gaussian of each axis
+ *                  evaluated at the bins, normalised to sum 1 over the grid;
+ *   ONEHOT         all mass on the bin nearest the label (ignore: a label
+ *                  equal to it gives an all-zero row, no loss);
+ *   GIVEN          the row of distribution field `dist` (data binding
+ *                  dist.N), renormalised when loaded.
+ * Bins are row-major over the axes, first axis slowest; K = prod nbins. */
 typedef struct DlPlanAxis {
-    char *name;       /* the label it reads, e.g. "age", "pitch" */
+    char *name;       /* the label it reads ("age", "pitch"), or the target's name (GIVEN) */
     char *unit;       /* "years", "degrees", "" */
     int nbins;
     float *bins;      /* nbins label values, ascending */
-    float sigma;      /* same unit as the label */
-    int label;        /* index of the label column in the [B,A] label input */
+    float sigma;      /* same unit as the label; used when sigma_label < 0 */
+    int label;        /* label column of the value; -1 for GIVEN */
+    int sigma_label;  /* label column holding a per-sample sigma, or -1 */
 } DlPlanAxis;
 typedef struct DlPlanTarget {
-    char *kind;       /* "gaussian1d" | "gaussian2d" | "onehot" */
-    int naxes;        /* K = product of nbins; bins are row-major, first axis slowest */
+    char *name;       /* as in the spec: "dist" */
+    int kind;         /* DlTargetKind */
+    int naxes;
     DlPlanAxis axes[DL_MAX_AXES];
+    int dist;         /* GIVEN: distribution field index; else -1 */
+    int has_ignore;   /* ONEHOT: a label equal to `ignore` carries no mass */
+    float ignore;
 } DlPlanTarget;
 
-/* A metric, computed by the runtime from the eval program's outputs. */
+/* A metric, computed by the runtime from the eval program's outputs.
+ *   MAE, EPS_ERROR  the EXPECT output of (head, target) against label cols[]
+ *   ACCURACY        the arg-max bin of each axis's marginal of head against the
+ *                   target's axis labels (within tolerance; 0 = exact bin)
+ *   TOP1            arg-max bin index of head == label cols[0] (a class)
+ *   the LDL six     PROBS of head against target's distribution per sample */
 typedef struct DlPlanMetric {
-    char *name;       /* as in the spec: "mae", "accuracy", "within15" */
-    char *kind;       /* "mae" (of the expectation, per axis) | "accuracy" (arg-max bin of each axis's marginal, per axis and joint) */
-    float tolerance;  /* accuracy: |predicted bin value - true label| <= tolerance counts; 0 = exact bin */
+    char *name;       /* as in the spec: "mae", "cheb" */
+    int kind;         /* DlMetricKind */
+    int head, target; /* indices; target -1 when unused (TOP1) */
+    int ncols;        /* label columns it reads */
+    int cols[DL_MAX_AXES];
+    float tolerance;  /* ACCURACY */
+    float sigma;      /* EPS_ERROR: fixed sigma when sigma_col < 0 */
+    int sigma_col;    /* EPS_ERROR: label column of a per-sample sigma, or -1 */
 } DlPlanMetric;
 
 typedef struct DlPlan {
@@ -119,8 +171,9 @@ typedef struct DlPlan {
     char *source_name;            /* the .dldl it came from */
     DlKV *hyper;  int nhyper;     /* lr, momentum, weight_decay, schedule, max_lr, epochs, batch, seed, ... */
     DlKV *data;   int ndata;      /* the data binding (docs/plan-format.md lists the keys) */
-    int nlabels;                  /* A: raw label columns, names in data "label.N" */
-    DlPlanTarget target;
+    int nlabels;                  /* raw label columns, names in data "label.N" */
+    DlPlanTarget *targets; int ntargets;
+    DlPlanHead *heads; int nheads;
     DlPlanMetric *metrics; int nmetrics;
     int64_t arena_size[DL_AR_COUNT];  /* floats */
     DlPlanTensor *tensors; int ntensors;

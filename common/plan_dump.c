@@ -73,19 +73,40 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
     dump_kvs(o, "hyperparameters", p->hyper, p->nhyper);
     dump_kvs(o, "data", p->data, p->ndata);
     fprintf(o, "labels %d\n", p->nlabels);
-    const DlPlanTarget *tg = &p->target;
-    fprintf(o, "target %s (%d axes)\n", tg->kind ? tg->kind : "-", tg->naxes);
-    for (int a = 0; a < tg->naxes; a++) {
-        const DlPlanAxis *ax = &tg->axes[a];
-        fprintf(o, "  axis %d %s (%s): label %d, sigma %g, ", a, ax->name ? ax->name : "-",
-                ax->unit ? ax->unit : "", ax->label, ax->sigma);
-        dump_bins(o, ax);
+    fprintf(o, "targets (%d)\n", p->ntargets);
+    for (int i = 0; i < p->ntargets; i++) {
+        const DlPlanTarget *tg = &p->targets[i];
+        fprintf(o, "  %s: %s (%d axes)", tg->name, dl_target_kind_name[tg->kind], tg->naxes);
+        if (tg->dist >= 0) fprintf(o, ", distribution field %d", tg->dist);
+        if (tg->has_ignore) fprintf(o, ", ignore %g", tg->ignore);
+        fputc('\n', o);
+        for (int a = 0; a < tg->naxes; a++) {
+            const DlPlanAxis *ax = &tg->axes[a];
+            fprintf(o, "    axis %d %s (%s): label %d, sigma ", a, ax->name, ax->unit, ax->label);
+            if (ax->sigma_label >= 0) fprintf(o, "label %d, ", ax->sigma_label);
+            else fprintf(o, "%g, ", ax->sigma);
+            dump_bins(o, ax);
+            fputc('\n', o);
+        }
+    }
+    fprintf(o, "heads (%d)\n", p->nheads);
+    for (int i = 0; i < p->nheads; i++) fprintf(o, "  %s: %lld bins\n", p->heads[i].name, (long long)p->heads[i].K);
+    fprintf(o, "metrics (%d)\n", p->nmetrics);
+    for (int i = 0; i < p->nmetrics; i++) {
+        const DlPlanMetric *m = &p->metrics[i];
+        fprintf(o, "  %s: %s, head %s", m->name, dl_metric_kind_name[m->kind], p->heads[m->head].name);
+        if (m->target >= 0) fprintf(o, ", target %s", p->targets[m->target].name);
+        if (m->ncols) {
+            fprintf(o, ", labels");
+            for (int k = 0; k < m->ncols; k++) fprintf(o, " %d", m->cols[k]);
+        }
+        if (m->kind == DL_MET_ACCURACY) fprintf(o, ", tolerance %g", m->tolerance);
+        if (m->kind == DL_MET_EPS_ERROR) {
+            if (m->sigma_col >= 0) fprintf(o, ", sigma label %d", m->sigma_col);
+            else fprintf(o, ", sigma %g", m->sigma);
+        }
         fputc('\n', o);
     }
-    fprintf(o, "metrics (%d)\n", p->nmetrics);
-    for (int i = 0; i < p->nmetrics; i++)
-        fprintf(o, "  %s: %s, tolerance %g\n", p->metrics[i].name ? p->metrics[i].name : "-",
-                p->metrics[i].kind ? p->metrics[i].kind : "-", p->metrics[i].tolerance);
     fprintf(o, "arenas (floats)\n");
     for (int i = 0; i < DL_AR_COUNT; i++) fprintf(o, "  %-5s %lld\n", arena_name[i], (long long)p->arena_size[i]);
     fprintf(o, "tensors (%d)\n", p->ntensors);
@@ -98,6 +119,11 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
         dump_shape(o, t->shape, t->ndim);
         if (t->role == DL_ROLE_PARAM)
             fprintf(o, " init %s fan_in %d", t->init >= 0 && t->init < NINITS ? init_name[t->init] : "?", t->fan_in);
+        if (t->role == DL_ROLE_TARGET) fprintf(o, " of %s", p->targets[t->ref].name);
+        if (t->ncols) {
+            fprintf(o, " labels");
+            for (int k = 0; k < t->ncols; k++) fprintf(o, " %d", t->cols[k]);
+        }
         if (t->data) {
             fprintf(o, " data");
             for (int64_t k = 0; k < t->numel && k < 4; k++) fprintf(o, " %g", t->data[k]);
@@ -136,7 +162,10 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
     for (int i = 0; i < p->noutputs; i++) {
         const DlPlanOutput *op = &p->outputs[i];
         int okp = op->program >= 0 && op->program < p->nprograms;
-        fprintf(o, "  %s %s '%s' %%%d\n", okp ? p->programs[op->program].name : "?",
+        fprintf(o, "  %s %s '%s' %%%d", okp ? p->programs[op->program].name : "?",
                 op->kind >= 0 && op->kind < NOUTKINDS ? out_name[op->kind] : "?", op->name, op->tensor);
+        if (op->head >= 0 && op->head < p->nheads) fprintf(o, " head %s", p->heads[op->head].name);
+        if (op->target >= 0 && op->target < p->ntargets) fprintf(o, " target %s", p->targets[op->target].name);
+        fputc('\n', o);
     }
 }

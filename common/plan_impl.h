@@ -6,15 +6,16 @@
 
 #include "plan.h"
 
-#define NROLES 10     /* DlRole */
+#define NROLES DL_ROLE_COUNT
 #define NSTEPKINDS 5  /* DlStepKind */
 #define NINITS 4      /* DlPlanTensor.init */
-#define NOUTKINDS 4   /* DlPlanOutput.kind */
-/* Names indexed by DL_AR_*, DlRole, DlStepKind, init and output kind. */
+#define NOUTKINDS DL_OUT_COUNT
+/* Names indexed by DL_AR_*, DlStepKind and init (roles, targets, metrics and
+ * outputs: dl_*_name in plan.h). */
 extern const char *const arena_name[DL_AR_COUNT];
-extern const char *const role_name[NROLES];
+#define role_name dl_role_name
 extern const char *const step_name[NSTEPKINDS];
 extern const char *const init_name[NINITS];
-extern const char *const out_name[NOUTKINDS];
+#define out_name dl_output_kind_name
 
 #endif

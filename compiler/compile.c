@@ -97,7 +97,13 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
         put(out, &b);
         if (!o->output) goto ok;
     }
-    if (lower_file(ast, pool, &diag, &lr) || dl_diag_errors(&diag)) goto done;
+    LowerOverride *ov = dl_pool_alloc(pool, ((size_t)o->ndefines + 1) * sizeof *ov);
+    for (int i = 0; i < o->ndefines; i++) {
+        const char *eq = strchr(o->defines[i], '=');
+        ov[i].name = dl_pool_strndup(pool, o->defines[i], eq ? (size_t)(eq - o->defines[i]) : strlen(o->defines[i]));
+        ov[i].value = eq ? eq + 1 : "";
+    }
+    if (lower_file(ast, pool, &diag, ov, o->ndefines, &lr) || dl_diag_errors(&diag)) goto done;
     if (graph_verify(lr.train, "lower", &diag) + graph_verify(lr.eval, "lower", &diag)) goto done;
     if (o->emit == EMIT_GRAPH) {
         dl_buf_printf(&b, "# train (forward)\n");

@@ -26,6 +26,8 @@ typedef struct CompileOptions {
     const char *output;  /* -o: where to write the plan (atomically), or NULL */
     CompileEmit emit;    /* what to print on out */
     const char *arch;    /* --emit=ptx: NVRTC virtual architecture, e.g. "compute_80" */
+    const char *const *defines; /* -D name=value: params { } overrides, "name=value" each */
+    int ndefines;
 } CompileOptions;
 
 /* The CompileEmit for a stage name ("fused"), or -1 when unknown. */

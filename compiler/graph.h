@@ -52,6 +52,9 @@ typedef enum GArena {
     AR_COUNT
 } GArena;
 
+/* INPUT: the network's input (an image [B,C,H,W] or features [B,d]), a
+ * target's distribution [B,K] (ref: the plan's target index) or labels
+ * [B,ncols] (cols: the plan's label columns). */
 typedef enum GInputKind { IN_IMAGE, IN_TARGET, IN_LABEL } GInputKind;
 typedef enum GInitKind {
     INIT_ZEROS, INIT_ONES,
@@ -67,7 +70,8 @@ typedef union GAttr {
     struct { float p; uint32_t salt; } dropout;   /* DROPOUT, DROPOUT_BWD; salt: per layer, so two
                                                      layers of one shape draw different masks */
     struct { float wd; } sgd;                     /* SGD (lr and momentum come from SCALARS: schedules) */
-    struct { GInputKind kind; } input;            /* INPUT */
+    struct { GInputKind kind; int ref, ncols, cols[4]; } input; /* INPUT */
+    struct { int data_stats; } state;             /* STATE: 1 = input feature statistics [2,d] (runtime-written) */
     struct { GInitKind kind; int fan_in; } init;  /* PARAM */
     struct { const float *data; } cst;            /* CONST: shape's element count floats (pool-owned) */
     float f;                                      /* SCALE, FILL */
@@ -94,7 +98,12 @@ typedef enum GOutKind {
     GOUT_PROBS,        /* [B,K] predicted distribution */
     GOUT_EXPECT,       /* [B,A] expectation per axis (years, degrees) */
 } GOutKind;
-typedef struct GOutput { GOutKind kind; const char *name; uint32_t node; } GOutput;
+typedef struct GOutput {
+    GOutKind kind;
+    const char *name;
+    uint32_t node;
+    int head, target;  /* PROBS: head; EXPECT: head and target (indices of the plan's); else -1 */
+} GOutput;
 
 typedef struct Graph {
     DlPool *pool;      /* owns everything below */

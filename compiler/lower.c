@@ -7,6 +7,7 @@
  * binding (labels numbered by the target's axes) -> train graph (with the
  * loss) -> eval graph (same network, quiet) -> unused-item warnings.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -291,6 +292,85 @@ static void single(Lower *L, const AstDecl **slot, const AstDecl *d, const char 
     *slot = d;
 }
 
+/* params { name = constant }: names that evaluate to constants anywhere a
+ * number or string is expected; LowerOverride (dldlc -D) replaces values. */
+static void params(Lower *L, const AstDecl *d)
+{
+    for (int i = 0; i < d->nitems; i++) {
+        const AstItem *it = &d->items[i];
+        if (!it->name) {
+            lw_error(L, it->loc, "'return' outside a block or network");
+            continue;
+        }
+        const AstExpr *v = it->value;
+        if (v->kind != EX_NUM && v->kind != EX_STR && v->kind != EX_NEG && v->kind != EX_BINOP &&
+            v->kind != EX_IDENT) {
+            lw_error(L, v->loc, "a parameter is a number or a string, not %s", lw_expr_desc(v));
+            continue;
+        }
+        int dup = 0;
+        for (size_t j = 0; j < L->params.n; j++)
+            if (!strcmp(L->params.a[j].name, it->name)) {
+                lw_error(L, it->loc, "duplicate parameter '%s'", it->name);
+                lw_note(L, L->params.a[j].loc, "the first is here");
+                dup = 1;
+            }
+        if (!dup) {
+            SpecParam sp = {it->name, it->loc, v, 0};
+            DL_PUSH(L->params, sp);
+        }
+    }
+}
+
+const AstExpr *lw_param(Lower *L, const char *name)
+{
+    for (size_t i = 0; i < L->params.n; i++)
+        if (!strcmp(L->params.a[i].name, name)) {
+            L->params.a[i].used = 1;
+            return L->params.a[i].value;
+        }
+    return NULL;
+}
+
+/* -D name=value: a number when it reads as one, else a string. */
+static int apply_overrides(Lower *L, const LowerOverride *ov, int nov)
+{
+    int bad = 0;
+    for (int i = 0; i < nov; i++) {
+        size_t k;
+        for (k = 0; k < L->params.n && strcmp(L->params.a[k].name, ov[i].name); k++)
+            ;
+        if (k == L->params.n) {
+            const char *names[64];
+            int n = 0;
+            for (size_t j = 0; j < L->params.n && n < 64; j++)
+                names[n++] = L->params.a[j].name;
+            const char *s = dl_suggest(ov[i].name, names, n);
+            dl_error(L->diag, (DlSrcLoc){0, 0, 0}, "-D %s: the spec has no parameter '%s'%s%s%s", ov[i].name,
+                     ov[i].name, s ? "; did you mean '" : (n ? "" : " (it declares no params { ... })"),
+                     s ? s : "", s ? "'?" : "");
+            L->nerr++;
+            bad = 1;
+            continue;
+        }
+        AstExpr *e = dl_pool_alloc(L->pool, sizeof *e);
+        memset(e, 0, sizeof *e);
+        e->loc = L->params.a[k].value->loc;
+        char *end;
+        double v = strtod(ov[i].value, &end);
+        if (*ov[i].value && !*end && isfinite(v)) {
+            e->kind = EX_NUM;
+            e->num = v;
+            e->is_int = !strpbrk(ov[i].value, ".eE");
+        } else {
+            e->kind = EX_STR;
+            e->name = dl_pool_strdup(L->pool, ov[i].value);
+        }
+        L->params.a[k].value = e;
+    }
+    return bad;
+}
+
 static void collect(Lower *L)
 {
     const AstFile *f = L->f;
@@ -333,6 +413,7 @@ static void collect(Lower *L)
         case AST_OPTIMIZER: single(L, &L->opt, d, "optimizer"); break;
         case AST_TRAIN: single(L, &L->train, d, "train"); break;
         case AST_METRICS: single(L, &L->metrics, d, "metrics"); break;
+        case AST_PARAMS: params(L, d); break;
         }
     next:;
     }
@@ -356,7 +437,7 @@ static void *pool_copy(DlPool *p, const void *a, size_t n)
     return d;
 }
 
-int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out)
+int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride *ov, int nov, LowerResult *out)
 {
     Lower L0 = {0}, *L = &L0;
     L->f = f;
@@ -366,10 +447,15 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out)
     out->meta.source_name = dl_pool_strdup(pool, f->src && f->src->name ? f->src->name : "");
 
     collect(L);
+    apply_overrides(L, ov, nov);
+    if (L->net)
+        lw_net_heads(L);
+    int nerr_data = L->nerr;
     if (L->data.decl)
         lw_data(L, L->data.decl);
     for (size_t i = 0; i < L->targets.n; i++)
         lw_target(L, L->targets.a[i].decl);
+    L->ref_errors = L->nerr - nerr_data;
     if (L->train)
         lower_train(L, L->train);
     if (L->opt)
@@ -380,11 +466,10 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out)
     if (L->metrics)
         lw_metrics(L, L->metrics);
     int refs_ok = L->nerr == nerr_refs, net_ok = 0;
-    if (!L->target && L->targets.n == 1 && L->targets.a[0].ok)
-        L->target = &L->targets.a[0];
+    L->ref_errors += L->nerr - nerr_refs;
     lw_data_binding(L, &out->meta);
 
-    if (L->net && L->data.input_ok && L->target && L->target->ok && L->batch > 0) {
+    if (L->net && L->data.input_ok && L->heads.n && L->batch > 0) {
         int before = L->nerr;
         NetOut tn, en;
         Graph *train = lw_network(L, 1, L->batch, &tn);
@@ -406,17 +491,23 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out)
     for (size_t i = 0; i < L->targets.n && refs_ok; i++)
         if (!L->targets.a[i].used && L->targets.a[i].ok)
             lw_warn(L, L->targets.a[i].decl->name_loc, "target '%s' is never used", L->targets.a[i].name);
+    for (size_t i = 0; i < L->params.n; i++)
+        if (!L->params.a[i].used)
+            lw_warn(L, L->params.a[i].loc, "parameter '%s' is never used", L->params.a[i].name);
+    if (net_ok)
+        lw_plan_meta(L, &out->meta);
 
     DlPlan *m = &out->meta;
     m->hyper = pool_copy(pool, L->hyper.a, L->hyper.n * sizeof(DlKV));
     m->nhyper = (int)L->hyper.n;
-    m->metrics = pool_copy(pool, L->metrics_out.a, L->metrics_out.n * sizeof(DlPlanMetric));
-    m->nmetrics = (int)L->metrics_out.n;
     if (L->nerr)
         out->train = out->eval = NULL; /* the driver runs graph_verify on the graphs */
     DL_VEC_FREE(L->data.kv);
     DL_VEC_FREE(L->data.labels);
+    DL_VEC_FREE(L->data.dists);
     DL_VEC_FREE(L->targets);
+    DL_VEC_FREE(L->heads);
+    DL_VEC_FREE(L->params);
     DL_VEC_FREE(L->blocks);
     DL_VEC_FREE(L->terms);
     DL_VEC_FREE(L->hyper);

@@ -44,8 +44,11 @@ typedef struct LowerResult {
  * eval_batch, seed (numbers printed with %.9g).  meta.data: the data binding
  * (docs/plan-format.md, "Data binding"); the label input [B,A] holds the
  * target's axes in order, so meta.nlabels = A and label.N is axis N.
+ * ov[0..nov) override params { } values (dldlc -D name=value); an override
+ * naming no parameter is an error.
  * Returns the number of errors (0: out->train and out->eval are set and pass
  * graph_verify). */
-int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, LowerResult *out);
+typedef struct LowerOverride { const char *name, *value; } LowerOverride;
+int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride *ov, int nov, LowerResult *out);
 
 #endif

@@ -84,7 +84,7 @@ int lw_bind(Lower *L, const AstExpr *call, const char *what, const ArgSpec *spec
     return nerr;
 }
 
-static int const_eval(const AstExpr *e, double *out)
+static int const_eval(Lower *L, const AstExpr *e, double *out, int depth)
 {
     double a, b;
     switch (e->kind) {
@@ -92,12 +92,12 @@ static int const_eval(const AstExpr *e, double *out)
         *out = e->num;
         return 0;
     case EX_NEG:
-        if (const_eval(e->a, &a))
+        if (const_eval(L, e->a, &a, depth))
             return -1;
         *out = -a;
         return 0;
     case EX_BINOP:
-        if (const_eval(e->a, &a) || const_eval(e->b, &b))
+        if (const_eval(L, e->a, &a, depth) || const_eval(L, e->b, &b, depth))
             return -1;
         switch (e->op) {
         case '+': *out = a + b; return 0;
@@ -110,7 +110,11 @@ static int const_eval(const AstExpr *e, double *out)
             return 0;
         }
         return -1;
-    case EX_STR: case EX_IDENT: case EX_FIELD: case EX_CALL: case EX_LIST: case EX_RANGE:
+    case EX_IDENT: { /* a params { } name */
+        const AstExpr *v = depth < 16 ? lw_param(L, e->name) : NULL;
+        return v ? const_eval(L, v, out, depth + 1) : -1;
+    }
+    case EX_STR: case EX_FIELD: case EX_CALL: case EX_LIST: case EX_RANGE:
         return -1;
     }
     return -1;
@@ -118,7 +122,7 @@ static int const_eval(const AstExpr *e, double *out)
 
 int lw_const(Lower *L, const AstExpr *e, const char *arg, const char *what, double *out)
 {
-    if (const_eval(e, out) || !isfinite(*out)) {
+    if (const_eval(L, e, out, 0) || !isfinite(*out)) {
         lw_error(L, e->loc, "'%s' of %s must be a number, not %s", arg, what, lw_expr_desc(e));
         return -1;
     }
@@ -168,6 +172,8 @@ int lw_get_str(Lower *L, const AstExpr *e, const char *arg, const char *what, co
     *out = def;
     if (!e)
         return 0;
+    for (int depth = 0; e->kind == EX_IDENT && depth < 16 && lw_param(L, e->name); depth++)
+        e = lw_param(L, e->name); /* a params { } name */
     if (e->kind != EX_STR) {
         lw_error(L, e->loc, "'%s' of %s must be a string, not %s", arg, what, lw_expr_desc(e));
         return -1;

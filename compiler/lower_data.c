@@ -46,12 +46,22 @@ static void src_folder(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **
     path_arg(L, D, "source.path", a[0], c->name);
 }
 
+/* mat("ldl/SJAFFE.mat", features = "features"): MATLAB variables, one row per sample */
+static void src_mat(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    path_arg(L, D, "source.path", a[0], "mat");
+    const char *v;
+    if (!lw_get_str(L, a[1], "features", "mat", "features", &v))
+        lw_kv(L, &D->kv, "source.features", "%s", v);
+}
+
 static const char *const utk_fields[] = {"age", "gender", "race"};
 static const char *const p04_fields[] = {"pitch", "yaw", "person", "series"};
 static const DataKind source_kinds[] = {
     {"csv", src_csv, {{"path", AT_STR, 1, 0}, {"images", AT_STR, 1, 0}, {"file", AT_STR, 0, 0}}, 3, NULL, 0},
     {"utkface", src_folder, {{"path", AT_STR, 1, 0}}, 1, utk_fields, 3},
     {"pointing04", src_folder, {{"path", AT_STR, 1, 0}}, 1, p04_fields, 4},
+    {"mat", src_mat, {{"path", AT_STR, 1, 0}, {"features", AT_STR, 0, 0}}, 2, NULL, 0},
 };
 
 static void split_column(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
@@ -67,9 +77,36 @@ static void split_folds(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr *
     if (!lw_get_str(L, a[1], "column", "folds", "fold1", &col))
         lw_kv(L, &D->kv, "split.column", "%s", col);
 }
+/* kfold(k, seed = 0, fold = 0): the samples permuted as numpy's
+ * RandomState(seed).permutation and cut into k folds (np.array_split), as the
+ * LDL reference does; `fold` is the test fold of a plain --train run (--cv
+ * runs them all). */
+static void split_kfold(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    int k, seed, fold;
+    if (lw_get_int(L, a[0], "k", "kfold", 10, &k) || lw_get_int(L, a[1], "seed", "kfold", 0, &seed) ||
+        lw_get_int(L, a[2], "fold", "kfold", 0, &fold))
+        return;
+    if (k < 2 || k > 1000) {
+        lw_error(L, a[0]->loc, "'k' of kfold must be in 2..1000, not %d", k);
+        return;
+    }
+    if (seed < 0) {
+        lw_error(L, a[1]->loc, "'seed' of kfold must be >= 0, not %d", seed);
+        return;
+    }
+    if (fold < 0 || fold >= k) {
+        lw_error(L, a[2]->loc, "'fold' of kfold must be in 0..%d, not %d", k - 1, fold);
+        return;
+    }
+    lw_kv(L, &D->kv, "split.k", "%d", k);
+    lw_kv(L, &D->kv, "split.seed", "%d", seed);
+    lw_kv(L, &D->kv, "split.fold", "%d", fold);
+}
 static const DataKind split_kinds[] = {
     {"column", split_column, {{"column", AT_STR, 1, 0}}, 1, NULL, 0},
     {"folds", split_folds, {{"path", AT_STR, 1, 0}, {"column", AT_STR, 0, 0}}, 2, NULL, 0},
+    {"kfold", split_kfold, {{"k", AT_INT, 1, 0}, {"seed", AT_INT, 0, 0}, {"fold", AT_INT, 0, 0}}, 3, NULL, 0},
 };
 
 static void crop_none(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)L, (void)D, (void)a; }
@@ -128,8 +165,27 @@ static void input_image(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr *
     lw_kv(L, &D->kv, "input.lo", "%.9g", r[0]);
     lw_kv(L, &D->kv, "input.hi", "%.9g", r[1]);
 }
+/* features(d, standardize = false): a [B,d] float vector per sample (a mat
+ * source's features variable); standardize: (x - mean) / std per feature with
+ * the training split's statistics, stored with the weights. */
+static void input_features(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    int d, st;
+    if (lw_get_int(L, a[0], "dims", "features", 0, &d) || lw_get_bool(L, a[1], "standardize", "features", 0, &st))
+        return;
+    if (d < 1 || d > 1000000) {
+        lw_error(L, a[0]->loc, "'dims' of features must be in 1..1000000, not %d", d);
+        return;
+    }
+    D->features = 1, D->standardize = st;
+    D->C = d, D->H = D->W = 0;
+    D->input_ok = 1;
+    lw_kv(L, &D->kv, "input.dims", "%d", d);
+    lw_kv(L, &D->kv, "input.standardize", "%d", st);
+}
 static const DataKind input_kinds[] = {
     {"image", input_image, {{"channels", AT_INT, 0, 3}, {"size", AT_EXPR, 1, 0}, {"range", AT_EXPR, 0, 0}}, 3, NULL, 0},
+    {"features", input_features, {{"dims", AT_INT, 1, 0}, {"standardize", AT_BOOL, 0, 0}}, 2, NULL, 0},
 };
 
 static void aug_hflip(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
@@ -154,12 +210,20 @@ static const DataKind augment_kinds[] = {
     {"random_crop", aug_random_crop, {{"pad", AT_INT, 0, 4}}, 1, NULL, 0},
 };
 
+/* Where a label is read (the `from` of label(from, unit)): the binding's
+ * label.N.from is "<prefix>:<field>"; fields name the sources it applies to
+ * (NULL: any but mat). */
 static void from_column(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)D; }
 static void from_name(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)D; }
+static void from_var(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a) { (void)D; }
+static const char *const mat_only[] = {"mat"};
 static const DataKind from_kinds[] = {
-    {"column", from_column, {{"column", AT_STR, 1, 0}}, 1, NULL, 0},
-    {"name_field", from_name, {{"field", AT_STR, 1, 0}}, 1, NULL, 0},
+    {"column", from_column, {{"column", AT_STR, 1, 0}}, 1, NULL, 0},              /* column:NAME */
+    {"name_field", from_name, {{"field", AT_STR, 1, 0}}, 1, NULL, 0},             /* name:FIELD */
+    {"variable", from_var, {{"name", AT_STR, 1, 0}}, 1, mat_only, 1},             /* var:NAME, an n x 1 variable */
+    {"argmax", from_var, {{"variable", AT_STR, 1, 0}}, 1, mat_only, 1},           /* argmax:NAME, a row's arg-max (a class 0..c-1) */
 };
+static const char *const from_prefix[] = {"column", "name", "var", "argmax"};
 
 #define N(t) ((int)(sizeof t / sizeof *t))
 
@@ -221,7 +285,9 @@ static void key_crop(Lower *L, DataInfo *D, const AstItem *it)
 static void key_input(Lower *L, DataInfo *D, const AstItem *it)
 {
     const AstExpr *a[LW_MAX_ARGS];
-    dispatch(L, D, it->value, input_kinds, N(input_kinds), "input", a);
+    const DataKind *k = dispatch(L, D, it->value, input_kinds, N(input_kinds), "input", a);
+    if (k)
+        lw_kv(L, &D->kv, "input", "%s", k->name);
 }
 static void key_augment(Lower *L, DataInfo *D, const AstItem *it)
 {
@@ -248,7 +314,7 @@ static void label_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr 
     snprintf(w, sizeof w, "label '%s'", it->name);
     if (lw_bind(L, call, w, spec, 2, a))
         return;
-    DataLabel lab = {it->name, it->loc, NULL, "", -1};
+    DataLabel lab = {it->name, it->loc, NULL, "", 0, -1};
     if (lw_get_str(L, a[1], "unit", w, "", &lab.unit))
         return;
     const DataKind *k = dispatch(L, D, a[0], from_kinds, N(from_kinds), "label source", fa);
@@ -257,7 +323,18 @@ static void label_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr 
     const char *field;
     if (lw_get_str(L, fa[0], k->spec[0].name, w, NULL, &field))
         return;
-    if (k->fn == from_name) {
+    int is_mat = D->source_kind && !strcmp(D->source_kind, "mat");
+    if (D->source_kind && (k->fields != NULL) != is_mat) {
+        lw_error(L, a[0]->loc, "%s() does not apply to a %s source%s", k->name, D->source_kind,
+                 is_mat ? "; read a .mat variable with variable(\"name\") or argmax(\"name\")" : "");
+        return;
+    }
+    if (k->fields) {
+        const char *pre = from_prefix[k - from_kinds];
+        char *s = dl_pool_alloc(L->pool, strlen(field) + strlen(pre) + 2);
+        sprintf(s, "%s:%s", pre, field);
+        lab.from = s;
+    } else if (k->fn == from_name) {
         const DataKind *src = NULL;
         for (int s = 0; s < N(source_kinds); s++)
             if (D->source_kind && !strcmp(D->source_kind, source_kinds[s].name))
@@ -282,6 +359,31 @@ static void label_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr 
         lab.from = s;
     }
     DL_PUSH(D->labels, lab);
+}
+
+/* `NAME = distribution(variable("labels"))`: a label distribution per sample
+ * (rows of a mat source's variable), for given(...) targets. */
+static void dist_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr *call)
+{
+    static const ArgSpec spec[] = {{"from", AT_EXPR, 1, 0}};
+    const AstExpr *a[1], *fa[LW_MAX_ARGS];
+    char w[96];
+    snprintf(w, sizeof w, "distribution '%s'", it->name);
+    if (lw_bind(L, call, w, spec, 1, a))
+        return;
+    if (D->source_kind && strcmp(D->source_kind, "mat")) {
+        lw_error(L, call->loc, "distribution() reads rows of a .mat variable; data '%s' has a %s source",
+                 D->decl->name, D->source_kind);
+        return;
+    }
+    const DataKind *k = dispatch(L, D, a[0], from_kinds + 2, 1, "distribution source", fa);
+    const char *field;
+    if (!k || lw_get_str(L, fa[0], "name", w, NULL, &field))
+        return;
+    char *s = dl_pool_alloc(L->pool, strlen(field) + 5);
+    sprintf(s, "var:%s", field);
+    DataDist dd = {it->name, it->loc, s, 0, -1};
+    DL_PUSH(D->dists, dd);
 }
 
 void lw_data(Lower *L, const AstDecl *d)
@@ -315,14 +417,20 @@ void lw_data(Lower *L, const AstDecl *d)
                 data_keys[k].fn(L, D, it);
                 continue;
             }
-            if (it->value->kind == EX_CALL && !strcmp(it->value->name, "label")) {
+            int is_label = it->value->kind == EX_CALL && !strcmp(it->value->name, "label");
+            int is_dist = it->value->kind == EX_CALL && !strcmp(it->value->name, "distribution");
+            if (is_label || is_dist) {
                 int dup = 0;
                 for (size_t j = 0; j < D->labels.n; j++)
                     dup |= !strcmp(D->labels.a[j].name, it->name);
+                for (size_t j = 0; j < D->dists.n; j++)
+                    dup |= !strcmp(D->dists.a[j].name, it->name);
                 if (dup)
                     lw_error(L, it->loc, "duplicate label '%s' in data '%s'", it->name, d->name);
-                else
+                else if (is_label)
                     label_entry(L, D, it, it->value);
+                else
+                    dist_entry(L, D, it, it->value);
                 continue;
             }
             char ctx[160];
@@ -335,7 +443,7 @@ void lw_data(Lower *L, const AstDecl *d)
     for (int k = 0; k < 4; k++)
         if (need[k] && !seen[k])
             lw_error(L, d->name_loc, "data '%s' needs '%s'", d->name, need[k]);
-    if (!D->labels.n)
+    if (!D->labels.n && !D->dists.n)
         lw_error(L, d->name_loc, "data '%s' declares no label (e.g. age = label(column(\"age\")))", d->name);
 }
 
@@ -366,17 +474,25 @@ static int label_ref(Lower *L, const AstExpr *e)
         return -1; /* a second data declaration: already reported */
     L->data.used = 1;
     if (!strcmp(e->name, "input")) {
-        lw_error(L, e->loc, "'%s.input' is the image input, not a label", base);
+        lw_error(L, e->loc, "'%s.input' is the network's input, not a label", base);
         return -1;
     }
     const char *names[64];
     int n = 0;
     for (size_t i = 0; i < L->data.labels.n; i++) {
-        if (!strcmp(L->data.labels.a[i].name, e->name))
+        if (!strcmp(L->data.labels.a[i].name, e->name)) {
+            L->data.labels.a[i].used = 1;
             return (int)i;
+        }
         if (n < 64)
             names[n++] = L->data.labels.a[i].name;
     }
+    for (size_t i = 0; i < L->data.dists.n; i++)
+        if (!strcmp(L->data.dists.a[i].name, e->name)) {
+            lw_error(L, e->loc, "'%s.%s' is a distribution, not a label: use it as given(%s.%s, ...)", base, e->name,
+                     base, e->name);
+            return -1;
+        }
     char ctx[160];
     snprintf(ctx, sizeof ctx, " in data '%s'", base);
     lw_unknown(L, e->loc, "label", e->name, names, n, ctx);
@@ -403,23 +519,51 @@ int lw_label_refs(Lower *L, const AstExpr *e, int *idx, int max)
     return bad ? -1 : e->nargs;
 }
 
-TargetInfo *lw_target_ref(Lower *L, const AstExpr *e)
+int lw_target_ref(Lower *L, const AstExpr *e)
 {
     if (e->kind == EX_IDENT)
         for (size_t i = 0; i < L->targets.n; i++)
-            if (!strcmp(L->targets.a[i].name, e->name)) {
+            if (L->targets.a[i].decl && !strcmp(L->targets.a[i].name, e->name)) {
                 L->targets.a[i].used = 1;
-                return L->targets.a[i].ok ? &L->targets.a[i] : NULL;
+                return L->targets.a[i].ok ? (int)i : -1;
             }
     if (e->kind == EX_IDENT) {
         const char *names[64];
         int n = 0;
         for (size_t i = 0; i < L->targets.n && n < 64; i++)
-            names[n++] = L->targets.a[i].name;
+            if (L->targets.a[i].decl)
+                names[n++] = L->targets.a[i].name;
         lw_unknown(L, e->loc, "target", e->name, names, n, NULL);
     } else
         lw_error(L, e->loc, "expected a target name, not %s", lw_expr_desc(e));
-    return NULL;
+    return -1;
+}
+
+int lw_class_target(Lower *L, int head, int label, int has_ignore, double ignore, DlSrcLoc loc)
+{
+    for (size_t i = 0; i < L->targets.n; i++) {
+        const TargetInfo *t = &L->targets.a[i];
+        if (t->class_head == head && t->label[0] == label && t->has_ignore == has_ignore &&
+            (!has_ignore || t->ignore == (float)ignore))
+            return (int)i;
+    }
+    TargetInfo t = {0};
+    const DataLabel *lab = &L->data.labels.a[label];
+    char *nm = dl_pool_alloc(L->pool, strlen(lab->name) + 16);
+    sprintf(nm, "%s.onehot", lab->name);
+    t.name = nm;
+    t.loc = loc;
+    t.kind = DL_TGT_ONEHOT;
+    t.ok = t.used = 1;
+    t.naxes = 1;
+    t.label[0] = label;
+    t.sigma_label[0] = -1;
+    t.dist = -1;
+    t.has_ignore = has_ignore;
+    t.ignore = (float)ignore;
+    t.class_head = head; /* bins: 0..K-1 of the head, once the network is lowered */
+    DL_PUSH(L->targets, t);
+    return (int)L->targets.n - 1;
 }
 
 /* ---- targets ------------------------------------------------------------- */
@@ -453,7 +597,7 @@ static int parse_bins(Lower *L, const AstExpr *e, TargetInfo *t, int axis)
         n = e->nargs;
         b = dl_pool_alloc(L->pool, (size_t)n * sizeof *b);
         for (int i = 0; i < n; i++) {
-            if (lw_const(L, e->args[i], "bins", t->kind, &v[0]))
+            if (lw_const(L, e->args[i], "bins", dl_target_kind_name[t->kind], &v[0]))
                 return -1;
             b[i] = (float)v[0];
             if (i && !(b[i] > b[i - 1])) {
@@ -471,9 +615,19 @@ static int parse_bins(Lower *L, const AstExpr *e, TargetInfo *t, int axis)
     return 0;
 }
 
+/* sigma = s (label units) or a data label holding each sample's sigma
+ * (ChaLearn's apparent-age standard deviation). */
 static int parse_sigma(Lower *L, const AstExpr *e, TargetInfo *t, int axis, const char *what)
 {
     double s;
+    if (e->kind == EX_FIELD) {
+        int lab;
+        if (lw_label_refs(L, e, &lab, 1) != 1)
+            return -1;
+        t->sigma_label[axis] = lab;
+        t->sigma[axis] = 0;
+        return 0;
+    }
     if (lw_const(L, e, "sigma", what, &s))
         return -1;
     if (!(s > 0)) {
@@ -489,7 +643,7 @@ static int tgt_gaussian1d(Lower *L, TargetInfo *t, const AstExpr *c, const AstEx
     t->naxes = 1;
     if (lw_label_refs(L, a[0], t->label, 1) != 1)
         return -1;
-    return parse_bins(L, a[1], t, 0) | parse_sigma(L, a[2], t, 0, t->kind);
+    return parse_bins(L, a[1], t, 0) | parse_sigma(L, a[2], t, 0, dl_target_kind_name[t->kind]);
 }
 static int tgt_gaussian2d(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
 {
@@ -511,13 +665,58 @@ static int tgt_gaussian2d(Lower *L, TargetInfo *t, const AstExpr *c, const AstEx
             lw_error(L, a[3]->loc, "'sigma' of gaussian2d must be a number or [s1, s2]");
             return -1;
         }
-        return parse_sigma(L, a[3]->args[0], t, 0, t->kind) | parse_sigma(L, a[3]->args[1], t, 1, t->kind);
+        return parse_sigma(L, a[3]->args[0], t, 0, dl_target_kind_name[t->kind]) | parse_sigma(L, a[3]->args[1], t, 1, dl_target_kind_name[t->kind]);
     }
-    if (parse_sigma(L, a[3], t, 0, t->kind))
+    if (parse_sigma(L, a[3], t, 0, dl_target_kind_name[t->kind]))
         return -1;
     t->sigma[1] = t->sigma[0];
     return 0;
 }
+/* given(data.dist, bins = lo..hi | [..] | K): the data's own distribution
+ * per sample; bins are the label values of its columns (default 0..K-1). */
+static int tgt_given(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    const DataInfo *D = &L->data;
+    t->naxes = 1;
+    t->label[0] = -1;
+    const AstExpr *e = a[0];
+    if (e->kind != EX_FIELD || e->a->kind != EX_IDENT || !D->decl || strcmp(e->a->name, D->decl->name)) {
+        lw_error(L, e->loc, "given() takes a distribution of the data, e.g. given(%s.dist, bins = 6)",
+                 D->decl ? D->decl->name : "data");
+        return -1;
+    }
+    for (size_t i = 0; i < D->dists.n; i++)
+        if (!strcmp(D->dists.a[i].name, e->name)) {
+            t->dist = (int)i;
+            L->data.dists.a[i].used = 1;
+        }
+    if (t->dist < 0) {
+        const char *names[64];
+        int n = 0;
+        for (size_t i = 0; i < D->dists.n && n < 64; i++)
+            names[n++] = D->dists.a[i].name;
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, " in data '%s' (declare one with NAME = distribution(variable(\"labels\")))",
+                 D->decl->name);
+        lw_unknown(L, e->loc, "distribution", e->name, names, n, ctx);
+        return -1;
+    }
+    if (a[1]->kind == EX_RANGE || a[1]->kind == EX_LIST)
+        return parse_bins(L, a[1], t, 0);
+    int K;
+    if (lw_get_int(L, a[1], "bins", "given", 0, &K))
+        return -1;
+    if (K < 1 || K > 1000000) {
+        lw_error(L, a[1]->loc, "'bins' of given must be a count in 1..1000000, a range or a list, not %d", K);
+        return -1;
+    }
+    t->nbins[0] = K;
+    t->bins[0] = dl_pool_alloc(L->pool, (size_t)K * sizeof(float));
+    for (int k = 0; k < K; k++)
+        t->bins[0][k] = (float)k;
+    return 0;
+}
+
 static int tgt_onehot(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
 {
     t->naxes = 1;
@@ -533,10 +732,11 @@ static const struct TargetKind {
     ArgSpec spec[LW_MAX_ARGS];
     int nspec;
 } target_kinds[] = {
-    {"gaussian1d", tgt_gaussian1d, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_NUM, 1, 0}}, 3},
+    {"gaussian1d", tgt_gaussian1d, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0}}, 3},
     {"gaussian2d", tgt_gaussian2d,
      {{"label1", AT_EXPR, 1, 0}, {"label2", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0}}, 4},
     {"onehot", tgt_onehot, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
+    {"given", tgt_given, {{"distribution", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
 };
 
 void lw_target(Lower *L, const AstDecl *d)
@@ -560,7 +760,12 @@ void lw_target(Lower *L, const AstDecl *d)
             const AstExpr *a[LW_MAX_ARGS];
             char w[96];
             snprintf(w, sizeof w, "target '%s'", e->name);
-            t->kind = target_kinds[k].name;
+            t->kind = dl_enum_lookup(dl_target_kind_name, DL_TGT_COUNT, target_kinds[k].name);
+            t->loc = d->name_loc;
+            t->dist = -1;
+            t->class_head = -1;
+            for (int x = 0; x < DL_MAX_AXES; x++)
+                t->label[x] = t->sigma_label[x] = -1;
             if (lw_bind(L, e, w, target_kinds[k].spec, target_kinds[k].nspec, a) ||
                 target_kinds[k].fn(L, t, e, a))
                 return;
@@ -582,7 +787,6 @@ void lw_target(Lower *L, const AstDecl *d)
 void lw_data_binding(Lower *L, DlPlan *meta)
 {
     DataInfo *D = &L->data;
-    TargetInfo *t = L->target;
     if (!D->decl)
         return;
     KVVec out = {0};
@@ -598,43 +802,56 @@ void lw_data_binding(Lower *L, DlPlan *meta)
             if (!strncmp(D->kv.a[i].key, order[o], n) && D->kv.a[i].key[n] == '.')
                 DL_PUSH(out, D->kv.a[i]);
     }
-    if (t && t->ok) {
-        for (int a = 0; a < t->naxes; a++)
-            D->labels.a[t->label[a]].axis = a;
-        lw_kv(L, &out, "label.count", "%d", t->naxes);
-        for (int a = 0; a < t->naxes; a++) {
-            const DataLabel *lab = &D->labels.a[t->label[a]];
-            char k[48];
-            snprintf(k, sizeof k, "label.%d", a);
-            lw_kv(L, &out, k, "%s", lab->name);
-            snprintf(k, sizeof k, "label.%d.from", a);
-            lw_kv(L, &out, k, "%s", lab->from);
-            snprintf(k, sizeof k, "label.%d.unit", a);
-            lw_kv(L, &out, k, "%s", lab->unit);
+    /* every label a target, loss or metric reads becomes a column, in declaration order */
+    for (size_t t = 0; t < L->targets.n; t++)
+        for (int a = 0; a < L->targets.a[t].naxes && L->targets.a[t].ok; a++) {
+            if (L->targets.a[t].label[a] >= 0)
+                D->labels.a[L->targets.a[t].label[a]].used = 1;
+            if (L->targets.a[t].sigma_label[a] >= 0)
+                D->labels.a[L->targets.a[t].sigma_label[a]].used = 1;
         }
-        for (size_t i = 0; i < D->labels.n; i++)
-            if (D->labels.a[i].axis < 0)
-                lw_warn(L, D->labels.a[i].loc, "label '%s' of data '%s' is not used by target '%s'; it is left out",
-                        D->labels.a[i].name, D->decl->name, t->name);
-        meta->nlabels = t->naxes;
-        DlPlanTarget *pt = &meta->target;
-        pt->kind = dl_pool_strdup(L->pool, t->kind);
-        pt->naxes = t->naxes;
-        for (int a = 0; a < t->naxes; a++) {
-            const DataLabel *lab = &D->labels.a[t->label[a]];
-            pt->axes[a].name = dl_pool_strdup(L->pool, lab->name);
-            pt->axes[a].unit = dl_pool_strdup(L->pool, lab->unit);
-            pt->axes[a].nbins = t->nbins[a];
-            pt->axes[a].bins = t->bins[a];
-            pt->axes[a].sigma = t->sigma[a];
-            pt->axes[a].label = a;
+    int ncol = 0;
+    for (size_t i = 0; i < D->labels.n; i++)
+        D->labels.a[i].col = D->labels.a[i].used ? ncol++ : -1;
+    lw_kv(L, &out, "label.count", "%d", ncol);
+    for (size_t i = 0; i < D->labels.n; i++) {
+        const DataLabel *lab = &D->labels.a[i];
+        if (lab->col < 0) {
+            if (!L->ref_errors) /* after a bad reference, usually its echo */
+                lw_warn(L, lab->loc, "label '%s' of data '%s' is never used; it is left out", lab->name, D->decl->name);
+            continue;
         }
+        char k[48];
+        snprintf(k, sizeof k, "label.%d", lab->col);
+        lw_kv(L, &out, k, "%s", lab->name);
+        snprintf(k, sizeof k, "label.%d.from", lab->col);
+        lw_kv(L, &out, k, "%s", lab->from);
+        snprintf(k, sizeof k, "label.%d.unit", lab->col);
+        lw_kv(L, &out, k, "%s", lab->unit);
+    }
+    meta->nlabels = ncol;
+    int ndist = 0;
+    for (size_t i = 0; i < D->dists.n; i++)
+        D->dists.a[i].index = D->dists.a[i].used ? ndist++ : -1;
+    if (D->dists.n)
+        lw_kv(L, &out, "dist.count", "%d", ndist);
+    for (size_t i = 0; i < D->dists.n; i++) {
+        const DataDist *dd = &D->dists.a[i];
+        if (dd->index < 0) {
+            lw_warn(L, dd->loc, "distribution '%s' of data '%s' is never used; it is left out", dd->name, D->decl->name);
+            continue;
+        }
+        char k[48];
+        snprintf(k, sizeof k, "dist.%d", dd->index);
+        lw_kv(L, &out, k, "%s", dd->name);
+        snprintf(k, sizeof k, "dist.%d.from", dd->index);
+        lw_kv(L, &out, k, "%s", dd->from);
     }
     lw_kv(L, &out, "augment.hflip", "%d", D->hflip);
     if (D->crop_pad)
         lw_kv(L, &out, "augment.random_crop.pad", "%d", D->crop_pad);
-    if (D->hflip && D->negate && t && t->ok) {
-        /* negate = [yaw] (a label of this data) or [heads.yaw] */
+    if (D->hflip && D->negate) {
+        /* negate = [yaw] (a label of this data) or [heads.yaw]: label columns */
         const AstExpr *one[1] = {D->negate}, *const *el = D->negate->kind == EX_LIST ? (const AstExpr *const *)D->negate->args : one;
         int n = D->negate->kind == EX_LIST ? D->negate->nargs : 1;
         DlBuf b = {0};
@@ -658,11 +875,11 @@ void lw_data_binding(Lower *L, DlPlan *meta)
                 li = label_ref(L, el[i]);
             if (li < 0)
                 continue;
-            int ax = D->labels.a[li].axis;
-            if (ax < 0)
-                lw_warn(L, el[i]->loc, "label '%s' is not a target axis: negating it has no effect", D->labels.a[li].name);
+            int col = D->labels.a[li].col;
+            if (col < 0)
+                lw_warn(L, el[i]->loc, "label '%s' is never used: negating it has no effect", D->labels.a[li].name);
             else
-                dl_buf_printf(&b, "%s%d", b.n ? "," : "", ax);
+                dl_buf_printf(&b, "%s%d", b.n ? "," : "", col);
         }
         if (b.n)
             lw_kv(L, &out, "augment.hflip.negate", "%s", b.s);
@@ -673,4 +890,47 @@ void lw_data_binding(Lower *L, DlPlan *meta)
         memcpy(meta->data, out.a, out.n * sizeof(DlKV));
     meta->ndata = (int)out.n;
     DL_VEC_FREE(out);
+}
+
+static int col_of(const Lower *L, int label) { return label < 0 ? -1 : L->data.labels.a[label].col; }
+
+void lw_plan_meta(Lower *L, DlPlan *meta)
+{
+    const DataInfo *D = &L->data;
+    meta->ntargets = (int)L->targets.n;
+    meta->targets = dl_pool_alloc(L->pool, (L->targets.n + 1) * sizeof *meta->targets);
+    for (size_t i = 0; i < L->targets.n; i++) {
+        const TargetInfo *t = &L->targets.a[i];
+        DlPlanTarget *pt = &meta->targets[i];
+        memset(pt, 0, sizeof *pt);
+        pt->name = dl_pool_strdup(L->pool, t->name);
+        pt->kind = t->kind;
+        pt->naxes = t->naxes;
+        pt->dist = t->dist >= 0 ? D->dists.a[t->dist].index : -1;
+        pt->has_ignore = t->has_ignore;
+        pt->ignore = t->ignore;
+        for (int a = 0; a < t->naxes; a++) {
+            const DataLabel *lab = t->label[a] >= 0 ? &D->labels.a[t->label[a]] : NULL;
+            pt->axes[a].name = dl_pool_strdup(L->pool, lab ? lab->name : t->name);
+            pt->axes[a].unit = dl_pool_strdup(L->pool, lab ? lab->unit : "");
+            pt->axes[a].nbins = t->nbins[a];
+            pt->axes[a].bins = t->bins[a];
+            pt->axes[a].sigma = t->sigma[a];
+            pt->axes[a].label = col_of(L, t->label[a]);
+            pt->axes[a].sigma_label = col_of(L, t->sigma_label[a]);
+        }
+    }
+    meta->nheads = (int)L->heads.n;
+    meta->heads = dl_pool_alloc(L->pool, (L->heads.n + 1) * sizeof *meta->heads);
+    for (size_t i = 0; i < L->heads.n; i++)
+        meta->heads[i] = (DlPlanHead){dl_pool_strdup(L->pool, L->heads.a[i].name), L->heads.a[i].K};
+    meta->nmetrics = (int)L->metrics_out.n;
+    meta->metrics = dl_pool_alloc(L->pool, (L->metrics_out.n + 1) * sizeof *meta->metrics);
+    for (size_t i = 0; i < L->metrics_out.n; i++) {
+        DlPlanMetric m = L->metrics_out.a[i].m;
+        for (int k = 0; k < m.ncols; k++)
+            m.cols[k] = col_of(L, m.cols[k]);
+        m.sigma_col = col_of(L, m.sigma_col);
+        meta->metrics[i] = m;
+    }
 }

@@ -39,19 +39,33 @@ typedef DL_VEC(DlKV) KVVec;
 typedef struct DataLabel {
     const char *name;  /* item name: "age" */
     DlSrcLoc loc;
-    const char *from;  /* "column:age" | "name:pitch" */
+    const char *from;  /* "column:age" | "name:pitch" | "var:age" | "argmax:labels" */
     const char *unit;  /* "years", "" */
-    int axis;          /* index in the [B,A] label input (a target axis), or -1 */
+    int used;          /* read by a target, loss or metric */
+    int col;           /* the plan's label column (numbered by lw_data_binding), or -1 */
 } DataLabel;
+
+/* `name = distribution(variable("labels"))`: a label distribution per sample
+ * read from the data (a GIVEN target's rows). */
+typedef struct DataDist {
+    const char *name;
+    DlSrcLoc loc;
+    const char *from;  /* "var:labels" */
+    int used;
+    int index;         /* dist.N of the binding, or -1 */
+} DataDist;
 
 typedef struct DataInfo {
     const AstDecl *decl;
     const char *source_kind;       /* row name of the source table, once known */
     int used;
     int input_ok;                  /* input = image(...) was valid */
-    int C, H, W;
+    int C, H, W;                   /* images; features: C = d, H = W = 0 */
+    int features;                  /* input = features(d): [B,d] vectors */
+    int standardize;               /* features(standardize = true) */
     KVVec kv;                      /* source, split, crop, input keys (label and augment keys added later) */
     DL_VEC(DataLabel) labels;
+    DL_VEC(DataDist) dists;
     int hflip;
     int crop_pad;                  /* random_crop(pad = P): pixels */
     const AstExpr *negate;         /* hflip(negate = [...]) list, resolved with the axes */
@@ -59,27 +73,60 @@ typedef struct DataInfo {
 } DataInfo;
 
 typedef struct TargetInfo {
-    const AstDecl *decl;
+    const AstDecl *decl;           /* NULL for the one-hot target a ce() term implies */
     const char *name;
-    const char *kind;              /* table name: gaussian1d, gaussian2d, onehot */
+    DlSrcLoc loc;                  /* of its name (or of the ce term) */
+    int kind;                      /* DlTargetKind */
     int ok, used;
     int naxes;
-    int label[DL_MAX_AXES];        /* index into DataInfo.labels */
-    int nbins[DL_MAX_AXES];
+    int label[DL_MAX_AXES];        /* index into DataInfo.labels, or -1 (GIVEN) */
+    int sigma_label[DL_MAX_AXES];  /* per-sample sigma: index into DataInfo.labels, or -1 */
+    int nbins[DL_MAX_AXES];        /* 0 until known (a ce target takes its head's width) */
     float *bins[DL_MAX_AXES];
     float sigma[DL_MAX_AXES];
+    int dist;                      /* GIVEN: index into DataInfo.dists; else -1 */
+    int has_ignore;
+    float ignore;
+    int class_head;                /* a ce target: the head whose classes it spans; else -1 */
     int64_t K;
 } TargetInfo;
+
+/* A head of the network: `return softmax(z)` (named after the network) or
+ * `return heads(name = softmax(z), ...)`.  Found from the return statement
+ * before the network is lowered (so the loss and metrics can name heads);
+ * K is known once it is. */
+typedef struct HeadInfo {
+    const char *name;
+    DlSrcLoc loc;
+    int64_t K;                     /* 0 until the network is lowered */
+} HeadInfo;
 
 /* One weighted term of the loss, resolved against the declarations. */
 typedef enum LossKind { LOSS_KL, LOSS_L1 } LossKind;
 typedef struct LossTerm {
-    LossKind kind;
-    const char *name;              /* output name: "kl", "l1" (made unique) */
+    LossKind kind;                 /* a ce() term is a KL term to a one-hot target */
+    const char *name;              /* output name: "kl", "l1", "ce" (made unique) */
     double weight;
     int weighted;                  /* a weight was written */
     DlSrcLoc loc;
+    int head, target;              /* indices into Lower.heads and Lower.targets */
+    int ncols;                     /* L1: the labels compared, indices into DataInfo.labels */
+    int cols[DL_MAX_AXES];
 } LossTerm;
+
+/* A metric before its label columns are numbered (lw_plan_meta). */
+typedef struct MetricInfo {
+    DlPlanMetric m;                /* cols[] and sigma_col: indices into DataInfo.labels */
+    DlSrcLoc loc;
+} MetricInfo;
+
+/* params { name = value }: a constant the spec names, overridable by dldlc -D. */
+typedef struct SpecParam {
+    const char *name;
+    DlSrcLoc loc;
+    const AstExpr *value;
+    int used;
+} SpecParam;
 
 typedef struct Lower {
     const AstFile *f;
@@ -87,20 +134,22 @@ typedef struct Lower {
     DlDiag *diag;
     int quiet;                     /* second lowering pass (eval): no messages */
     int nerr;
+    int ref_errors;                /* errors in data, targets, loss and metrics (warnings about unused labels would echo them) */
 
     DataInfo data;                 /* the one data declaration */
-    DL_VEC(TargetInfo) targets;
+    DL_VEC(TargetInfo) targets;    /* declared, then those ce() terms imply */
+    DL_VEC(HeadInfo) heads;
+    DL_VEC(SpecParam) params;
     const AstDecl *net, *loss, *opt, *train, *metrics;
     DL_VEC(const AstDecl *) blocks;
     int *block_used;               /* per blocks entry */
     int *block_seen;               /* per blocks entry: instantiated once (warnings given) */
 
-    TargetInfo *target;            /* the target the loss and metrics use (NULL: none valid) */
     DL_VEC(LossTerm) terms;
     int batch, eval_batch, epochs;
     double weight_decay;           /* sgd weight_decay (Graph.weight_decay of the train graph) */
     KVVec hyper;
-    DL_VEC(DlPlanMetric) metrics_out;
+    DL_VEC(MetricInfo) metrics_out;
 } Lower;
 
 /* ---- lower.c: messages and small helpers --------------------------------- */
@@ -113,6 +162,8 @@ void lw_unknown(Lower *L, DlSrcLoc loc, const char *what, const char *word,
 void lw_kv(Lower *L, KVVec *vec, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 const AstDecl *lw_find_decl(const Lower *L, const char *name);
+/* The value of spec parameter `name` (marking it used), or NULL. */
+const AstExpr *lw_param(Lower *L, const char *name);
 
 /* ---- lower_args.c -------------------------------------------------------- */
 /* Bind call's positional and keyword arguments to spec (slots[i] = the
@@ -135,34 +186,60 @@ const char *lw_expr_desc(const AstExpr *e); /* "a string", "a list", "'x'" ... *
 /* ---- lower_data.c -------------------------------------------------------- */
 void lw_data(Lower *L, const AstDecl *d);
 void lw_target(Lower *L, const AstDecl *d);
-/* Resolve `data.label` (or a list of them) to DataInfo.labels indices.
- * Returns the count (<= max) or -1 after an error. */
+/* Resolve `data.label` (or a list of them) to DataInfo.labels indices,
+ * marking them used.  Returns the count (<= max) or -1 after an error. */
 int lw_label_refs(Lower *L, const AstExpr *e, int *idx, int max);
-/* A name for a target: the TargetInfo, or NULL after an error at e. */
-TargetInfo *lw_target_ref(Lower *L, const AstExpr *e);
-/* Number the labels by the target's axes and write the data binding to meta. */
+/* A target's name: its index in L->targets (marked used), or -1 after an error at e. */
+int lw_target_ref(Lower *L, const AstExpr *e);
+/* The one-hot target over a head's classes that ce(head, label) fits:
+ * index in L->targets (its bins are filled once the head's width is known). */
+int lw_class_target(Lower *L, int head, int label, int has_ignore, double ignore, DlSrcLoc loc);
+/* Number the used labels (DataLabel.col) and distribution fields and write
+ * the data binding to meta. */
 void lw_data_binding(Lower *L, DlPlan *meta);
+/* After the network is lowered: heads, targets (bins of ce targets from
+ * their head) and metrics into meta, label indices mapped to columns. */
+void lw_plan_meta(Lower *L, DlPlan *meta);
 
 /* ---- lower_net.c --------------------------------------------------------- */
+#define LW_MAX_HEADS 16
 typedef struct NetOut {
-    uint32_t logits;               /* [B,K] */
-    uint32_t logsm, probs, expect; /* LOG_SOFTMAX, EXP, EXPECT nodes */
-    uint32_t image, target, label, scalars;
+    int nheads;
+    uint32_t logits[LW_MAX_HEADS]; /* [B,K] per head */
+    uint32_t logsm[LW_MAX_HEADS], probs[LW_MAX_HEADS]; /* LOG_SOFTMAX, EXP nodes */
+    uint32_t *expect;              /* [heads x targets]: EXPECT node of (head, target), or G_NONE */
+    uint32_t image, scalars;
+    uint32_t *target_in;           /* per target: its [B,K] input (train), or G_NONE */
     int ok;
 } NetOut;
-/* Build one mode's forward graph (train: 1, eval: 0) with inputs and the
- * softmax/expectation read-out; returns NULL after errors. */
+/* Build one mode's forward graph (train: 1, eval: 0) with its inputs (train:
+ * the targets and labels the loss reads), each head's softmax, and the
+ * expectations the loss and metrics read; returns NULL after errors. */
 Graph *lw_network(Lower *L, int train, int batch, NetOut *out);
-/* Is e a reference to the network (its name)? Reports otherwise. */
-int lw_net_ref(Lower *L, const AstExpr *e);
-/* Append a named output to g (the array lives in g's pool). */
-void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node);
+/* The heads the network's return statement declares (L->heads); reports a
+ * malformed return.  Called once before the loss and metrics are resolved. */
+void lw_net_heads(Lower *L);
+/* A head reference (`net` for a one-head network, or `net.head`): its index
+ * in L->heads, or -1 after an error at e. */
+int lw_head_ref(Lower *L, const AstExpr *e);
+/* The [B,ncols] label input of the train graph for these DataInfo.labels
+ * indices (one node per distinct list; attr.input.cols holds the plan's label
+ * columns, so lw_data_binding must have numbered them). */
+uint32_t lw_label_input(Lower *L, Graph *g, const int *labels, int n);
+/* Append a named output to g (the array lives in g's pool); head and target
+ * -1 unless the output is a head's probabilities or expectation. */
+void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node, int head, int target);
 /* "[64, 128, 8, 8]" into buf. */
 const char *lw_shape_str(const GNode *n, char *buf, size_t cap);
 
 /* ---- lower_loss.c -------------------------------------------------------- */
 void lw_loss(Lower *L, const AstDecl *d);        /* parse and check: L->terms */
 void lw_metrics(Lower *L, const AstDecl *d);     /* parse and check: L->metrics_out */
+/* Which (head, target) expectations the loss and metrics read: mark[h * ntargets + t]. */
+void lw_expectations_used(const Lower *L, int train, uint8_t *mark);
+/* Check each term's and metric's head against its target's width (after the
+ * network gave the heads their K); returns the number of errors. */
+int lw_check_widths(Lower *L);
 /* Append the loss nodes and the outputs to the train graph. */
 void lw_loss_graph(Lower *L, Graph *g, const NetOut *no);
 

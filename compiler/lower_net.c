@@ -45,6 +45,7 @@ typedef struct Net {
     int train;
     uint32_t scalars;
     uint32_t image;
+    uint32_t heads[LW_MAX_HEADS];  /* the logits of each head, from the return */
 } Net;
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -59,12 +60,12 @@ const char *lw_shape_str(const GNode *n, char *buf, size_t cap)
     return buf;
 }
 
-void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node)
+void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node, int head, int target)
 {
     GOutput *o = dl_pool_alloc(g->pool, (size_t)(g->nouts + 1) * sizeof *o);
     if (g->nouts)
         memcpy(o, g->outs, (size_t)g->nouts * sizeof *o);
-    o[g->nouts] = (GOutput){kind, dl_pool_strdup(g->pool, name), node};
+    o[g->nouts] = (GOutput){kind, dl_pool_strdup(g->pool, name), node, head, target};
     g->outs = o;
     g->nouts++;
 }
@@ -441,6 +442,9 @@ static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path)
         }
         if (!strcmp(e->name, "true") || !strcmp(e->name, "false"))
             return (Value){V_BOOL, G_NONE, !strcmp(e->name, "true"), NULL};
+        const AstExpr *pv = lw_param(L, e->name);
+        if (pv)
+            return eval(N, S, pv, path);
         unknown_name(N, S, e);
         return VERR;
     }
@@ -516,8 +520,56 @@ static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path)
     return VERR;
 }
 
+/* The network's return: softmax(logits) (one head) or heads(name =
+ * softmax(logits), ...); each head's logits into N->heads (in L->heads
+ * order).  V_TENSOR of the first head, or V_ERR. */
+static Value net_return(Net *N, Scope *S, const AstExpr *e)
+{
+    Lower *L = N->L;
+    const AstExpr *one[1] = {e};
+    const AstExpr *const *v = one;
+    int n = 1;
+    if (e->kind == EX_CALL && !strcmp(e->name, "heads")) {
+        if ((size_t)e->nkwargs != L->heads.n)
+            return VERR; /* lw_net_heads reported it */
+        n = e->nkwargs;
+        const AstExpr **vals = dl_pool_alloc(L->pool, (size_t)n * sizeof *vals);
+        for (int k = 0; k < n; k++)
+            vals[k] = e->kwargs[k].value;
+        v = vals;
+    }
+    int bad = 0;
+    for (int k = 0; k < n; k++) {
+        const AstExpr *s = v[k];
+        if (s->kind != EX_CALL || strcmp(s->name, "softmax") || s->nargs != 1 || s->nkwargs) {
+            lw_error(L, s->loc, "a head of network '%s' must be softmax(logits), the predicted label distribution",
+                     S->decl->name);
+            bad = 1;
+            continue;
+        }
+        const AstExpr *z = s->args[0];
+        Value r = eval(N, S, z, n == 1 ? (z->kind == EX_CALL ? z->name : "out") : L->heads.a[k].name);
+        if (r.kind == V_ERR) {
+            bad = 1;
+            continue;
+        }
+        if (r.kind != V_TENSOR || node(N, r.node)->ndim != 2) {
+            char sh[96];
+            if (r.kind == V_TENSOR)
+                lw_error(L, z->loc, "softmax needs [B, K] logits but '%s' is %s; add global_avgpool and linear before it",
+                         node(N, r.node)->name, lw_shape_str(node(N, r.node), sh, sizeof sh));
+            else
+                lw_error(L, z->loc, "softmax needs [B, K] logits, not %s", value_desc(r.kind));
+            bad = 1;
+            continue;
+        }
+        N->heads[k] = r.node;
+    }
+    return bad ? VERR : tensor(N->heads[0]);
+}
+
 /* Evaluate a body's items; the return expression's value (V_ERR if none).
- * is_net: the return is softmax(logits), whose logits are returned. */
+ * is_net: the return is the network's heads (net_return). */
 static Value body(Net *N, Scope *S, int is_net, DlSrcLoc *ret_loc)
 {
     Lower *L = N->L;
@@ -535,15 +587,7 @@ static Value body(Net *N, Scope *S, int is_net, DlSrcLoc *ret_loc)
             have_ret = 1;
             *ret_loc = it->value->loc;
             const AstExpr *e = it->value;
-            if (is_net) {
-                if (e->kind != EX_CALL || strcmp(e->name, "softmax") || e->nargs != 1 || e->nkwargs) {
-                    lw_error(L, e->loc, "network '%s' must return softmax(logits), the predicted label distribution",
-                             d->name);
-                    continue;
-                }
-                e = e->args[0];
-            }
-            ret = eval(N, S, e, is_net ? (e->kind == EX_CALL ? e->name : "out") : S->prefix);
+            ret = is_net ? net_return(N, S, e) : eval(N, S, e, S->prefix);
             continue;
         }
         Var *prev = lookup(S, it->name);
@@ -633,43 +677,182 @@ static Value call_block(Net *N, Scope *S, const AstExpr *call, int bi, const cha
 
 /* ---- the network --------------------------------------------------------- */
 
-int lw_net_ref(Lower *L, const AstExpr *e)
+void lw_net_heads(Lower *L)
 {
-    if (e->kind == EX_IDENT && L->net && !strcmp(e->name, L->net->name))
-        return 0;
-    if (e->kind == EX_IDENT && !L->net)
-        return -1; /* "no network" already reported */
-    if (e->kind == EX_IDENT) {
-        const char *names[1] = {L->net->name};
-        lw_unknown(L, e->loc, "network", e->name, names, 1, NULL);
+    const AstDecl *nd = L->net;
+    const AstExpr *r = NULL;
+    for (int i = 0; i < nd->nitems; i++)
+        if (!nd->items[i].name) {
+            r = nd->items[i].value;
+            break;
+        }
+    if (!r)
+        return; /* "has no return": reported when the network is lowered */
+    if (r->kind == EX_CALL && !strcmp(r->name, "heads")) {
+        if (r->nargs || !r->nkwargs || r->nkwargs > LW_MAX_HEADS) {
+            lw_error(L, r->loc, "heads(...) names each head: heads(age = softmax(a), gender = softmax(g)), "
+                     "1 to %d of them", LW_MAX_HEADS);
+            return;
+        }
+        for (int k = 0; k < r->nkwargs; k++) {
+            for (int j = 0; j < k; j++)
+                if (!strcmp(r->kwargs[j].key, r->kwargs[k].key)) {
+                    lw_error(L, r->kwargs[k].loc, "duplicate head '%s'", r->kwargs[k].key);
+                    return;
+                }
+            HeadInfo h = {r->kwargs[k].key, r->kwargs[k].loc, 0};
+            DL_PUSH(L->heads, h);
+        }
+        return;
+    }
+    HeadInfo h = {nd->name, r->loc, 0};
+    DL_PUSH(L->heads, h);
+}
+
+int lw_head_ref(Lower *L, const AstExpr *e)
+{
+    if (!L->net || !L->heads.n)
+        return -1; /* reported already */
+    const char *nn = L->net->name;
+    if (e->kind == EX_IDENT && !strcmp(e->name, nn)) {
+        if (L->heads.n == 1)
+            return 0;
+        DlBuf b = {0};
+        for (size_t k = 0; k < L->heads.n; k++)
+            dl_buf_printf(&b, "%s%s", k ? ", " : "", L->heads.a[k].name);
+        lw_error(L, e->loc, "network '%s' has %zu heads (%s): name one, e.g. %s.%s", nn, L->heads.n, b.s, nn,
+                 L->heads.a[0].name);
+        dl_buf_free(&b);
+        return -1;
+    }
+    if (e->kind == EX_FIELD && e->a->kind == EX_IDENT && !strcmp(e->a->name, nn)) {
+        const char *names[LW_MAX_HEADS];
+        for (size_t k = 0; k < L->heads.n; k++) {
+            if (!strcmp(L->heads.a[k].name, e->name) && L->heads.n > 1)
+                return (int)k;
+            names[k] = L->heads.a[k].name;
+        }
+        if (L->heads.n == 1) {
+            lw_error(L, e->loc, "network '%s' has one head: write '%s', not '%s.%s'", nn, nn, nn, e->name);
+            return -1;
+        }
+        char ctx[160];
+        snprintf(ctx, sizeof ctx, " of network '%s'", nn);
+        lw_unknown(L, e->loc, "head", e->name, names, (int)L->heads.n, ctx);
+        return -1;
+    }
+    if (e->kind == EX_IDENT || (e->kind == EX_FIELD && e->a->kind == EX_IDENT)) {
+        const char *names[1] = {nn};
+        lw_unknown(L, e->loc, "network", e->kind == EX_IDENT ? e->name : e->a->name, names, 1, NULL);
     } else
         lw_error(L, e->loc, "expected the network's name, not %s", lw_expr_desc(e));
     return -1;
 }
 
+uint32_t lw_label_input(Lower *L, Graph *g, const int *labels, int n)
+{
+    const DataInfo *D = &L->data;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const GNode *x = &g->nodes[i];
+        if (x->op != OP_INPUT || x->attr.input.kind != IN_LABEL || x->attr.input.ncols != n)
+            continue;
+        int same = 1;
+        for (int k = 0; k < n; k++)
+            same &= x->attr.input.cols[k] == D->labels.a[labels[k]].col;
+        if (same)
+            return i;
+    }
+    GAttr a = {.input = {IN_LABEL, -1, n, {0}}};
+    DlBuf nm = {0};
+    dl_buf_printf(&nm, "%s.labels", D->decl->name);
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_INPUT && g->nodes[i].attr.input.kind == IN_LABEL) { /* a second list: name it */
+            for (int k = 0; k < n; k++)
+                dl_buf_printf(&nm, "%c%s", k ? '_' : '.', D->labels.a[labels[k]].name);
+            break;
+        }
+    for (int k = 0; k < n; k++)
+        a.input.cols[k] = D->labels.a[labels[k]].col; /* numbered by lw_data_binding */
+    uint32_t i = graph_add(g, OP_INPUT, NULL, 0, (int64_t[]){g->batch, n}, 2, a, dl_pool_strdup(L->pool, nm.s),
+                           D->decl->name_loc);
+    dl_buf_free(&nm);
+    return i;
+}
+
+/* The bin values of target t as a [A,K] constant of g (row-major bins, first axis slowest). */
+static uint32_t bin_values(Net *N, const TargetInfo *t)
+{
+    int64_t K = t->K, A = t->naxes;
+    float *v = dl_pool_alloc(N->L->pool, (size_t)(A * K) * sizeof *v);
+    for (int a = 0; a < A; a++) {
+        int64_t stride = 1;
+        for (int b = a + 1; b < A; b++)
+            stride *= t->nbins[b];
+        for (int64_t k = 0; k < K; k++)
+            v[a * K + k] = t->bins[a][(k / stride) % t->nbins[a]];
+    }
+    return add(N, OP_CONST, NULL, 0, (int64_t[]){A, K}, 2, (GAttr){.cst = {v}}, join(N, t->name, "bin_values"), t->loc);
+}
+
+/* Standardisation of feature inputs: (x - mean) / sqrt(var + eps) per
+ * feature, with mean and variance over the training split written by the
+ * runtime into a DATA_STATS state [2,d] (as batch norm's inference). */
+static uint32_t standardize(Net *N, uint32_t x)
+{
+    const DataInfo *D = &N->L->data;
+    int64_t d = D->C;
+    DlSrcLoc loc = D->decl->name_loc;
+    float *ones = dl_pool_alloc(N->L->pool, (size_t)d * sizeof *ones), *zeros = dl_pool_alloc(N->L->pool, (size_t)d * sizeof *zeros);
+    for (int64_t k = 0; k < d; k++)
+        ones[k] = 1, zeros[k] = 0;
+    uint32_t st = add(N, OP_STATE, NULL, 0, (int64_t[]){2, d}, 2, (GAttr){.state = {1}}, join(N, D->decl->name, "input.stats"), loc);
+    uint32_t g1 = add(N, OP_CONST, NULL, 0, &d, 1, (GAttr){.cst = {ones}}, join(N, D->decl->name, "input.one"), loc);
+    uint32_t b0 = add(N, OP_CONST, NULL, 0, &d, 1, (GAttr){.cst = {zeros}}, join(N, D->decl->name, "input.zero"), loc);
+    GAttr a = {.bn = {1e-12f, 0}};
+    return add(N, OP_BN_INFER, (uint32_t[]){x, st, g1, b0}, 4, node(N, x)->shape, 2, a,
+               join(N, D->decl->name, "input.standardized"), loc);
+}
+
 Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
 {
     const AstDecl *nd = L->net;
-    const TargetInfo *t = L->target;
     const DataInfo *D = &L->data;
     Graph *g = graph_new(L->pool, batch);
-    Net N0 = {L, g, train, G_NONE, G_NONE}, *N = &N0;
+    Net N0 = {L, g, train, G_NONE, G_NONE, {0}}, *N = &N0;
+    size_t T = L->targets.n, H = L->heads.n;
     memset(out, 0, sizeof *out);
+    out->target_in = dl_pool_alloc(L->pool, (T + 1) * sizeof *out->target_in);
+    out->expect = dl_pool_alloc(L->pool, (H * T + 1) * sizeof *out->expect);
+    for (size_t i = 0; i < T; i++)
+        out->target_in[i] = G_NONE;
+    for (size_t i = 0; i < H * T; i++)
+        out->expect[i] = G_NONE;
     g->weight_decay = (float)L->weight_decay;
-    int64_t B = batch, K = t->K, A = t->naxes;
+    int64_t B = batch;
     DlSrcLoc dloc = D->decl->name_loc;
 
-    out->image = N->image = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, D->C, D->H, D->W}, 4,
-                                (GAttr){.input = {IN_IMAGE}}, join(N, D->decl->name, "input"), dloc);
-    out->target = out->label = out->scalars = G_NONE;
-    if (train) {
-        out->target = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, K}, 2, (GAttr){.input = {IN_TARGET}}, t->name,
-                          t->decl->name_loc);
-        out->label = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, A}, 2, (GAttr){.input = {IN_LABEL}},
-                         join(N, D->decl->name, "labels"), dloc);
+    if (D->features)
+        out->image = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, D->C}, 2, (GAttr){.input = {IN_IMAGE, -1, 0, {0}}},
+                         join(N, D->decl->name, "input"), dloc);
+    else
+        out->image = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, D->C, D->H, D->W}, 4,
+                         (GAttr){.input = {IN_IMAGE, -1, 0, {0}}}, join(N, D->decl->name, "input"), dloc);
+    out->scalars = G_NONE;
+    if (train) { /* the loss's inputs: each target it reads, then each list of labels */
+        for (size_t i = 0; i < L->terms.n; i++) {
+            int t = L->terms.a[i].target;
+            const TargetInfo *ti = &L->targets.a[t];
+            if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE && ti->K > 0)
+                out->target_in[t] = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, ti->K}, 2,
+                                        (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
+        }
+        for (size_t i = 0; i < L->terms.n; i++)
+            if (L->terms.a[i].kind == LOSS_L1)
+                lw_label_input(L, g, L->terms.a[i].cols, L->terms.a[i].ncols);
         out->scalars = N->scalars = add(N, OP_SCALARS, NULL, 0, (int64_t[]){4}, 1, (GAttr){0}, "scalars",
                                         (DlSrcLoc){0, 0, 0});
     }
+    N->image = D->features && D->standardize ? standardize(N, out->image) : out->image;
 
     Scope S = {nd, "", {0}, !L->quiet, NULL};
     int bad = 0;
@@ -688,45 +871,72 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
         DL_PUSH(S.vars, var);
     }
     DlSrcLoc rl = nd->loc;
-    Value r = bad ? VERR : body(N, &S, 1, &rl);
+    Value r = bad || !H ? VERR : body(N, &S, 1, &rl);
     DL_VEC_FREE(S.vars);
     if (r.kind == V_ERR)
         return NULL;
-    if (r.kind != V_TENSOR || node(N, r.node)->ndim != 2) {
-        char s[96];
-        if (r.kind == V_TENSOR)
-            lw_error(L, rl, "softmax needs [B, K] logits but '%s' is %s; add global_avgpool and linear before it",
-                     node(N, r.node)->name, lw_shape_str(node(N, r.node), s, sizeof s));
-        else
-            lw_error(L, rl, "softmax needs [B, K] logits, not %s", value_desc(r.kind));
+    /* read-out per head: p = softmax(z) = exp(log_softmax(z)) */
+    out->nheads = (int)H;
+    for (size_t h = 0; h < H; h++) {
+        const char *hn = H == 1 ? nd->name : join(N, nd->name, L->heads.a[h].name);
+        int64_t K = node(N, N->heads[h])->shape[1];
+        L->heads.a[h].K = K;
+        int64_t BK[2] = {B, K};
+        out->logits[h] = N->heads[h];
+        out->logsm[h] = add(N, OP_LOG_SOFTMAX, &out->logits[h], 1, BK, 2, (GAttr){0}, join(N, hn, "log_probs"),
+                            L->heads.a[h].loc);
+        out->probs[h] = add(N, OP_EXP, &out->logsm[h], 1, BK, 2, (GAttr){0}, join(N, hn, "probs"), L->heads.a[h].loc);
+    }
+    for (size_t t = 0; t < T; t++) { /* a ce target spans its head's classes 0..K-1 */
+        TargetInfo *ti = &L->targets.a[t];
+        if (ti->class_head < 0 || ti->K > 0)
+            continue;
+        ti->nbins[0] = (int)L->heads.a[ti->class_head].K;
+        ti->bins[0] = dl_pool_alloc(L->pool, (size_t)ti->nbins[0] * sizeof(float));
+        for (int k = 0; k < ti->nbins[0]; k++)
+            ti->bins[0][k] = (float)k;
+        ti->K = ti->nbins[0];
+    }
+    if (train && lw_check_widths(L))
         return NULL;
+    for (size_t i = 0; train && i < L->terms.n; i++) {
+        int t = L->terms.a[i].target;
+        const TargetInfo *ti = &L->targets.a[t];
+        if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE)
+            out->target_in[t] = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, ti->K}, 2,
+                                    (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
     }
-    const GNode *z = node(N, r.node);
-    if (z->shape[1] != K) {
-        lw_error(L, rl, "target '%s' has %" PRId64 " bins but network '%s' outputs %" PRId64, t->name, K, nd->name,
-                 z->shape[1]);
-        lw_note(L, t->decl->name_loc, "target '%s' is declared here", t->name);
-        return NULL;
+    /* DLDL-v2 read-out: e[b,a] = sum_k p[b,k] v[a,k], for each (head, target) the loss or metrics read */
+    uint8_t *used = dl_pool_alloc(L->pool, H * T + 1);
+    memset(used, 0, H * T + 1);
+    lw_expectations_used(L, train, used);
+    for (size_t h = 0; h < H; h++)
+        for (size_t t = 0; t < T; t++) {
+            if (!used[h * T + t])
+                continue;
+            const TargetInfo *ti = &L->targets.a[t];
+            uint32_t cv = bin_values(N, ti);
+            const char *en = H == 1 && T == 1 ? join(N, nd->name, "expect")
+                           : join(N, join(N, nd->name, L->heads.a[h].name), join(N, "expect", ti->name));
+            out->expect[h * T + t] = add(N, OP_EXPECT, (uint32_t[]){out->probs[h], cv}, 2,
+                                         (int64_t[]){B, ti->naxes}, 2, (GAttr){0}, en, L->heads.a[h].loc);
+        }
+    for (size_t h = 0; h < H; h++) {
+        char nm[160];
+        snprintf(nm, sizeof nm, H == 1 ? "probs" : "probs.%s", L->heads.a[h].name);
+        lw_output(g, GOUT_PROBS, nm, out->probs[h], (int)h, -1);
     }
-    /* read-out: p = softmax(z) = exp(log_softmax(z)); e[b,a] = sum_k p[b,k] v[a,k] (DLDL-v2) */
-    out->logits = r.node;
-    int64_t BK[2] = {B, K};
-    out->logsm = add(N, OP_LOG_SOFTMAX, &out->logits, 1, BK, 2, (GAttr){0}, join(N, nd->name, "log_probs"), rl);
-    out->probs = add(N, OP_EXP, &out->logsm, 1, BK, 2, (GAttr){0}, join(N, nd->name, "probs"), rl);
-    float *v = dl_pool_alloc(L->pool, (size_t)(A * K) * sizeof *v);
-    for (int a = 0; a < A; a++) {
-        int64_t stride = 1;
-        for (int b = a + 1; b < A; b++)
-            stride *= t->nbins[b];
-        for (int64_t k = 0; k < K; k++)
-            v[a * K + k] = t->bins[a][(k / stride) % t->nbins[a]];
-    }
-    uint32_t cv = add(N, OP_CONST, NULL, 0, (int64_t[]){A, K}, 2, (GAttr){.cst = {v}}, join(N, t->name, "bin_values"),
-                      t->decl->name_loc);
-    out->expect = add(N, OP_EXPECT, (uint32_t[]){out->probs, cv}, 2, (int64_t[]){B, A}, 2, (GAttr){0},
-                      join(N, nd->name, "expect"), rl);
-    lw_output(g, GOUT_PROBS, "probs", out->probs);
-    lw_output(g, GOUT_EXPECT, "expect", out->expect);
+    for (size_t h = 0; h < H; h++)
+        for (size_t t = 0; t < T; t++) {
+            if (out->expect[h * T + t] == G_NONE)
+                continue;
+            char nm[160];
+            if (H == 1 && T == 1)
+                snprintf(nm, sizeof nm, "expect");
+            else
+                snprintf(nm, sizeof nm, "expect.%s.%s", L->heads.a[h].name, L->targets.a[t].name);
+            lw_output(g, GOUT_EXPECT, nm, out->expect[h * T + t], (int)h, (int)t);
+        }
     out->ok = 1;
     return g;
 }

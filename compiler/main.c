@@ -1,19 +1,24 @@
 /* main.c - dldlc, the dldl compiler driver.
  *
- *   dldlc SPEC.dldl [-o OUT.plan] [--emit=STAGE] [--arch=compute_80]
+ *   dldlc SPEC.dldl [-o OUT.plan] [--emit=STAGE] [--arch=compute_80] [-D NAME=VALUE]...
+ *
+ * -D sets a value of the spec's params { } block (a number when it reads as
+ * one, else a string), so one spec serves several data files.
  *
  * STAGE: ast graph grad fused mem kir c cuda ptx plan (compile.h).  At least
  * one of -o and --emit is required.  Exit status: 0 success, 1 errors in the
  * spec (diagnostics printed) or I/O errors, 2 usage errors.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compile.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: dldlc SPEC.dldl [-o OUT.plan] [--emit=%s] [--arch=compute_80]\n",
+    fprintf(f, "usage: dldlc SPEC.dldl [-o OUT.plan] [--emit=%s] [--arch=compute_80]\n"
+               "             [-D NAME=VALUE]...   (set a value of the spec's params { } block)\n",
             compile_emit_names);
 }
 
@@ -28,6 +33,8 @@ static int usage_error(const char *fmt, const char *arg)
 int main(int argc, char **argv)
 {
     CompileOptions o = {0};
+    const char **defs = calloc((size_t)argc, sizeof *defs);
+    o.defines = defs;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -46,6 +53,11 @@ int main(int argc, char **argv)
             o.emit = (CompileEmit)e;
         } else if (!strncmp(a, "--arch=", 7) && a[7]) {
             o.arch = a + 7;
+        } else if (!strncmp(a, "-D", 2)) {
+            const char *d = a[2] ? a + 2 : i + 1 < argc ? argv[++i] : NULL;
+            const char *eq = d ? strchr(d, '=') : NULL;
+            if (!d || !eq || eq == d) return usage_error("-D wants NAME=VALUE, got '%s'", d ? d : "");
+            defs[o.ndefines++] = d;
         } else if (a[0] == '-' && a[1]) {
             return usage_error("unknown option '%s'", a);
         } else if (o.spec) {

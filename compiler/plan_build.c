@@ -60,16 +60,16 @@ static int tensor_role(const GNode *N)
 {
     switch (N->op) {
     case OP_PARAM: return DL_ROLE_PARAM;
-    case OP_STATE: return N->param != G_NONE ? DL_ROLE_MOMENTUM : DL_ROLE_STATE;
+    case OP_STATE: return N->param != G_NONE ? DL_ROLE_MOMENTUM : N->attr.state.data_stats ? DL_ROLE_DATA_STATS : DL_ROLE_STATE;
     case OP_SCALARS: return DL_ROLE_SCALARS;
     case OP_CONST: return DL_ROLE_CONST;
     case OP_INPUT:
         switch (N->attr.input.kind) {
-        case IN_IMAGE: return DL_ROLE_IMAGE;
+        case IN_IMAGE: return DL_ROLE_INPUT;
         case IN_TARGET: return DL_ROLE_TARGET;
         case IN_LABEL: return DL_ROLE_LABEL;
         }
-        return DL_ROLE_IMAGE;
+        return DL_ROLE_INPUT;
     default:
         return N->param != G_NONE ? DL_ROLE_GRAD : DL_ROLE_TEMP;
     }
@@ -93,7 +93,7 @@ static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t 
     char *name = N->name ? dl_xstrdup(N->name) : dl_xasprintf("%%%u", i);
     int64_t offset = b->offset;
     if (role == DL_ROLE_PARAM || role == DL_ROLE_STATE || role == DL_ROLE_MOMENTUM ||
-        role == DL_ROLE_CONST) {
+        role == DL_ROLE_DATA_STATS || role == DL_ROLE_CONST) {
         for (size_t k = 0; k < B->t.n; k++) {
             DlPlanTensor *o = &B->t.a[k];
             if (o->role != role || !o->name || strcmp(o->name, name)) continue;
@@ -116,7 +116,12 @@ static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t 
         }
     }
     DlPlanTensor t = {.name = name, .role = role, .arena = (int)b->arena, .offset = offset,
-                      .numel = b->numel, .ndim = N->ndim};
+                      .numel = b->numel, .ndim = N->ndim, .ref = -1};
+    if (N->op == OP_INPUT && N->attr.input.kind == IN_TARGET) t.ref = N->attr.input.ref;
+    if (N->op == OP_INPUT && N->attr.input.kind == IN_LABEL) {
+        t.ncols = N->attr.input.ncols;
+        for (int k = 0; k < t.ncols && k < DL_MAX_AXES; k++) t.cols[k] = N->attr.input.cols[k];
+    }
     for (int d = 0; d < N->ndim; d++) t.shape[d] = N->shape[d];
     if (N->ndim == 0) { t.ndim = 1; t.shape[0] = b->numel; }
     if (role == DL_ROLE_PARAM) {
@@ -144,7 +149,7 @@ static int region_tensor(Builder *B, const CgArg *a)
     DlPlanTensor t = {.name = dl_xasprintf("%s[%" PRId64 ":%" PRId64 "]", graph_arena_name(a->arena),
                                            a->offset, a->offset + a->numel),
                       .role = DL_ROLE_TEMP, .arena = (int)a->arena, .offset = a->offset,
-                      .numel = a->numel, .ndim = 1, .shape = {a->numel}};
+                      .numel = a->numel, .ndim = 1, .shape = {a->numel}, .ref = -1};
     return add_tensor(B, t);
 }
 
@@ -274,23 +279,31 @@ static void copy_meta(const DlPlan *m, DlPlan *p)
     p->data = copy_kvs(m->data, m->ndata);
     p->ndata = m->ndata;
     p->nlabels = m->nlabels;
-    p->target.kind = xdup(m->target.kind);
-    p->target.naxes = m->target.naxes;
-    for (int a = 0; a < m->target.naxes && a < DL_MAX_AXES; a++) {
-        const DlPlanAxis *s = &m->target.axes[a];
-        DlPlanAxis *d = &p->target.axes[a];
-        *d = *s;
-        d->name = xdup(s->name);
-        d->unit = xdup(s->unit);
-        d->bins = dl_xmalloc((size_t)s->nbins * sizeof(float) + 1);
-        if (s->nbins > 0) memcpy(d->bins, s->bins, (size_t)s->nbins * sizeof(float));
+    p->targets = dl_xcalloc((size_t)m->ntargets + 1, sizeof *p->targets);
+    p->ntargets = m->ntargets;
+    for (int i = 0; i < m->ntargets; i++) {
+        const DlPlanTarget *st = &m->targets[i];
+        DlPlanTarget *dt = &p->targets[i];
+        *dt = *st;
+        dt->name = xdup(st->name);
+        for (int a = 0; a < st->naxes && a < DL_MAX_AXES; a++) {
+            const DlPlanAxis *s = &st->axes[a];
+            DlPlanAxis *d = &dt->axes[a];
+            *d = *s;
+            d->name = xdup(s->name);
+            d->unit = xdup(s->unit);
+            d->bins = dl_xmalloc((size_t)s->nbins * sizeof(float) + 1);
+            if (s->nbins > 0) memcpy(d->bins, s->bins, (size_t)s->nbins * sizeof(float));
+        }
     }
+    p->heads = dl_xcalloc((size_t)m->nheads + 1, sizeof *p->heads);
+    p->nheads = m->nheads;
+    for (int i = 0; i < m->nheads; i++) p->heads[i] = (DlPlanHead){xdup(m->heads[i].name), m->heads[i].K};
     p->metrics = dl_xcalloc((size_t)m->nmetrics + 1, sizeof *p->metrics);
     p->nmetrics = m->nmetrics;
     for (int i = 0; i < m->nmetrics; i++) {
         p->metrics[i] = m->metrics[i];
         p->metrics[i].name = xdup(m->metrics[i].name);
-        p->metrics[i].kind = xdup(m->metrics[i].kind);
     }
 }
 
@@ -333,7 +346,8 @@ int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan
                 B.errors++;
                 continue;
             }
-            DlPlanOutput po = {pi, (int)g->outs[o].kind, dl_xstrdup(g->outs[o].name), t};
+            DlPlanOutput po = {pi, (int)g->outs[o].kind, dl_xstrdup(g->outs[o].name), t, g->outs[o].head,
+                               g->outs[o].target};
             DL_PUSH(outs, po);
         }
         free(tix);

@@ -172,6 +172,7 @@ const char *ast_decl_kind_name(AstDeclKind k)
     case AST_OPTIMIZER: return "optimizer";
     case AST_TRAIN: return "train";
     case AST_METRICS: return "metrics";
+    case AST_PARAMS: return "params";
     }
     return "?";
 }

@@ -12,6 +12,7 @@
  *   network NAME(p = expr, ...) { item* return e }  AST_NETWORK (params bind inputs)
  *   loss = expr | optimizer = expr               AST_LOSS, AST_OPTIMIZER (one item)
  *   train { item* }  metrics { item* }           AST_TRAIN, AST_METRICS
+ *   params { name = constant ... }               AST_PARAMS (values dldlc -D name=value overrides)
  *
  * All nodes live in the DlPool passed to dl_parse and die with it.
  */
@@ -62,7 +63,7 @@ typedef struct AstItem {
 
 typedef enum AstDeclKind {
     AST_DATA, AST_TARGET, AST_BLOCK, AST_NETWORK, AST_LOSS,
-    AST_OPTIMIZER, AST_TRAIN, AST_METRICS,
+    AST_OPTIMIZER, AST_TRAIN, AST_METRICS, AST_PARAMS,
 } AstDeclKind;
 
 typedef struct AstParam {

@@ -37,7 +37,7 @@ int dl_is_decl_keyword(int kind)
 {
     switch (kind) {
     case DATA: case TARGET: case BLOCK: case NETWORK:
-    case LOSS: case OPTIMIZER: case TRAIN: case METRICS:
+    case LOSS: case OPTIMIZER: case TRAIN: case METRICS: case PARAMS:
         return 1;
     }
     return 0;

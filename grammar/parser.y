@@ -43,7 +43,7 @@ static void dl_yyerror(DlSpan *loc, void *scanner, DlParseCtx *ctx, const char *
 %token <str> STRING "string"
 %token <num> NUMBER "number"
 %token DATA "data" TARGET "target" BLOCK "block" NETWORK "network"
-%token LOSS "loss" OPTIMIZER "optimizer" TRAIN "train" METRICS "metrics"
+%token LOSS "loss" OPTIMIZER "optimizer" TRAIN "train" METRICS "metrics" PARAMS "params"
 %token RETURN "return" STEP "step" DOTDOT ".."
 %token LEXERR "invalid token" SYNC "resync point"
 
@@ -79,6 +79,7 @@ decl:
                                   ast_add_decl(ctx, AST_OPTIMIZER, @1.first, NULL, @1.first, NULL, l, @3.last); }
   | TRAIN body                  { ast_add_decl(ctx, AST_TRAIN, @1.first, NULL, @1.first, NULL, $2, ctx->body_end); }
   | METRICS body                { ast_add_decl(ctx, AST_METRICS, @1.first, NULL, @1.first, NULL, $2, ctx->body_end); }
+  | PARAMS body                 { ast_add_decl(ctx, AST_PARAMS, @1.first, NULL, @1.first, NULL, $2, ctx->body_end); }
   ;
 
 /* Block parameters are names; network parameters bind inputs. */

@@ -75,7 +75,7 @@ static int collect(const DlPlan *p, int with_momentum, Entries *out, const char 
         const char *nm = t->name ? t->name : "";
         if (t->role == DL_ROLE_PARAM) {
             add_entry(out, dl_xstrdup(nm), i, 0, t->numel, t->ndim, t->shape);
-        } else if (t->role == DL_ROLE_STATE) {
+        } else if (t->role == DL_ROLE_STATE || t->role == DL_ROLE_DATA_STATS) {
             if (t->ndim == 2 && t->shape[0] == 2 && ends_with(nm, ".running")) {
                 int64_t c = t->shape[1];
                 add_entry(out, dl_xasprintf("%s_mean", nm), i, 0, c, 1, &c);
@@ -114,7 +114,7 @@ uint64_t dl_plan_state_hash(const DlPlan *p)
     DlBuf b = {0};
     for (int i = 0; i < p->ntensors; i++) {
         const DlPlanTensor *t = &p->tensors[i];
-        if (t->role != DL_ROLE_PARAM && t->role != DL_ROLE_STATE && t->role != DL_ROLE_MOMENTUM) continue;
+        if (t->role != DL_ROLE_PARAM && t->role != DL_ROLE_STATE && t->role != DL_ROLE_DATA_STATS && t->role != DL_ROLE_MOMENTUM) continue;
         dl_buf_printf(&b, "%s|%d|", t->name ? t->name : "", t->role);
         for (int d = 0; d < t->ndim; d++) dl_buf_printf(&b, "%" PRId64 ",", t->shape[d]);
         dl_buf_put(&b, "\n", 1);

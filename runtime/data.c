@@ -7,10 +7,13 @@
  * lo + (hi-lo) v/255, an optional horizontal flip, and the label distribution.
  *
  * Binding keys (label indices N are 0-based, 0 .. label.count-1):
- *   source = csv|utkface|pointing04, source.path, source.images, source.file
- *   split = column|folds, split.column, split.path
- *   label.count, label.N, label.N.from = column:X | name:X, label.N.unit
- *   input.channels, input.height, input.width, input.lo, input.hi
+ *   source = csv|utkface|pointing04|mat, source.path, source.images, source.file,
+ *            source.features (mat)
+ *   split = column|folds|kfold, split.column, split.path, split.k, split.seed, split.fold
+ *   label.count, label.N, label.N.from = column:X | name:X | var:X | argmax:X, label.N.unit
+ *   dist.count, dist.N, dist.N.from = var:X   (label distributions, GIVEN targets)
+ *   input = image|features; image: input.channels, input.height, input.width,
+ *   input.lo, input.hi; features: input.dims, input.standardize
  *   crop = none|face_box, crop.scale
  *   augment.hflip = 0|1, augment.hflip.negate = "1" or "0,1" (label indices),
  *   augment.random_crop.pad = pixels (0 = no random crop)
@@ -85,7 +88,16 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     const char *split = kv(plan, "split") ? kv(plan, "split") : "column";
     if (strcmp(split, "column") == 0) s->split = SPLIT_COLUMN;
     else if (strcmp(split, "folds") == 0) s->split = SPLIT_FOLDS;
-    else return *err = dl_xasprintf("data binding: split = '%s' (expected column or folds)", split), -1;
+    else if (strcmp(split, "kfold") == 0) s->split = SPLIT_KFOLD;
+    else return *err = dl_xasprintf("data binding: split = '%s' (expected column, folds or kfold)", split), -1;
+    if (s->split == SPLIT_KFOLD) {
+        if (kv_num(plan, "split.k", 10, 2, 1000, &v, err)) return -1;
+        s->kfold_k = (int)v;
+        if (kv_num(plan, "split.seed", 0, 0, 4294967295.0, &v, err)) return -1;
+        s->kfold_seed = (int)(uint32_t)v;
+        if (kv_num(plan, "split.fold", 0, 0, s->kfold_k - 1, &v, err)) return -1;
+        s->kfold_fold = (int)v;
+    }
     s->split_col = kv(plan, "split.column");
     if (!s->split_col) {
         if (s->split == SPLIT_FOLDS) return *err = dl_xasprintf("data binding: folds split without 'split.column'"), -1;
@@ -94,12 +106,12 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     if ((path = kv(plan, "split.path"))) {
         s->rel_split_path = dl_xstrdup(path);
         s->split_path = join(root, path);
-    } else if (s->split == SPLIT_FOLDS || strcmp(s->source, "csv") != 0) {
+    } else if (s->split == SPLIT_FOLDS || (s->split == SPLIT_COLUMN && strcmp(s->source, "csv") != 0)) {
         return *err = dl_xasprintf("data binding: a %s source with a %s split needs 'split.path' "
                                    "(a csv with 'file' and '%s' columns)", s->source, split, s->split_col), -1;
     }
 
-    if (kv_num(plan, "label.count", 1, 1, DL_MAX_AXES, &v, err)) return -1;
+    if (kv_num(plan, "label.count", 0, 0, DL_MAX_AXES, &v, err)) return -1;
     s->nlabels = (int)v;
     for (int a = 0; a < s->nlabels; a++) {
         char key[48];
@@ -113,9 +125,42 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
         l->name = dl_xstrdup(name);
         if (strncmp(from, "column:", 7) == 0) l->from = LBL_COLUMN;
         else if (strncmp(from, "name:", 5) == 0) l->from = LBL_NAME;
-        else return *err = dl_xasprintf("data binding: %s = '%s' (expected column:NAME or name:FIELD)", key, from), -1;
+        else if (strncmp(from, "var:", 4) == 0) l->from = LBL_VAR;
+        else if (strncmp(from, "argmax:", 7) == 0) l->from = LBL_ARGMAX;
+        else return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var: or argmax:)", key, from), -1;
         l->field = dl_xstrdup(strchr(from, ':') + 1);
     }
+    if (kv_num(plan, "dist.count", 0, 0, DL_PLAN_MAX_TARGETS, &v, err)) return -1;
+    s->ndist = (int)v;
+    for (int f = 0; f < s->ndist; f++) {
+        char key[48];
+        snprintf(key, sizeof key, "dist.%d", f);
+        const char *name = kv(plan, key);
+        snprintf(key, sizeof key, "dist.%d.from", f);
+        const char *from = kv(plan, key);
+        if (!name || !from || strncmp(from, "var:", 4) != 0)
+            return *err = dl_xasprintf("data binding: distribution %d needs 'dist.%d' and 'dist.%d.from = var:NAME'", f,
+                                       f, f), -1;
+        s->dist_name[f] = dl_xstrdup(name);
+        s->dist_var[f] = dl_xstrdup(from + 4);
+    }
+    const char *input = kv(plan, "input") ? kv(plan, "input") : "image";
+    if (strcmp(input, "features") == 0) {
+        s->features = 1;
+        if (kv_num(plan, "input.dims", 0, 1, 1000000, &v, err)) return -1;
+        s->dims = (int)v;
+        if (kv_num(plan, "input.standardize", 0, 0, 1, &v, err)) return -1;
+        s->standardize = (int)v;
+        s->features_var = kv(plan, "source.features");
+        s->C = s->dims, s->H = s->W = 1;
+        if (strcmp(s->source, "mat") != 0)
+            return *err = dl_xasprintf("data binding: input = features needs a mat source, not %s", s->source), -1;
+        return 0;
+    }
+    if (strcmp(input, "image") != 0)
+        return *err = dl_xasprintf("data binding: input = '%s' (expected image or features)", input), -1;
+    if (strcmp(s->source, "mat") == 0)
+        return *err = dl_xasprintf("data binding: a mat source gives feature vectors: input = features"), -1;
 
     if (kv_num(plan, "input.channels", 3, 1, 3, &v, err)) return -1;
     s->C = (int)v;
@@ -168,6 +213,7 @@ void data_spec_free(DataSpec *s)
         free(s->labels[a].name);
         free(s->labels[a].field);
     }
+    for (int f = 0; f < DL_PLAN_MAX_TARGETS; f++) free(s->dist_name[f]), free(s->dist_var[f]);
     memset(s, 0, sizeof *s);
 }
 
@@ -251,7 +297,18 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     DataSpec spec;
     SampleList l = {0};
     uint8_t *pixels = NULL;
+    char **fold_names = NULL;
+    int nfolds = 0;
     if (data_spec_parse(plan, root, &spec, err)) goto fail;
+    if (opts && opts->fold > 0) { /* --cv: test on fold opts->fold (1-based) */
+        if ((nfolds = dl_data_folds(plan, root, &fold_names, err)) < 0) goto fail;
+        if (opts->fold > nfolds) {
+            *err = dl_xasprintf("fold %d of %d", opts->fold, nfolds);
+            goto fail;
+        }
+        if (spec.split == SPLIT_KFOLD) spec.kfold_fold = opts->fold - 1;
+        else spec.split_col = fold_names[opts->fold - 1];
+    }
     if (source_find(spec.source)->scan(&spec, &l, err)) goto fail;
     if (split_assign(&spec, &l, err)) goto fail;
     if (l.n == 0) {
@@ -259,10 +316,10 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
         goto fail;
     }
 
-    size_t chw = (size_t)spec.C * spec.H * spec.W;
-    pixels = dl_xmalloc(l.n * chw);
+    size_t chw = spec.features ? 0 : (size_t)spec.C * spec.H * spec.W;
+    pixels = dl_xmalloc(l.n * chw + 1);
     double t0 = now_s();
-    if (decode_all(&spec, &l, pixels, opts ? opts->nthreads : 0, err)) goto fail;
+    if (!spec.features && decode_all(&spec, &l, pixels, opts ? opts->nthreads : 0, err)) goto fail;
     double dt = now_s() - t0;
 
     int nbad = 0;
@@ -284,6 +341,8 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
 
     DlDataset *d = dl_xcalloc(1, sizeof *d);
     d->nlabels = spec.nlabels;
+    d->features = spec.features;
+    d->ndist = spec.ndist;
     d->C = spec.C, d->H = spec.H, d->W = spec.W;
     d->lo = spec.lo, d->hi = spec.hi;
     d->hflip = spec.hflip;
@@ -292,7 +351,14 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     d->nskipped = nbad;
     int n = (int)l.n - nbad;
     d->files = dl_xmalloc((size_t)n * sizeof *d->files);
-    d->labels = dl_xmalloc((size_t)n * spec.nlabels * sizeof *d->labels);
+    d->labels = dl_xmalloc((size_t)n * spec.nlabels * sizeof *d->labels + 1);
+    if (spec.features) d->vectors = dl_xmalloc((size_t)n * (size_t)spec.dims * sizeof *d->vectors);
+    size_t dist_total = 0;
+    for (int f = 0; f < spec.ndist; f++) {
+        d->dist_width[f] = l.dist_width[f];
+        d->dist[f] = dl_xmalloc((size_t)n * (size_t)l.dist_width[f] * sizeof(float) + 1);
+        dist_total += (size_t)l.dist_width[f];
+    }
     d->split = dl_xmalloc((size_t)n);
     d->train_idx = dl_xmalloc((size_t)n * sizeof(int));
     d->test_idx = dl_xmalloc((size_t)n * sizeof(int));
@@ -303,27 +369,67 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
         d->files[j] = s->rel;
         s->rel = NULL;
         memcpy(d->labels + (size_t)j * spec.nlabels, s->labels, (size_t)spec.nlabels * sizeof(float));
+        if (spec.features) memcpy(d->vectors + (size_t)j * spec.dims, s->vec, (size_t)spec.dims * sizeof(float));
+        for (int f = 0, off = 0; f < spec.ndist; off += d->dist_width[f], f++)
+            memcpy(d->dist[f] + (size_t)j * d->dist_width[f], s->dist + off, (size_t)d->dist_width[f] * sizeof(float));
+        (void)dist_total;
         d->split[j] = (uint8_t)s->split;
         if (s->split == DL_TRAIN) d->train_idx[d->ntrain++] = j;
         else d->test_idx[d->ntest++] = j;
         if ((size_t)j != i) memmove(pixels + (size_t)j * chw, pixels + i * chw, chw);
     }
-    d->pixels = dl_xrealloc(pixels, (size_t)n * chw);
+    d->pixels = dl_xrealloc(pixels, (size_t)n * chw + 1);
+    pixels = NULL;
     if (!(opts && opts->quiet)) {
-        fprintf(stderr, "data: %s: %d samples (%d train, %d test) decoded in %.2f s", spec.rel_path, d->n,
-                d->ntrain, d->ntest, dt);
+        fprintf(stderr, "data: %s: %d samples (%d train, %d test) %s in %.2f s", spec.rel_path, d->n,
+                d->ntrain, d->ntest, spec.features ? "read" : "decoded", dt);
         if (nbad) fprintf(stderr, "; skipped %d bad", nbad);
         fprintf(stderr, "\n");
     }
     data_spec_free(&spec);
     sample_list_free(&l);
+    for (int f = 0; f < nfolds; f++) free(fold_names[f]);
+    free(fold_names);
     *out = d;
     return 0;
 fail:
     free(pixels);
     data_spec_free(&spec);
     sample_list_free(&l);
+    for (int f = 0; f < nfolds; f++) free(fold_names[f]);
+    free(fold_names);
     return -1;
+}
+
+int dl_data_folds(const DlPlan *plan, const char *root, char ***names, char **err)
+{
+    DataSpec spec;
+    int n = -1;
+    *names = NULL;
+    if (data_spec_parse(plan, root, &spec, err)) goto out;
+    if (spec.split == SPLIT_KFOLD) {
+        n = spec.kfold_k;
+        *names = dl_xcalloc((size_t)n, sizeof **names);
+        for (int f = 0; f < n; f++) (*names)[f] = dl_xasprintf("fold%d", f + 1);
+    } else if (spec.split == SPLIT_FOLDS) {
+        CsvFile c;
+        if (csv_read(spec.split_path, spec.rel_split_path, &c, err)) goto out;
+        *names = dl_xcalloc((size_t)c.rows[0].n + 1, sizeof **names);
+        n = 0;
+        for (int k = 0; k < c.rows[0].n; k++) { /* a fold: a column of train / test only */
+            int fold = c.nrows > 1;
+            for (int r = 1; r < c.nrows && fold; r++)
+                fold = !strcmp(c.rows[r].f[k], "train") || !strcmp(c.rows[r].f[k], "test");
+            if (fold) (*names)[n++] = dl_xstrdup(c.rows[0].f[k]);
+        }
+        csv_free(&c);
+        if (n == 0) *err = dl_xasprintf("%s: no fold column (one of only 'train' and 'test')", spec.rel_split_path), n = -1;
+    } else {
+        *err = dl_xasprintf("cross-validation needs a kfold(k) or folds(path) split, not a split column");
+    }
+out:
+    data_spec_free(&spec);
+    return n;
 }
 
 void dl_data_free(DlDataset *d)
@@ -334,6 +440,8 @@ void dl_data_free(DlDataset *d)
     free(d->labels);
     free(d->split);
     free(d->pixels);
+    free(d->vectors);
+    for (int f = 0; f < d->ndist; f++) free(d->dist[f]);
     free(d->train_idx);
     free(d->test_idx);
     free(d);
@@ -404,12 +512,11 @@ void dl_data_shuffle(const DlDataset *d, uint64_t seed, int epoch, int *order)
     }
 }
 
-void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, int B, int augment,
-                   uint64_t seed, int epoch, float *image, float *target, float *label)
+void dl_data_batch(const DlDataset *d, const int *idx, int B, int augment, uint64_t seed, int epoch,
+                   float *image, float *label)
 {
     int A = d->nlabels, H = d->H, W = d->W;
     size_t hw = (size_t)H * W, chw = (size_t)d->C * hw;
-    int K = t && target ? dl_target_bins(t) : 0;
     float lut[256]; /* x = lo + (hi-lo) v/255 */
     for (int v = 0; v < 256; v++) lut[v] = d->lo + (d->hi - d->lo) * (float)v / 255.0f;
     for (int b = 0; b < B; b++) {
@@ -424,13 +531,14 @@ void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, in
             if (dy > P) dy = P; /* u < 1, but keep the bound obvious */
             if (dx > P) dx = P;
         }
-        float lab[DL_MAX_AXES];
-        for (int a = 0; a < A; a++) {
-            lab[a] = d->labels[(size_t)i * A + a];
-            if (flip && d->negate[a]) lab[a] = -lab[a];
+        for (int a = 0; label && a < A; a++) {
+            float l = d->labels[(size_t)i * A + a];
+            label[(size_t)b * A + a] = flip && d->negate[a] ? -l : l;
         }
-        if (label) memcpy(label + (size_t)b * A, lab, (size_t)A * sizeof *lab);
-        if (target && t) dl_target_build(t, lab, target + (size_t)b * K);
+        if (image && d->features) {
+            memcpy(image + (size_t)b * d->C, d->vectors + (size_t)i * d->C, (size_t)d->C * sizeof *image);
+            continue;
+        }
         if (!image) continue;
         const uint8_t *src = d->pixels + (size_t)i * chw;
         float *dst = image + (size_t)b * chw;
@@ -455,5 +563,22 @@ void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, in
                     o[x] = sx < 0 || sx >= W ? lut[0] : lut[row[sx]];
                 }
             }
+    }
+}
+
+void dl_data_feature_stats(const DlDataset *d, float *stats)
+{
+    if (!d->features) return;
+    int D = d->C;
+    for (int k = 0; k < D; k++) {
+        double m = 0, v = 0;
+        for (int j = 0; j < d->ntrain; j++) m += d->vectors[(size_t)d->train_idx[j] * D + k];
+        m = d->ntrain ? m / d->ntrain : 0;
+        for (int j = 0; j < d->ntrain; j++) {
+            double x = d->vectors[(size_t)d->train_idx[j] * D + k] - m;
+            v += x * x;
+        }
+        stats[k] = (float)m;
+        stats[D + k] = (float)(d->ntrain ? v / d->ntrain : 1);
     }
 }

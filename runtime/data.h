@@ -20,15 +20,20 @@ typedef enum DlSplit { DL_TRAIN = 0, DL_TEST = 1 } DlSplit;
 
 typedef struct DlDataset {
     int n;              /* samples loaded (both splits) */
-    int nlabels;        /* A */
-    char **files;       /* [n] path relative to the data root, for messages */
-    float *labels;      /* [n, A] raw labels (years, degrees) */
+    int nlabels;        /* the plan's label columns */
+    char **files;       /* [n] path relative to the data root (or "file.mat row N"), for messages */
+    float *labels;      /* [n, nlabels] raw labels (years, degrees, class indices) */
     uint8_t *split;     /* [n] DlSplit */
-    int C, H, W;        /* input size */
-    uint8_t *pixels;    /* [n, C, H, W] decoded, cropped, resized */
+    int features;       /* 1: the input is a feature vector [d] = [C]; 0: an image [C,H,W] */
+    int C, H, W;        /* input size (features: C = d, H = W = 1) */
+    uint8_t *pixels;    /* images: [n, C, H, W] decoded, cropped, resized */
+    float *vectors;     /* features: [n, d] */
+    int ndist;          /* distribution fields (GIVEN targets) */
+    int dist_width[DL_PLAN_MAX_TARGETS];
+    float *dist[DL_PLAN_MAX_TARGETS];   /* [n, width] rows summing to 1 */
     float lo, hi;       /* pixel value range after scaling: x = lo + (hi-lo) * v/255 */
     int hflip;          /* augmentation: random horizontal flip with p = 0.5 */
-    int negate[DL_MAX_AXES]; /* labels negated by a flip (Pointing'04 yaw) */
+    int negate[DL_MAX_AXES]; /* label columns negated by a flip (Pointing'04 yaw) */
     int crop_pad;       /* augmentation: random crop of H x W from the image padded by crop_pad
                            pixels of black on every side (a random shift by -pad..pad); 0 = off */
     int nskipped;       /* bad samples skipped (with skip_bad) */
@@ -41,6 +46,7 @@ typedef struct DlDataOpts {
     int skip_bad;       /* go on past unreadable/unlabelable samples, counting them */
     int nthreads;       /* decoding threads */
     int quiet;
+    int fold;           /* 0: the plan's split; f > 0: test on fold f (1-based) of dl_data_folds (--cv) */
 } DlDataOpts;
 
 /* Load the data the plan names.  Each bad sample is reported on stderr by file
@@ -50,6 +56,11 @@ typedef struct DlDataOpts {
 int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, char **err);
 void dl_data_free(DlDataset *d);
 
+/* The folds a cross-validation runs (--cv): kfold(k): "fold1".."foldk";
+ * folds(path): every column of that csv but `file`.  Returns the count (names
+ * malloc'd into *names), or -1 with *err (a split without folds). */
+int dl_data_folds(const DlPlan *plan, const char *root, char ***names, char **err);
+
 /* Load and preprocess one image file for --predict (no crop unless the plan's
  * crop can be had for it).  pixels: [C,H,W] floats already scaled. */
 int dl_data_load_image(const DlPlan *plan, const char *path, float *pixels, char **err);
@@ -58,37 +69,60 @@ int dl_data_load_image(const DlPlan *plan, const char *path, float *pixels, char
  * (seed, epoch).  order has d->ntrain entries. */
 void dl_data_shuffle(const DlDataset *d, uint64_t seed, int epoch, int *order);
 
-/* Fill one batch from samples idx[0..B).  image [B,C,H,W] float; target
- * [B,K] from dl_target_build; label [B,A].  augment: apply the random flip
- * (decided per sample from (seed, epoch, sample)).  Any pointer may be NULL. */
-void dl_data_batch(const DlDataset *d, const DlPlanTarget *t, const int *idx, int B,
-                   int augment, uint64_t seed, int epoch,
-                   float *image, float *target, float *label);
+/* Fill one batch from samples idx[0..B).  input: [B,C,H,W] (images, scaled,
+ * augmented) or [B,d] (features); labels: [B,nlabels] raw labels (a flip
+ * negates the negate columns).  augment: apply the random flip and crop
+ * (decided per sample from (seed, epoch, sample)).  Either pointer may be NULL. */
+void dl_data_batch(const DlDataset *d, const int *idx, int B, int augment, uint64_t seed, int epoch,
+                   float *input, float *labels);
 
-/* The label distribution for one sample: y_k proportional to
- * exp(-sum_a (v_a(k) - l_a)^2 / (2 sigma_a^2)) over the bins, normalised to
- * sum 1 (Gao et al., TIP 2017, Eq. for the age and head-pose distributions).
- * "onehot": all mass on the nearest bin of each axis.  y has K entries. */
-void dl_target_build(const DlPlanTarget *t, const float *labels, float *y);
+/* Mean and biased variance per feature over the training split: stats [2,d]
+ * (row 0 mean, row 1 variance), for the DATA_STATS tensor of a plan whose
+ * features are standardised.  No-op for images. */
+void dl_data_feature_stats(const DlDataset *d, float *stats);
+
+/* The label distribution of target t for one sample, y[K]:
+ *   GAUSSIAN1D/2D  y_k proportional to exp(-sum_a (v_a(k) - l_a)^2 / (2 sigma_a^2))
+ *                  over the bins, normalised (Gao et al., TIP 2017, Sec. III);
+ *                  sigma_a per sample from labels[sigma_label] when set;
+ *   ONEHOT         all mass on the nearest bin of each axis (zero row when
+ *                  the label equals the target's ignore value);
+ *   GIVEN          the sample's row of distribution field t->dist.
+ * labels: the sample's [nlabels] raw labels; dist: its row of the field, or
+ * NULL when t is not GIVEN. */
+void dl_target_build(const DlPlanTarget *t, const float *labels, const float *dist, float *y);
 int dl_target_bins(const DlPlanTarget *t); /* K */
 /* The index of the bin of ax nearest to label l (ties: the lower bin). */
 int dl_target_nearest_bin(const DlPlanAxis *ax, float l);
+/* The target rows of samples idx[0..B) from their (possibly augmented)
+ * labels [B,nlabels]: y [B,K]. */
+void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, int B, const float *labels,
+                     float *y);
 
-/* Metrics over an evaluation pass. */
+/* Metrics over an evaluation pass: one accumulator per plan metric. */
 typedef struct DlMetricAcc {
     int n;
-    double abs_err[DL_MAX_AXES];      /* sum |expectation - label| per axis */
-    long hit[DL_MAX_AXES], hit_joint; /* exact (or within tolerance) per axis, all axes */
-    int label_stride;   /* labels per row in dl_metric_add (the plan's nlabels);
-                           0 = max axes[].label + 1 */
+    double sum[DL_MAX_AXES + 1];      /* per component: sums (|error|, hits, measure) */
 } DlMetricAcc;
-/* Add B samples: probs [B,K], expect [B,naxes] (one expectation per target
- * axis), labels [B,label_stride] raw labels read at axes[a].label. */
-void dl_metric_add(DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *spec,
-                   const float *probs, const float *expect, const float *labels, int B);
-/* "mae age 6.21 years" / "accuracy pitch 91.2% yaw 80.1% joint 73.0%" */
-void dl_metric_format(const DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *spec,
-                      char *buf, size_t n);
+/* What one batch of B rows gives the metrics: the metric's head's probs
+ * [B,K], its expectation [B,naxes] (or NULL), every label column
+ * [B,nlabels], and its target's distribution [B,K] (or NULL). */
+typedef struct DlMetricRows {
+    const float *probs, *expect, *labels, *target;
+} DlMetricRows;
+void dl_metric_add(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, const DlMetricRows *r, int B);
+/* A metric's values after a pass: name ("mae_age", "kl"), value (in the
+ * label's unit, a fraction for accuracies) and unit; returns the count. */
+typedef struct DlMetricValue {
+    char name[96];
+    double value;
+    const char *unit; /* "years", "%" (value a fraction), "" */
+} DlMetricValue;
+int dl_metric_values(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, DlMetricValue *out, int max);
+/* Does this metric read its target's distribution rows? (the LDL measures) */
+int dl_metric_needs_target(const DlPlanMetric *spec);
+/* "mae age 6.21 years" / "accuracy pitch 91.2% yaw 80.1% joint 73.0%" / "kl 0.0401" */
+void dl_metric_format(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, char *buf, size_t n);
 
 /* Counter-based random numbers: a 64-bit hash of (seed, a, b, c) (SplitMix64
  * finaliser chain), and a uniform float in [0,1) from it. */

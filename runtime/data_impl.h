@@ -19,8 +19,9 @@
 
 #include "data.h"
 
-/* Where a label comes from: a manifest column, or a field of the file name. */
-typedef enum { LBL_COLUMN, LBL_NAME } LabelFrom;
+/* Where a label comes from: a manifest column, a field of the file name, a
+ * .mat variable (n x 1), or the arg-max column of a .mat variable's rows. */
+typedef enum { LBL_COLUMN, LBL_NAME, LBL_VAR, LBL_ARGMAX } LabelFrom;
 
 typedef struct LabelSpec {
     char *name;       /* label.N: the axis name, e.g. "age" */
@@ -28,7 +29,7 @@ typedef struct LabelSpec {
     char *field;      /* column name, or name field ("age", "pitch", "yaw", ...) */
 } LabelSpec;
 
-typedef enum { SPLIT_COLUMN, SPLIT_FOLDS } SplitKind;
+typedef enum { SPLIT_COLUMN, SPLIT_FOLDS, SPLIT_KFOLD } SplitKind;
 typedef enum { CROP_NONE, CROP_FACE_BOX } CropKind;
 
 /* The data binding (DlPlan.data) parsed and checked; paths are joined to the root. */
@@ -44,8 +45,14 @@ typedef struct DataSpec {
     const char *split_col;       /* "split", "fold1" */
     char *split_path;            /* root/split.path, NULL if none */
     char *rel_split_path;
+    int kfold_k, kfold_seed, kfold_fold; /* SPLIT_KFOLD: folds, permutation seed, test fold */
     int nlabels;
     LabelSpec labels[DL_MAX_AXES];
+    int ndist;                   /* distribution fields: dist.N = name, dist.N.from = var:VARIABLE */
+    char *dist_name[DL_PLAN_MAX_TARGETS], *dist_var[DL_PLAN_MAX_TARGETS];
+    int features;                /* input = features: vectors of `dims` floats (a mat source) */
+    int dims, standardize;
+    const char *features_var;    /* mat: source.features */
     int C, H, W;
     float lo, hi;
     int crop;                    /* CropKind */
@@ -68,12 +75,15 @@ typedef struct Sample {
     int split;         /* DlSplit, or -1 = not assigned yet */
     int has_box;
     float box[4];      /* face box: centre x, centre y, width, height (pixels) */
+    float *vec;        /* features: [dims] (malloc'd), else NULL */
+    float *dist;       /* distribution fields' rows, concatenated (malloc'd), else NULL */
     char *bad;         /* NULL, or why this sample cannot be used (malloc'd) */
 } Sample;
 
 typedef struct SampleList {
     Sample *a;
     size_t n, cap;
+    int dist_width[DL_PLAN_MAX_TARGETS]; /* per distribution field, set by the source */
 } SampleList;
 
 Sample *sample_push(SampleList *l);
@@ -88,6 +98,8 @@ typedef struct SourceKind {
     SourceScan scan;
 } SourceKind;
 const SourceKind *source_find(const char *name);
+/* The mat source (sources_mat.c): rows of MATLAB variables through libmatio. */
+int scan_mat(const DataSpec *spec, SampleList *out, char **err);
 const char *source_kind_names(void); /* "csv, utkface, pointing04" */
 
 /* Assign Sample.split from spec->split_path (folds, or a split column joined

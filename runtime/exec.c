@@ -235,7 +235,9 @@ void dl_exec_init_params(DlExec *e, uint64_t seed)
             break;
         }
         case DL_ROLE_STATE:
-            /* batch norm running statistics [2,C]: mean 0, var 1 */
+        case DL_ROLE_DATA_STATS:
+            /* batch norm running statistics and input feature statistics [2,C]: mean 0, var 1
+               (the runtime writes the features' own before training: dl_data_feature_stats) */
             memset(v, 0, (size_t)x->numel * sizeof *v);
             if (x->ndim == 2 && x->shape[0] == 2)
                 for (int64_t c = 0; c < x->shape[1]; c++) v[x->shape[1] + c] = 1.0f;

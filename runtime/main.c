@@ -15,6 +15,7 @@ static const char USAGE[] =
     "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume | --weights FILE]\n"
     "                            [--skip-bad] [--threads N] [--profile] [--device cpu|cuda|auto]\n"
     "                            [--quiet]\n"
+    "       dldlrun PLAN --cv [--epochs N] [--data DIR] [--out DIR] [--threads N] [--quiet]\n"
     "       dldlrun PLAN --eval [--weights FILE] [--data DIR]\n"
     "       dldlrun PLAN --predict [--weights FILE] IMAGE...\n"
     "\n"
@@ -23,6 +24,9 @@ static const char USAGE[] =
     "                   a row of OUT/history.csv (loss and metrics per epoch).\n"
     "                   The plan's batch size is fixed, so the last partial training batch\n"
     "                   of each epoch is dropped (evaluation pads its last batch instead).\n"
+    "  --cv             cross-validation: train and evaluate every fold of the plan's kfold(k)\n"
+    "                   or folds(path) split (OUT/foldN/), print each metric as mean +- std\n"
+    "                   over the folds and write OUT/cv.csv and OUT/cv.json\n"
     "  --eval           print the plan's metrics on the test split for saved weights\n"
     "  --predict        print, per image, the expectation per axis and the top-3 bins\n"
     "  --epochs N       epochs to train (default: the plan's)\n"
@@ -42,7 +46,7 @@ static const char USAGE[] =
     "  CC (the C compiler for kernels), DLDL_DEBUG=1 (print the compiler command),\n"
     "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked\n";
 
-static const char *const OPTIONS[] = {"--train", "--eval", "--predict", "--epochs", "--data", "--out",
+static const char *const OPTIONS[] = {"--train", "--cv", "--eval", "--predict", "--epochs", "--data", "--out",
                                       "--weights", "--resume", "--skip-bad", "--threads", "--profile",
                                       "--device", "--quiet", "--help"};
 #define NOPT (int)(sizeof OPTIONS / sizeof *OPTIONS)
@@ -107,7 +111,8 @@ int main(int argc, char **argv)
             fputs(USAGE, stdout);
             free(name);
             return 0;
-        } else if (!strcmp(name, "--train") || !strcmp(name, "--eval") || !strcmp(name, "--predict")) {
+        } else if (!strcmp(name, "--train") || !strcmp(name, "--eval") || !strcmp(name, "--predict") ||
+                   !strcmp(name, "--cv")) {
             if (mode && strcmp(mode, name)) {
                 int rc = usage_error("%s and %s cannot be combined", mode, a);
                 free(name);
@@ -159,7 +164,10 @@ int main(int argc, char **argv)
         free(err);
         return 1;
     }
-    int rc = !strcmp(mode, "--train") ? dl_train(p, &o) : !strcmp(mode, "--eval") ? dl_eval(p, &o) : dl_predict(p, &o);
+    int rc = !strcmp(mode, "--train") ? dl_train(p, &o)
+           : !strcmp(mode, "--cv")    ? dl_cv(p, &o)
+           : !strcmp(mode, "--eval")  ? dl_eval(p, &o)
+                                      : dl_predict(p, &o);
     dl_plan_free(p);
     free(o.images);
     return rc;

@@ -1,13 +1,23 @@
-/* metrics.c - evaluation metrics (runtime/data.h dl_metric_add / dl_metric_format).
+/* metrics.c - evaluation metrics (runtime/data.h dl_metric_add / dl_metric_values).
  *
- *   mae       per axis: mean |E_a - l_a|, E_a the expectation of the predicted
- *             distribution's marginal on axis a (DLDL-v2, Gao et al., IJCAI 2018:
- *             the read-out), l_a the raw label (years, degrees).
- *   accuracy  per axis: the arg-max bin of axis a's marginal of probs is correct
- *             when |v_a(bin) - l_a| <= tolerance; tolerance 0 means the exact
- *             bin: the arg-max is the bin nearest to the label (ties to the
- *             lower bin, as target.c).  joint: every axis correct.  As reported
- *             for Pointing'04 by DLDL (Gao et al., IEEE TIP 2017, Table VI).
+ * One row per DlMetricKind (common/plan_enums.def): an accumulator over the
+ * rows of an evaluation pass and the values it reports.
+ *
+ *   mae        per axis: mean |E_a - l_a|, E_a the expectation of the head's
+ *              distribution over the target's bins on axis a (DLDL-v2, Gao et
+ *              al., IJCAI 2018: the read-out), l_a the raw label.
+ *   accuracy   per axis: the arg-max bin of axis a's marginal is correct when
+ *              |v_a(bin) - l_a| <= tolerance; tolerance 0 means the exact bin
+ *              (the bin nearest the label, ties to the lower, as target.c).
+ *              joint: every axis correct.  As reported for Pointing'04 by DLDL
+ *              (Gao et al., IEEE TIP 2017, Table VI).
+ *   top1       the head's arg-max bin index equals the class label.
+ *   eps_error  mean of 1 - exp(-(E - mu)^2 / (2 sigma^2)) (ChaLearn LAP 2015),
+ *              sigma fixed or per sample.
+ *   chebyshev, clark, canberra, kl, cosine, intersection
+ *              the six LDL measures of Geng (TKDE 2016) between the head's
+ *              distribution and the target's, per sample, averaged
+ *              (runtime/ldl_measures.c, as the PyTorch reference computes them).
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,80 +26,198 @@
 
 #include "../common/util.h"
 #include "data.h"
+#include "ldl_measures.h"
 
 /* A label exactly on a tolerance edge must count despite float rounding. */
 #define TOL_SLACK 1e-4
 
-static int label_stride(const DlMetricAcc *m, const DlPlanTarget *t)
+typedef struct MetricRow {
+    int kind;
+    void (*add)(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B);
+    int (*values)(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max);
+    int ldl;             /* DlLdlMeasure + 1 for the six measures, else 0 */
+} MetricRow;
+
+static int64_t head_K(const DlPlan *p, const DlPlanMetric *s) { return p->heads[s->head].K; }
+
+/* ---- mae, eps_error: the expectation against labels ---------------------- */
+
+static void add_mae(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
 {
-    if (m->label_stride > 0) return m->label_stride;
-    int s = 0;
-    for (int a = 0; a < t->naxes; a++)
-        if (t->axes[a].label + 1 > s) s = t->axes[a].label + 1;
-    return s;
+    int A = s->ncols, L = p->nlabels;
+    for (int b = 0; b < B; b++)
+        for (int a = 0; a < A; a++)
+            m->sum[a] += fabs((double)r->expect[(size_t)b * A + a] - (double)r->labels[(size_t)b * L + s->cols[a]]);
 }
 
-void dl_metric_add(DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *spec,
-                   const float *probs, const float *expect, const float *labels, int B)
+static void add_eps(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
 {
-    int A = t->naxes, L = label_stride(m, t), K = dl_target_bins(t);
-    int accuracy = strcmp(spec->kind, "accuracy") == 0;
-    int maxbins = 0;
-    for (int a = 0; a < A; a++)
-        if (t->axes[a].nbins > maxbins) maxbins = t->axes[a].nbins;
-    double *marg = accuracy ? dl_xmalloc((size_t)maxbins * sizeof *marg) : NULL;
-
+    int L = p->nlabels;
     for (int b = 0; b < B; b++) {
-        const float *lab = labels + (size_t)b * L;
-        if (!accuracy) {
-            for (int a = 0; a < A; a++)
-                m->abs_err[a] += fabs((double)expect[(size_t)b * A + a] - (double)lab[t->axes[a].label]);
-            continue;
-        }
-        const float *p = probs + (size_t)b * K;
+        const float *lab = r->labels + (size_t)b * L;
+        double sigma = s->sigma_col >= 0 ? lab[s->sigma_col] : s->sigma;
+        m->sum[0] += dl_eps_error(r->expect[b], lab[s->cols[0]], sigma);
+    }
+}
+
+static int values_mae(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
+{
+    const DlPlanTarget *t = &p->targets[s->target];
+    int k = 0;
+    for (int a = 0; a < s->ncols && k < max; a++, k++) {
+        char key[32];
+        snprintf(key, sizeof key, "label.%d", s->cols[a]);
+        const char *lab = dl_plan_kv(p->data, p->ndata, key);
+        snprintf(out[k].name, sizeof out[k].name, "%s_%s", s->name, lab ? lab : t->axes[a].name);
+        snprintf(key, sizeof key, "label.%d.unit", s->cols[a]);
+        out[k].unit = dl_plan_kv(p->data, p->ndata, key);
+        if (!out[k].unit) out[k].unit = "";
+        out[k].value = m->n ? m->sum[a] / m->n : NAN;
+    }
+    return k;
+}
+
+static int values_one(const DlMetricAcc *m, const DlPlanMetric *s, const char *unit, DlMetricValue *out, int max)
+{
+    if (max < 1) return 0;
+    snprintf(out[0].name, sizeof out[0].name, "%s", s->name);
+    out[0].value = m->n ? m->sum[0] / m->n : NAN;
+    out[0].unit = unit;
+    return 1;
+}
+
+static int values_eps(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
+{
+    return values_one(m, s, "", out, max);
+}
+
+/* ---- accuracy (marginal arg-max per axis), top1 --------------------------- */
+
+static void add_accuracy(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
+{
+    const DlPlanTarget *t = &p->targets[s->target];
+    int A = t->naxes, L = p->nlabels, K = dl_target_bins(t);
+    double marg[4096];
+    for (int b = 0; b < B; b++) {
+        const float *lab = r->labels + (size_t)b * L, *pr = r->probs + (size_t)b * K;
         int all = 1, stride = K;
         for (int a = 0; a < A; a++) {
             const DlPlanAxis *ax = &t->axes[a];
             stride /= ax->nbins; /* joint bins of the axes after a */
-            memset(marg, 0, (size_t)ax->nbins * sizeof *marg);
-            for (int k = 0; k < K; k++) marg[(k / stride) % ax->nbins] += p[k];
             int best = 0;
-            for (int i = 1; i < ax->nbins; i++)
-                if (marg[i] > marg[best]) best = i;
+            if (ax->nbins <= (int)(sizeof marg / sizeof *marg)) {
+                memset(marg, 0, (size_t)ax->nbins * sizeof *marg);
+                for (int k = 0; k < K; k++) marg[(k / stride) % ax->nbins] += pr[k];
+                for (int i = 1; i < ax->nbins; i++)
+                    if (marg[i] > marg[best]) best = i;
+            }
             float l = lab[ax->label];
-            int hit = spec->tolerance > 0
-                          ? fabs((double)ax->bins[best] - (double)l) <= spec->tolerance + TOL_SLACK
-                          : best == dl_target_nearest_bin(ax, l);
-            m->hit[a] += hit;
+            int hit = s->tolerance > 0 ? fabs((double)ax->bins[best] - (double)l) <= s->tolerance + TOL_SLACK
+                                       : best == dl_target_nearest_bin(ax, l);
+            m->sum[a] += hit;
             all &= hit;
         }
-        m->hit_joint += all;
+        m->sum[A] += all;
     }
-    m->n += B;
-    free(marg);
 }
 
-void dl_metric_format(const DlMetricAcc *m, const DlPlanTarget *t, const DlPlanMetric *spec,
-                      char *buf, size_t n)
+static int values_accuracy(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
 {
-    DlBuf s = {0};
-    int accuracy = strcmp(spec->kind, "accuracy") == 0;
-    dl_buf_printf(&s, "%s", spec->name);
-    for (int a = 0; a < t->naxes; a++) {
-        const DlPlanAxis *ax = &t->axes[a];
-        if (m->n == 0)
-            dl_buf_printf(&s, " %s n/a", ax->name);
-        else if (accuracy)
-            dl_buf_printf(&s, " %s %.1f%%", ax->name, 100.0 * (double)m->hit[a] / m->n);
-        else
-            dl_buf_printf(&s, " %s %.2f%s%s", ax->name, m->abs_err[a] / m->n,
-                          ax->unit && *ax->unit ? " " : "", ax->unit ? ax->unit : "");
+    const DlPlanTarget *t = &p->targets[s->target];
+    int k = 0;
+    for (int a = 0; a <= t->naxes && k < max; a++) {
+        if (a == t->naxes && t->naxes == 1) break;
+        snprintf(out[k].name, sizeof out[k].name, "%s_%s", s->name, a < t->naxes ? t->axes[a].name : "joint");
+        out[k].value = m->n ? m->sum[a] / m->n : NAN;
+        out[k++].unit = "%";
     }
-    if (accuracy && t->naxes > 1) {
-        if (m->n == 0)
-            dl_buf_printf(&s, " joint n/a");
-        else
-            dl_buf_printf(&s, " joint %.1f%%", 100.0 * (double)m->hit_joint / m->n);
+    return k;
+}
+
+static void add_top1(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
+{
+    int64_t K = head_K(p, s);
+    for (int b = 0; b < B; b++) {
+        const float *pr = r->probs + (size_t)b * (size_t)K;
+        int64_t best = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (pr[k] > pr[best]) best = k;
+        m->sum[0] += (double)best == (double)r->labels[(size_t)b * p->nlabels + s->cols[0]];
+    }
+}
+
+static int values_top1(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
+{
+    return values_one(m, s, "%", out, max);
+}
+
+/* ---- the six LDL measures ------------------------------------------------- */
+
+static const MetricRow *row_of(int kind);
+
+static void add_ldl(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
+{
+    int64_t K = head_K(p, s);
+    DlLdlMeasure which = (DlLdlMeasure)(row_of(s->kind)->ldl - 1);
+    for (int b = 0; b < B; b++)
+        m->sum[0] += dl_ldl_measure(which, r->probs + (size_t)b * (size_t)K, r->target + (size_t)b * (size_t)K, (int)K);
+}
+
+static int values_ldl(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
+{
+    return values_one(m, s, "", out, max);
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+static const MetricRow rows[] = {
+    {DL_MET_MAE, add_mae, values_mae, 0},
+    {DL_MET_ACCURACY, add_accuracy, values_accuracy, 0},
+    {DL_MET_TOP1, add_top1, values_top1, 0},
+    {DL_MET_EPS_ERROR, add_eps, values_eps, 0},
+    {DL_MET_CHEBYSHEV, add_ldl, values_ldl, DL_LDL_CHEBYSHEV + 1},
+    {DL_MET_CLARK, add_ldl, values_ldl, DL_LDL_CLARK + 1},
+    {DL_MET_CANBERRA, add_ldl, values_ldl, DL_LDL_CANBERRA + 1},
+    {DL_MET_KL, add_ldl, values_ldl, DL_LDL_KL + 1},
+    {DL_MET_COSINE, add_ldl, values_ldl, DL_LDL_COSINE + 1},
+    {DL_MET_INTERSECTION, add_ldl, values_ldl, DL_LDL_INTERSECTION + 1},
+};
+_Static_assert(sizeof rows / sizeof *rows == DL_MET_COUNT, "one row per metric kind");
+
+static const MetricRow *row_of(int kind)
+{
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++)
+        if (rows[i].kind == kind) return &rows[i];
+    return &rows[0]; /* unreachable: the plan verifier admits only listed kinds */
+}
+
+int dl_metric_needs_target(const DlPlanMetric *spec) { return row_of(spec->kind)->ldl > 0; }
+
+void dl_metric_add(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, const DlMetricRows *r, int B)
+{
+    row_of(spec->kind)->add(m, p, spec, r, B);
+    m->n += B;
+}
+
+int dl_metric_values(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, DlMetricValue *out, int max)
+{
+    return row_of(spec->kind)->values(m, p, spec, out, max);
+}
+
+void dl_metric_format(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, char *buf, size_t n)
+{
+    DlMetricValue v[DL_MAX_AXES + 1];
+    int nv = dl_metric_values(m, p, spec, v, DL_MAX_AXES + 1);
+    DlBuf s = {0};
+    dl_buf_printf(&s, "%s", spec->name);
+    size_t pre = strlen(spec->name);
+    for (int i = 0; i < nv; i++) {
+        const char *sub = v[i].name[pre] == '_' ? v[i].name + pre + 1 : "";
+        if (*sub) dl_buf_printf(&s, " %s", sub);
+        if (m->n == 0) dl_buf_printf(&s, " n/a");
+        else if (!strcmp(v[i].unit, "%")) dl_buf_printf(&s, " %.1f%%", 100.0 * v[i].value);
+        else if (*v[i].unit) dl_buf_printf(&s, " %.2f %s", v[i].value, v[i].unit);
+        else dl_buf_printf(&s, " %.4f", v[i].value);
     }
     if (n > 0) snprintf(buf, n, "%s", s.s);
     dl_buf_free(&s);

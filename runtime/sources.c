@@ -25,6 +25,7 @@
 
 #include "../common/util.h"
 #include "data_impl.h"
+#include "kfold.h"
 
 /* ---- sample lists --------------------------------------------------------- */
 
@@ -47,6 +48,8 @@ void sample_list_free(SampleList *l)
         free(l->a[i].rel);
         free(l->a[i].key_dir);
         free(l->a[i].key_parent);
+        free(l->a[i].vec);
+        free(l->a[i].dist);
         free(l->a[i].bad);
     }
     free(l->a);
@@ -539,6 +542,7 @@ static const SourceKind kinds[] = {
     {"csv", scan_csv},
     {"utkface", scan_utkface},
     {"pointing04", scan_pointing04},
+    {"mat", scan_mat},
 };
 
 const SourceKind *source_find(const char *name)
@@ -570,6 +574,13 @@ static const SplitEntry *find_entry(const SplitEntry *e, int n, const char *key)
 
 int split_assign(const DataSpec *spec, SampleList *l, char **err)
 {
+    if (spec->split == SPLIT_KFOLD) { /* numpy's permutation of the rows, as the LDL reference */
+        uint8_t *test = dl_xmalloc(l->n + 1);
+        dl_kfold_assign((uint32_t)spec->kfold_seed, (int)l->n, spec->kfold_k, spec->kfold_fold, test);
+        for (size_t i = 0; i < l->n; i++) l->a[i].split = test[i] ? DL_TEST : DL_TRAIN;
+        free(test);
+        return 0;
+    }
     if (!spec->split_path) {
         for (size_t i = 0; i < l->n; i++)
             if (!l->a[i].bad && l->a[i].split < 0)

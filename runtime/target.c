@@ -14,6 +14,9 @@
  * the sum is still not a positive finite number (a NaN label, sigma <= 0) all
  * mass goes to the nearest bin of each axis, as for "onehot".
  * Nearest bin: smallest |v - l|, ties to the lower index (numpy argmin).
+ * A per-sample sigma (labels[sigma_label], e.g. ChaLearn's apparent-age
+ * standard deviation) replaces the axis's fixed sigma.  A GIVEN target copies
+ * the sample's row of its distribution field (normalised when loaded).
  */
 #include <math.h>
 #include <string.h>
@@ -44,10 +47,16 @@ int dl_target_nearest_bin(const DlPlanAxis *ax, float l)
 static void onehot(const DlPlanTarget *t, const float *labels, float *y, int K)
 {
     memset(y, 0, (size_t)K * sizeof *y);
+    if (t->has_ignore && t->naxes == 1 && labels[t->axes[0].label] == t->ignore) return; /* no class: no mass */
     int k = 0;
     for (int a = 0; a < t->naxes; a++)
         k = k * t->axes[a].nbins + dl_target_nearest_bin(&t->axes[a], labels[t->axes[a].label]);
     y[k] = 1.0f;
+}
+
+static double sigma_of(const DlPlanAxis *ax, const float *labels)
+{
+    return ax->sigma_label >= 0 ? (double)labels[ax->sigma_label] : (double)ax->sigma;
 }
 
 /* e_k for joint bin k (row-major, first axis slowest). */
@@ -56,18 +65,23 @@ static double energy(const DlPlanTarget *t, const float *labels, int k)
     double e = 0;
     for (int a = t->naxes - 1; a >= 0; a--) {
         const DlPlanAxis *ax = &t->axes[a];
-        double d = (double)ax->bins[k % ax->nbins] - (double)labels[ax->label];
-        e += d * d / (2.0 * (double)ax->sigma * (double)ax->sigma);
+        double d = (double)ax->bins[k % ax->nbins] - (double)labels[ax->label], s = sigma_of(ax, labels);
+        e += d * d / (2.0 * s * s);
         k /= ax->nbins;
     }
     return e;
 }
 
 /* No allocation: called per sample inside training steps (common/util.h). */
-void dl_target_build(const DlPlanTarget *t, const float *labels, float *y)
+void dl_target_build(const DlPlanTarget *t, const float *labels, const float *dist, float *y)
 {
     int K = dl_target_bins(t);
-    if (strcmp(t->kind, "onehot") == 0) {
+    if (t->kind == DL_TGT_GIVEN) {
+        if (dist) memcpy(y, dist, (size_t)K * sizeof *y);
+        else memset(y, 0, (size_t)K * sizeof *y);
+        return;
+    }
+    if (t->kind == DL_TGT_ONEHOT) {
         onehot(t, labels, y, K);
         return;
     }
@@ -76,7 +90,7 @@ void dl_target_build(const DlPlanTarget *t, const float *labels, float *y)
     int ok = 1;
     for (int a = 0; a < t->naxes; a++) {
         const DlPlanAxis *ax = &t->axes[a];
-        double s = ax->sigma, m = INFINITY;
+        double s = sigma_of(ax, labels), m = INFINITY;
         for (int i = 0; i < ax->nbins; i++) {
             double d = (double)ax->bins[i] - (double)labels[ax->label];
             double e = d * d / (2 * s * s);
@@ -93,4 +107,16 @@ void dl_target_build(const DlPlanTarget *t, const float *labels, float *y)
         return;
     }
     for (int k = 0; k < K; k++) y[k] = (float)(exp(-(energy(t, labels, k) - emin)) / sum);
+}
+
+void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, int B, const float *labels,
+                     float *y)
+{
+    int K = dl_target_bins(t), A = d->nlabels;
+    for (int b = 0; b < B; b++) {
+        const float *row = t->kind == DL_TGT_GIVEN && t->dist >= 0 && t->dist < d->ndist && d->dist_width[t->dist] == K
+                               ? d->dist[t->dist] + (size_t)idx[b] * (size_t)K
+                               : NULL;
+        dl_target_build(t, labels + (size_t)b * (size_t)A, row, y + (size_t)b * (size_t)K);
+    }
 }

@@ -20,6 +20,7 @@
 
 #include "../common/util.h"
 #include "checkpoint.h"
+#include "ldl_measures.h"
 #include "schedule.h"
 
 static double now(void)
@@ -27,21 +28,6 @@ static double now(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int mkdir_p(const char *path)
-{
-    char *p = dl_xstrdup(path);
-    int rc = 0;
-    for (char *s = p + 1; *s && rc == 0; s++) {
-        if (*s != '/') continue;
-        *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) rc = -1;
-        *s = '/';
-    }
-    if (rc == 0 && mkdir(p, 0755) != 0 && errno != EEXIST) rc = -1;
-    free(p);
-    return rc;
 }
 
 static void fmt_eta(double s, char *buf, size_t n)
@@ -103,6 +89,7 @@ typedef struct Loop {
     DlTrainPos pos;
     int epochs, nb;
     char *out;
+    DlMetricAcc *acc;  /* the last evaluation: one accumulator per plan metric */
 } Loop;
 
 /* One epoch (0-based ep) of training; returns 0 or -1 with *err. */
@@ -111,20 +98,22 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     const DlPlan *p = L->p;
     DlExec *e = L->e;
     int B = L->tr.batch;
-    float *img = L->tr.image >= 0 ? dl_exec_tensor(e, L->tr.image) : NULL;
-    float *tgt = L->tr.target >= 0 ? dl_exec_tensor(e, L->tr.target) : NULL;
-    float *lab = L->tr.label >= 0 ? dl_exec_tensor(e, L->tr.label) : NULL;
+    float *lab = dl_xcalloc((size_t)B * (size_t)(p->nlabels + 1), sizeof *lab);
     float *sc = dl_exec_tensor(e, L->tr.scalars);
     const float *loss = dl_exec_tensor(e, L->tr.loss);
     dl_data_shuffle(L->d, L->pos.seed, ep, order);
     double t0 = now(), sum = 0;
     for (int b = 0; b < L->nb; b++) {
-        dl_data_batch(L->d, &p->target, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, img, tgt, lab);
+        dl_feed(e, p, &L->tr, L->d, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, lab);
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
         sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step, sc[3] = (float)L->pos.seed;
-        if (dl_exec_run(e, L->tr.prog, err) != 0) return -1;
+        if (dl_exec_run(e, L->tr.prog, err) != 0) {
+            free(lab);
+            return -1;
+        }
         if (!isfinite(loss[0])) {
+            free(lab);
             *err = dl_xasprintf("the loss is %s at epoch %d batch %d (step %lld, lr %.4g)%s",
                                 isnan(loss[0]) ? "NaN" : "infinite", ep + 1, b + 1, (long long)L->pos.step, lr,
                                 L->o->debug >= 2 ? "" : "; run with DLDL_DEBUG=2 to find the op that made it");
@@ -138,18 +127,18 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     }
     *loss_mean = sum / (L->nb ? L->nb : 1);
     *secs = now() - t0;
+    free(lab);
     return 0;
 }
 
 /* Append one row to OUT/history.csv (created with its header when training
  * starts from epoch 0): epoch, mean training loss, seconds, images/s, then
- * each metric per axis (MAE in the label's unit; accuracy as a fraction)
- * and, for accuracy over several axes, joint.  For plotting curves. */
+ * each metric's values (dl_metric_values: MAE in the label's unit, accuracies
+ * as fractions, LDL measures as they are).  For plotting curves. */
 static void history_append(const Loop *L, const DlMetricAcc *acc, int epoch, double loss, double secs,
                            double ips)
 {
     const DlPlan *p = L->p;
-    const DlPlanTarget *t = &p->target;
     char *path = dl_xasprintf("%s/history.csv", L->out);
     FILE *f = fopen(path, epoch == 1 ? "w" : "a");
     if (!f) {
@@ -157,22 +146,19 @@ static void history_append(const Loop *L, const DlMetricAcc *acc, int epoch, dou
         free(path);
         return;
     }
+    DlMetricValue v[DL_MAX_AXES + 1];
     if (epoch == 1) {
         fprintf(f, "epoch,train_loss,seconds,images_per_s");
         for (int m = 0; m < p->nmetrics; m++) {
-            for (int a = 0; a < t->naxes; a++) fprintf(f, ",%s_%s", p->metrics[m].name, t->axes[a].name);
-            if (strcmp(p->metrics[m].kind, "accuracy") == 0 && t->naxes > 1)
-                fprintf(f, ",%s_joint", p->metrics[m].name);
+            int nv = dl_metric_values(&acc[m], p, &p->metrics[m], v, DL_MAX_AXES + 1);
+            for (int k = 0; k < nv; k++) fprintf(f, ",%s", v[k].name);
         }
         fputc('\n', f);
     }
     fprintf(f, "%d,%.6g,%.2f,%.1f", epoch, loss, secs, ips);
     for (int m = 0; m < p->nmetrics; m++) {
-        double n = acc[m].n > 0 ? acc[m].n : 1;
-        int is_acc = strcmp(p->metrics[m].kind, "accuracy") == 0;
-        for (int a = 0; a < t->naxes; a++)
-            fprintf(f, ",%.6g", is_acc ? (double)acc[m].hit[a] / n : acc[m].abs_err[a] / n);
-        if (is_acc && t->naxes > 1) fprintf(f, ",%.6g", (double)acc[m].hit_joint / n);
+        int nv = dl_metric_values(&acc[m], p, &p->metrics[m], v, DL_MAX_AXES + 1);
+        for (int k = 0; k < nv; k++) fprintf(f, ",%.6g", v[k].value);
     }
     fputc('\n', f);
     if (fclose(f) != 0) fprintf(stderr, "dldlrun: warning: cannot write '%s': %s\n", path, strerror(errno));
@@ -186,9 +172,7 @@ static int train_loop(Loop *L)
     char *err = NULL;
     int start = L->pos.epoch, rc = 1;
     int *order = dl_xcalloc((size_t)L->d->ntrain + 1, sizeof *order);
-    int *idx = dl_xcalloc((size_t)L->ev.batch, sizeof *idx);
-    float *labels = dl_xcalloc((size_t)L->ev.batch * (size_t)(p->nlabels > 0 ? p->nlabels : 1), sizeof *labels);
-    DlMetricAcc *acc = dl_xcalloc((size_t)(p->nmetrics ? p->nmetrics : 1), sizeof *acc);
+    DlMetricAcc *acc = L->acc;
     Progress pg = {.tty = isatty(2), .quiet = o->quiet, .last = -1e9};
     if (start >= L->epochs) {
         printf("nothing to do: %s holds %d epochs of %d\n", L->out, start, L->epochs);
@@ -203,7 +187,7 @@ static int train_loop(Loop *L)
             goto done;
         }
         progress_clear(&pg);
-        if (dl_eval_pass(L->e, p, &L->ev, L->d, acc, idx, labels, &err) != 0) {
+        if (dl_eval_pass(L->e, p, &L->ev, L->d, acc, &err) != 0) {
             fprintf(stderr, "dldlrun: %s\n", err);
             goto done;
         }
@@ -225,16 +209,18 @@ static int train_loop(Loop *L)
 done:
     if (o->profile) dl_exec_profile(L->e, stderr);
     free(err);
-    free(order), free(idx), free(labels), free(acc);
+    free(order);
     return rc;
 }
 
-int dl_train(const DlPlan *p, const DlRunOpts *o)
+/* One training run: fold -1 (the plan's split) or a fold of --cv, into out;
+ * acc (p->nmetrics) receives the last evaluation. */
+static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *out, DlMetricAcc *acc)
 {
-    Loop L = {.p = p, .o = o};
+    Loop L = {.p = p, .o = o, .acc = acc};
     char *err = NULL;
     int rc = 1;
-    L.out = dl_out_dir(o);
+    L.out = dl_xstrdup(out);
     if (dl_prog_io(p, "train", &L.tr, &err) != 0 || dl_prog_io(p, "eval", &L.ev, &err) != 0) goto fail;
     if (L.tr.loss < 0 || L.tr.scalars < 0) {
         err = dl_xasprintf("%s: the train program has no %s (re-run dldlc)", o->plan_path,
@@ -243,7 +229,7 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
     }
     L.epochs = o->epochs > 0 ? o->epochs : (int)dl_plan_hyper_num(p, "epochs", 1);
     L.pos.seed = (uint64_t)dl_plan_hyper_num(p, "seed", 0);
-    if (dl_load_data(p, o, &L.d, &err) != 0) goto fail;
+    if (dl_load_data(p, o, fold, &L.d, &err) != 0) goto fail;
     L.nb = L.d->ntrain / L.tr.batch;
     if (L.nb == 0) {
         err = dl_xasprintf("the training split has %d samples, fewer than one batch of %d", L.d->ntrain,
@@ -262,6 +248,8 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
                 j->cache_hit ? "from the cache" : "compiled", now() - tj);
     }
     dl_exec_init_params(L.e, L.pos.seed);
+    if (L.tr.data_stats >= 0) /* standardised features: the training split's mean and variance */
+        dl_data_feature_stats(L.d, dl_exec_tensor(L.e, L.tr.data_stats));
     if (o->weights) { /* fine-tuning: start from a file's weights, matched by name */
         DlInitReport ir;
         if (dl_init_from_weights(o->weights, p, dl_exec_arenas(L.e), &ir, &err) != 0) goto fail;
@@ -270,7 +258,7 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
         free(msg);
         dl_init_report_free(&ir);
     }
-    if (mkdir_p(L.out) != 0) {
+    if (dl_mkdir_p(L.out) != 0) {
         err = dl_xasprintf("cannot create the output directory '%s': %s", L.out, strerror(errno));
         goto fail;
     }
@@ -296,5 +284,91 @@ done:
     dl_exec_free(L.e);
     dl_data_free(L.d);
     free(L.out);
+    return rc;
+}
+
+int dl_train(const DlPlan *p, const DlRunOpts *o)
+{
+    char *out = dl_out_dir(o);
+    DlMetricAcc *acc = dl_xcalloc((size_t)p->nmetrics + 1, sizeof *acc);
+    int rc = train_run(p, o, -1, out, acc);
+    free(acc);
+    free(out);
+    return rc;
+}
+
+/* ---- cross-validation ------------------------------------------------------ */
+
+#define CV_MAXV 256
+
+int dl_cv(const DlPlan *p, const DlRunOpts *o)
+{
+    char *err = NULL, **names = NULL;
+    const char *root = o->data_root ? o->data_root : dl_data_root();
+    int nf = dl_data_folds(p, root, &names, &err);
+    if (nf < 0) {
+        fprintf(stderr, "dldlrun: --cv: %s\n", err);
+        free(err);
+        return 1;
+    }
+    char *out = dl_out_dir(o);
+    DlMetricAcc *acc = dl_xcalloc((size_t)p->nmetrics + 1, sizeof *acc);
+    DlMetricValue names_v[CV_MAXV];
+    double *vals = dl_xcalloc((size_t)nf * CV_MAXV, sizeof *vals);
+    int nv = 0, rc = 0;
+    for (int f = 0; f < nf && rc == 0; f++) {
+        char *fo = dl_xasprintf("%s/%s", out, names[f]);
+        if (!o->quiet) fprintf(stderr, "dldlrun: cross-validation: %s (%d of %d), test on it, train on the rest\n",
+                               names[f], f + 1, nf);
+        rc = train_run(p, o, f, fo, acc);
+        free(fo);
+        int k = 0;
+        for (int m = 0; m < p->nmetrics && rc == 0; m++) {
+            DlMetricValue v[DL_MAX_AXES + 1];
+            int n = dl_metric_values(&acc[m], p, &p->metrics[m], v, DL_MAX_AXES + 1);
+            for (int j = 0; j < n && k < CV_MAXV; j++, k++) {
+                if (f == 0) names_v[k] = v[j];
+                vals[(size_t)f * CV_MAXV + k] = v[j].value;
+            }
+        }
+        nv = k;
+    }
+    if (rc == 0) {
+        char *csv = dl_xasprintf("%s/cv.csv", out), *js = dl_xasprintf("%s/cv.json", out);
+        DlBuf c = {0}, j = {0};
+        dl_buf_printf(&c, "metric,unit,mean,std");
+        for (int f = 0; f < nf; f++) dl_buf_printf(&c, ",%s", names[f]);
+        dl_buf_printf(&c, "\n");
+        dl_buf_printf(&j, "{\n  \"plan\": \"%s\",\n  \"folds\": %d,\n  \"metrics\": {", o->plan_path, nf);
+        printf("cross-validation, %d folds (mean +- std over the folds):\n", nf);
+        for (int k = 0; k < nv; k++) {
+            double x[1024], mean, sd;
+            for (int f = 0; f < nf && f < 1024; f++) x[f] = vals[(size_t)f * CV_MAXV + k];
+            dl_mean_std(x, nf, &mean, &sd);
+            int pct = !strcmp(names_v[k].unit, "%");
+            double sc = pct ? 100 : 1;
+            printf("  %-24s %10.4f +- %.4f%s%s\n", names_v[k].name, mean * sc, sd * sc, *names_v[k].unit ? " " : "",
+                   names_v[k].unit);
+            dl_buf_printf(&c, "%s,%s,%.9g,%.9g", names_v[k].name, pct ? "fraction" : names_v[k].unit, mean, sd);
+            dl_buf_printf(&j, "%s\n    \"%s\": {\"unit\": \"%s\", \"mean\": %.9g, \"std\": %.9g, \"folds\": [",
+                          k ? "," : "", names_v[k].name, pct ? "fraction" : names_v[k].unit, mean, sd);
+            for (int f = 0; f < nf; f++) {
+                dl_buf_printf(&c, ",%.9g", x[f]);
+                dl_buf_printf(&j, "%s%.9g", f ? ", " : "", x[f]);
+            }
+            dl_buf_printf(&c, "\n");
+            dl_buf_printf(&j, "]}");
+        }
+        dl_buf_printf(&j, "\n  }\n}\n");
+        if (dl_write_file_atomic(csv, c.s, c.n) != 0 || dl_write_file_atomic(js, j.s, j.n) != 0) {
+            fprintf(stderr, "dldlrun: cannot write %s: %s\n", csv, strerror(errno));
+            rc = 1;
+        } else if (!o->quiet)
+            fprintf(stderr, "dldlrun: wrote %s and %s\n", csv, js);
+        dl_buf_free(&c), dl_buf_free(&j);
+        free(csv), free(js);
+    }
+    for (int f = 0; f < nf; f++) free(names[f]);
+    free(names), free(vals), free(acc), free(out);
     return rc;
 }

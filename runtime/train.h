@@ -19,6 +19,7 @@ typedef struct DlRunOpts {
     const char *weights;    /* --weights: for eval and predict (else OUT/weights.safetensors);
                                for train, the initial weights (fine-tuning; NULL: from scratch) */
     int resume, skip_bad, threads, profile, quiet, debug;
+    int cv;                 /* --cv */
     char **images;          /* --predict */
     int nimages;
 } DlRunOpts;
@@ -34,30 +35,51 @@ int dl_eval(const DlPlan *p, const DlRunOpts *o);
 /* Print, per image, the expectation per axis and the top-3 bins. */
 int dl_predict(const DlPlan *p, const DlRunOpts *o);
 
-/* ---- shared by train.c and predict.c ------------------------------------ */
+/* Cross-validation (--cv): train and evaluate every fold of the plan's
+ * kfold or folds split with the same seed, one run each under OUT/foldN/,
+ * then print each metric as mean +- std over the folds (population std) and
+ * write OUT/cv.csv and OUT/cv.json. */
+int dl_cv(const DlPlan *p, const DlRunOpts *o);
 
-/* A program's inputs (tensor indices, -1 when absent) and outputs. */
+/* ---- what every mode shares (run.c) -------------------------------------- */
+
+/* A program's inputs and outputs as tensor indices (-1 when absent). */
+#define DL_IO_MAX 64
 typedef struct DlProgIO {
     int prog, batch;
-    int image, target, label, scalars;
-    int loss, probs, expect;
+    int input, scalars, loss;
+    int ntarget, target[DL_IO_MAX];   /* TARGET inputs (the plan tensor's ref names the target) */
+    int nlabel, label[DL_IO_MAX];     /* LABEL inputs ([B,ncols] of the plan's label columns) */
+    int data_stats;                   /* the DATA_STATS tensor, or -1 */
+    int probs[DL_PLAN_MAX_TARGETS];   /* per head */
+    int nexpect;
+    struct { int head, target, tensor; } expect[DL_IO_MAX];
 } DlProgIO;
-/* Returns 0, or -1 with *err when the program is missing or lacks what
- * `need` names ("eval program lacks an image input"). */
+/* Returns 0, or -1 with *err when the program is missing or lacks an input. */
 int dl_prog_io(const DlPlan *p, const char *name, DlProgIO *io, char **err);
+/* The EXPECT output of (head, target) in io, or -1. */
+int dl_prog_expect(const DlProgIO *io, int head, int target);
+
+/* Write one batch of samples idx[0..B) into the program's inputs: the
+ * network input, every target's distribution and every label input.
+ * labels: scratch [B, nlabels]; y: scratch [B, K] for the largest target. */
+void dl_feed(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset *d, const int *idx, int B,
+             int augment, uint64_t seed, int epoch, float *labels);
 
 /* Run the eval program over the test split (padding the last batch by
  * repeating its last sample; only real rows count) and fill one metric
- * accumulator per plan metric (acc[p->nmetrics]).  label_buf: [B,A] floats. */
-int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset *d, DlMetricAcc *acc,
-                 int *idx_buf, float *label_buf, char **err);
+ * accumulator per plan metric (acc[p->nmetrics]). */
+int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset *d, DlMetricAcc *acc, char **err);
 /* "mae age 6.21 years  accuracy ..." with prefix before each metric. */
 void dl_format_metrics(const DlPlan *p, const DlMetricAcc *acc, const char *prefix, char *buf, size_t n);
 /* OUT: o->out_dir or runs/<plan basename without .plan> (malloc'd). */
 char *dl_out_dir(const DlRunOpts *o);
-/* Load the data with the run's options; one-line error in *err. */
-int dl_load_data(const DlPlan *p, const DlRunOpts *o, DlDataset **d, char **err);
+/* Load the data with the run's options (fold -1: the plan's split; f >= 0:
+ * test on fold f of dl_data_folds); one-line error in *err. */
+int dl_load_data(const DlPlan *p, const DlRunOpts *o, int fold, DlDataset **d, char **err);
 /* Executor options from the run's (threads, profile, debug). */
 DlExecOpts dl_exec_opts(const DlRunOpts *o);
+/* mkdir -p; 0 or -1 with errno. */
+int dl_mkdir_p(const char *path);
 
 #endif

@@ -39,7 +39,7 @@ static inline void gb_output(Graph *g, GOutKind kind, const char *name, uint32_t
 {
     GOutput *o = dl_pool_alloc(g->pool, (size_t)(g->nouts + 1) * sizeof *o);
     for (int i = 0; i < g->nouts; i++) o[i] = g->outs[i];
-    o[g->nouts++] = (GOutput){kind, name, node};
+    o[g->nouts++] = (GOutput){kind, name, node, kind == GOUT_PROBS || kind == GOUT_EXPECT ? 0 : -1, kind == GOUT_EXPECT ? 0 : -1};
     g->outs = o;
 }
 

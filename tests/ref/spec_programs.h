@@ -49,7 +49,7 @@ static void ref_spec_open(RefSpec *r, const char *name, int batch)
     AstFile *ast = NULL;
     LowerResult lr;
     assert_int_equal(dl_parse(&src2, r->pool, &diag, &ast), 0);
-    assert_int_equal(lower_file(ast, r->pool, &diag, &lr), 0);
+    assert_int_equal(lower_file(ast, r->pool, &diag, NULL, 0, &lr), 0);
     assert_int_equal(ad_differentiate(lr.train, &diag), 0);
     r->progs[0] = (PbProgram){.name = "train", .g = lr.train};
     r->progs[1] = (PbProgram){.name = "eval", .g = lr.eval};

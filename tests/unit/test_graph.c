@@ -96,12 +96,14 @@ static void test_age_graph(void **state)
     AstFile *f = NULL;
     assert_int_equal(dl_parse(&src, pool, &d, &f), 0);
     LowerResult lr;
-    assert_int_equal(lower_file(f, pool, &d, &lr), 0);
+    assert_int_equal(lower_file(f, pool, &d, NULL, 0, &lr), 0);
     assert_int_equal(d.nwarnings, 0);
     assert_int_equal(verify_quiet(lr.train) + verify_quiet(lr.eval), 0);
     assert_int_equal(lr.train->batch, 64);
     assert_int_equal(lr.meta.nlabels, 1);
-    assert_int_equal(lr.meta.target.axes[0].nbins, 117);
+    assert_int_equal(lr.meta.targets[0].axes[0].nbins, 117);
+    assert_int_equal(lr.meta.nheads, 1);
+    assert_int_equal(lr.meta.heads[0].K, 117);
 
     /* PARAM and STATE nodes: same names, same order, same shapes in both graphs */
     uint32_t ti = 0, ei = 0;

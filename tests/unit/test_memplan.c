@@ -198,7 +198,7 @@ static void test_age_spec(void **state)
     AstFile *ast = NULL;
     assert_int_equal(dl_parse(&src, pool, &diag, &ast), 0);
     LowerResult lr;
-    assert_int_equal(lower_file(ast, pool, &diag, &lr), 0);
+    assert_int_equal(lower_file(ast, pool, &diag, NULL, 0, &lr), 0);
     assert_int_equal(ad_differentiate(lr.train, &diag), 0);
     Graph *gs[2] = {lr.train, lr.eval};
     for (int p = 0; p < 2; p++) {

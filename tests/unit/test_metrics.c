@@ -1,4 +1,4 @@
-/* test_metrics.c - MAE and accuracy (runtime/metrics.c), hand-computed cases.
+/* test_metrics.c - the metric table (runtime/metrics.c), hand-computed cases.
  *
  * The pose cases use a 3 x 3 grid: pitch bins {-15, 0, 15}, yaw bins
  * {-30, 0, 30}; joint bin k = 3 * pitch index + yaw index.
@@ -12,67 +12,102 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <math.h>
+
 #include "../../runtime/data.h"
+#include "../../runtime/ldl_measures.h"
 
 static float age_bins[5] = {0, 1, 2, 3, 4};
 static float pitch_bins[3] = {-15, 0, 15};
 static float yaw_bins[3] = {-30, 0, 30};
 
-static DlPlanTarget age_target(void)
+/* A plan with what metrics read: label columns (names and units in the data
+ * binding), one target, one head. */
+typedef struct MiniPlan {
+    DlPlan p;
+    DlPlanTarget t;
+    DlPlanHead h;
+    DlKV kv[8];
+} MiniPlan;
+
+static void age_plan(MiniPlan *m)
 {
-    DlPlanTarget t = {.kind = "gaussian1d", .naxes = 1};
-    t.axes[0] = (DlPlanAxis){.name = "age", .unit = "years", .nbins = 5, .bins = age_bins, .sigma = 1, .label = 0};
-    return t;
+    memset(m, 0, sizeof *m);
+    m->t = (DlPlanTarget){.name = "dist", .kind = DL_TGT_GAUSSIAN1D, .naxes = 1, .dist = -1};
+    m->t.axes[0] = (DlPlanAxis){.name = "age", .unit = "years", .nbins = 5, .bins = age_bins, .sigma = 1, .label = 0,
+                                .sigma_label = -1};
+    m->h = (DlPlanHead){"net", 5};
+    m->kv[0] = (DlKV){"label.0", "age"}, m->kv[1] = (DlKV){"label.0.unit", "years"};
+    m->p = (DlPlan){.nlabels = 1, .targets = &m->t, .ntargets = 1, .heads = &m->h, .nheads = 1, .data = m->kv, .ndata = 2};
 }
 
 /* Axes read label columns 1 and 2 of [B,3] rows (column 0: something else). */
-static DlPlanTarget pose_target(void)
+static void pose_plan(MiniPlan *m)
 {
-    DlPlanTarget t = {.kind = "gaussian2d", .naxes = 2};
-    t.axes[0] = (DlPlanAxis){.name = "pitch", .unit = "degrees", .nbins = 3, .bins = pitch_bins, .sigma = 15, .label = 1};
-    t.axes[1] = (DlPlanAxis){.name = "yaw", .unit = "degrees", .nbins = 3, .bins = yaw_bins, .sigma = 15, .label = 2};
-    return t;
+    memset(m, 0, sizeof *m);
+    m->t = (DlPlanTarget){.name = "dist", .kind = DL_TGT_GAUSSIAN2D, .naxes = 2, .dist = -1};
+    m->t.axes[0] = (DlPlanAxis){.name = "pitch", .unit = "degrees", .nbins = 3, .bins = pitch_bins, .sigma = 15,
+                                .label = 1, .sigma_label = -1};
+    m->t.axes[1] = (DlPlanAxis){.name = "yaw", .unit = "degrees", .nbins = 3, .bins = yaw_bins, .sigma = 15,
+                                .label = 2, .sigma_label = -1};
+    m->h = (DlPlanHead){"net", 9};
+    m->kv[0] = (DlKV){"label.0", "other"}, m->kv[1] = (DlKV){"label.0.unit", ""};
+    m->kv[2] = (DlKV){"label.1", "pitch"}, m->kv[3] = (DlKV){"label.1.unit", "degrees"};
+    m->kv[4] = (DlKV){"label.2", "yaw"}, m->kv[5] = (DlKV){"label.2.unit", "degrees"};
+    m->p = (DlPlan){.nlabels = 3, .targets = &m->t, .ntargets = 1, .heads = &m->h, .nheads = 1, .data = m->kv, .ndata = 6};
+}
+
+static void add(DlMetricAcc *m, const MiniPlan *mp, const DlPlanMetric *s, const float *probs, const float *expect,
+                const float *labels, const float *target, int B)
+{
+    DlMetricRows r = {probs, expect, labels, target};
+    dl_metric_add(m, &mp->p, s, &r, B);
 }
 
 static void test_mae_age(void **state)
 {
-    DlPlanTarget t = age_target();
-    DlPlanMetric mae = {.name = "mae", .kind = "mae"};
+    MiniPlan mp;
+    age_plan(&mp);
+    DlPlanMetric mae = {.name = "mae", .kind = DL_MET_MAE, .head = 0, .target = 0, .ncols = 1, .cols = {0}, .sigma_col = -1};
     DlMetricAcc m;
     memset(&m, 0, sizeof m);
     char buf[128];
-    dl_metric_format(&m, &t, &mae, buf, sizeof buf);
+    dl_metric_format(&m, &mp.p, &mae, buf, sizeof buf);
     assert_string_equal(buf, "mae age n/a");
     /* |2.5 - 3| + |1 - 3| = 2.5 over two samples, then |4 - 0| = 4: 6.5 / 3 */
     float expect[3] = {2.5f, 1.0f, 4.0f}, labels[3] = {3, 3, 0};
-    dl_metric_add(&m, &t, &mae, NULL, expect, labels, 2);
-    dl_metric_add(&m, &t, &mae, NULL, expect + 2, labels + 2, 1);
+    add(&m, &mp, &mae, NULL, expect, labels, NULL, 2);
+    add(&m, &mp, &mae, NULL, expect + 2, labels + 2, NULL, 1);
     assert_int_equal(m.n, 3);
-    assert_float_equal(m.abs_err[0], 6.5, 1e-9);
-    dl_metric_format(&m, &t, &mae, buf, sizeof buf);
+    assert_float_equal(m.sum[0], 6.5, 1e-9);
+    dl_metric_format(&m, &mp.p, &mae, buf, sizeof buf);
     assert_string_equal(buf, "mae age 2.17 years");
-    /* a unit-less axis; a short buffer is cut, not overrun */
-    t.axes[0].unit = "";
-    dl_metric_format(&m, &t, &mae, buf, sizeof buf);
-    assert_string_equal(buf, "mae age 2.17");
-    dl_metric_format(&m, &t, &mae, buf, 8);
+    DlMetricValue v[4];
+    assert_int_equal(dl_metric_values(&m, &mp.p, &mae, v, 4), 1);
+    assert_string_equal(v[0].name, "mae_age");
+    assert_string_equal(v[0].unit, "years");
+    /* a unit-less label; a short buffer is cut, not overrun */
+    mp.kv[1].val = "";
+    dl_metric_format(&m, &mp.p, &mae, buf, sizeof buf);
+    assert_string_equal(buf, "mae age 2.1667");
+    dl_metric_format(&m, &mp.p, &mae, buf, 8);
     assert_string_equal(buf, "mae age");
 }
 
 static void test_mae_pose(void **state)
 {
-    DlPlanTarget t = pose_target();
-    DlPlanMetric mae = {.name = "mae", .kind = "mae"};
+    MiniPlan mp;
+    pose_plan(&mp);
+    DlPlanMetric mae = {.name = "mae", .kind = DL_MET_MAE, .head = 0, .target = 0, .ncols = 2, .cols = {1, 2}, .sigma_col = -1};
     DlMetricAcc m;
     memset(&m, 0, sizeof m);
-    m.label_stride = 3;
     /* expect [B,2] (pitch, yaw); labels [B,3] (other, pitch, yaw) */
     float expect[4] = {1.5f, -20.0f, -14.0f, 33.0f};
     float labels[6] = {99, 0, -30, 99, -15, 30};
-    dl_metric_add(&m, &t, &mae, NULL, expect, labels, 2);
+    add(&m, &mp, &mae, NULL, expect, labels, NULL, 2);
     /* pitch: 1.5 + 1 = 2.5 -> 1.25; yaw: 10 + 3 = 13 -> 6.5 */
     char buf[128];
-    dl_metric_format(&m, &t, &mae, buf, sizeof buf);
+    dl_metric_format(&m, &mp.p, &mae, buf, sizeof buf);
     assert_string_equal(buf, "mae pitch 1.25 degrees yaw 6.50 degrees");
 }
 
@@ -92,7 +127,8 @@ static void test_mae_pose(void **state)
  *  =>   75%    75%   50%            100%         75%          75%        */
 static void test_accuracy(void **state)
 {
-    DlPlanTarget t = pose_target();
+    MiniPlan mp;
+    pose_plan(&mp);
     float probs[4 * 9] = {0};
     probs[0] = 0.4f, probs[4] = 0.3f, probs[5] = 0.3f;  /* A */
     probs[9 + 8] = 1.0f;                                /* B */
@@ -101,45 +137,86 @@ static void test_accuracy(void **state)
     float labels[12] = {0, 0, -30, 0, 14, 10, 0, -8, -16, 0, 9, 14};
     char buf[128];
 
-    DlPlanMetric acc = {.name = "accuracy", .kind = "accuracy", .tolerance = 0};
+    DlPlanMetric acc = {.name = "accuracy", .kind = DL_MET_ACCURACY, .head = 0, .target = 0, .sigma_col = -1};
     DlMetricAcc m;
     memset(&m, 0, sizeof m);
-    m.label_stride = 3;
-    dl_metric_add(&m, &t, &acc, probs, NULL, labels, 4);
+    add(&m, &mp, &acc, probs, NULL, labels, NULL, 4);
     assert_int_equal(m.n, 4);
-    assert_int_equal(m.hit[0], 3);
-    assert_int_equal(m.hit[1], 3);
-    assert_int_equal(m.hit_joint, 2);
-    dl_metric_format(&m, &t, &acc, buf, sizeof buf);
+    assert_true(m.sum[0] == 3 && m.sum[1] == 3 && m.sum[2] == 2);
+    dl_metric_format(&m, &mp.p, &acc, buf, sizeof buf);
     assert_string_equal(buf, "accuracy pitch 75.0% yaw 75.0% joint 50.0%");
 
-    DlPlanMetric within = {.name = "within15", .kind = "accuracy", .tolerance = 15};
+    DlPlanMetric within = {.name = "within15", .kind = DL_MET_ACCURACY, .head = 0, .target = 0, .tolerance = 15,
+                           .sigma_col = -1};
     memset(&m, 0, sizeof m);
-    m.label_stride = 3;
-    dl_metric_add(&m, &t, &within, probs, NULL, labels, 2);      /* in two batches */
-    dl_metric_add(&m, &t, &within, probs + 18, NULL, labels + 6, 2);
-    dl_metric_format(&m, &t, &within, buf, sizeof buf);
+    add(&m, &mp, &within, probs, NULL, labels, NULL, 2); /* in two batches */
+    add(&m, &mp, &within, probs + 18, NULL, labels + 6, NULL, 2);
+    dl_metric_format(&m, &mp.p, &within, buf, sizeof buf);
     assert_string_equal(buf, "within15 pitch 100.0% yaw 75.0% joint 75.0%");
-
-    /* label_stride 0: derived as max axes[].label + 1 = 3, the same */
-    memset(&m, 0, sizeof m);
-    dl_metric_add(&m, &t, &acc, probs, NULL, labels, 4);
-    assert_int_equal(m.hit_joint, 2);
 }
 
 /* One axis: no "joint"; a label between bins counts for its nearest bin only. */
 static void test_accuracy_1d(void **state)
 {
-    DlPlanTarget t = age_target();
-    DlPlanMetric acc = {.name = "accuracy", .kind = "accuracy"};
+    MiniPlan mp;
+    age_plan(&mp);
+    DlPlanMetric acc = {.name = "accuracy", .kind = DL_MET_ACCURACY, .head = 0, .target = 0, .sigma_col = -1};
     float probs[2 * 5] = {0, 0.2f, 0.5f, 0.3f, 0, /* arg-max 2 */ 0, 0, 0.1f, 0.6f, 0.3f /* arg-max 3 */};
     float labels[2] = {2.4f, 2.4f}; /* nearest bin 2: first right, second wrong */
     DlMetricAcc m;
     memset(&m, 0, sizeof m);
-    dl_metric_add(&m, &t, &acc, probs, NULL, labels, 2);
+    add(&m, &mp, &acc, probs, NULL, labels, NULL, 2);
     char buf[128];
-    dl_metric_format(&m, &t, &acc, buf, sizeof buf);
+    dl_metric_format(&m, &mp.p, &acc, buf, sizeof buf);
     assert_string_equal(buf, "accuracy age 50.0%");
+}
+
+/* top1: arg-max bin index against a class label; eps_error with a fixed and a
+ * per-sample sigma; kl and intersection through the metric table equal the
+ * measures module's (checked against numpy in test_ldl_measures). */
+static void test_top1_eps_ldl(void **state)
+{
+    MiniPlan mp;
+    age_plan(&mp);
+    mp.p.nlabels = 2; /* columns: age, sigma */
+    float probs[2 * 5] = {0, 0.2f, 0.5f, 0.3f, 0, 0.1f, 0.1f, 0.1f, 0.6f, 0.1f};
+    float labels[4] = {2, 1.5f, 2, 3};
+    DlPlanMetric top1 = {.name = "top1", .kind = DL_MET_TOP1, .head = 0, .target = -1, .ncols = 1, .cols = {0}, .sigma_col = -1};
+    DlMetricAcc m;
+    memset(&m, 0, sizeof m);
+    add(&m, &mp, &top1, probs, NULL, labels, NULL, 2);
+    assert_true(m.sum[0] == 1); /* arg-max 2 == 2; arg-max 3 != 2 */
+    char buf[128];
+    dl_metric_format(&m, &mp.p, &top1, buf, sizeof buf);
+    assert_string_equal(buf, "top1 50.0%");
+
+    float expect[2] = {3.0f, 2.0f};
+    DlPlanMetric eps = {.name = "eps", .kind = DL_MET_EPS_ERROR, .head = 0, .target = 0, .ncols = 1, .cols = {0},
+                        .sigma = 2, .sigma_col = -1};
+    memset(&m, 0, sizeof m);
+    add(&m, &mp, &eps, probs, expect, labels, NULL, 2);
+    /* (1 - exp(-1/8) + 0) / 2 */
+    assert_float_equal(m.sum[0] / m.n, (1 - exp(-1.0 / 8)) / 2, 1e-12);
+    eps.sigma_col = 1; /* sigma 1.5 and 3 per sample */
+    labels[2] = 1; /* second sample: |2 - 1| with sigma 3 */
+    memset(&m, 0, sizeof m);
+    add(&m, &mp, &eps, probs, expect, labels, NULL, 2);
+    assert_float_equal(m.sum[0], (1 - exp(-1.0 / (2 * 1.5 * 1.5))) + (1 - exp(-1.0 / 18)), 1e-12);
+
+    float target[2 * 5] = {0, 0.1f, 0.6f, 0.3f, 0, 0.2f, 0.2f, 0.2f, 0.2f, 0.2f};
+    DlPlanMetric kl = {.name = "kl", .kind = DL_MET_KL, .head = 0, .target = 0, .sigma_col = -1};
+    DlPlanMetric in = {.name = "int", .kind = DL_MET_INTERSECTION, .head = 0, .target = 0, .sigma_col = -1};
+    assert_true(dl_metric_needs_target(&kl) && !dl_metric_needs_target(&top1));
+    DlMetricAcc mk, mi;
+    memset(&mk, 0, sizeof mk), memset(&mi, 0, sizeof mi);
+    add(&mk, &mp, &kl, probs, NULL, labels, target, 2);
+    add(&mi, &mp, &in, probs, NULL, labels, target, 2);
+    double want_kl = (dl_ldl_measure(DL_LDL_KL, probs, target, 5) + dl_ldl_measure(DL_LDL_KL, probs + 5, target + 5, 5)) / 2;
+    double want_in = (dl_ldl_measure(DL_LDL_INTERSECTION, probs, target, 5) +
+                      dl_ldl_measure(DL_LDL_INTERSECTION, probs + 5, target + 5, 5)) / 2;
+    assert_float_equal(mk.sum[0] / mk.n, want_kl, 1e-12);
+    assert_float_equal(mi.sum[0] / mi.n, want_in, 1e-12);
+    assert_true(want_kl > 0.05 && want_in > 0.5 && want_in < 1);
 }
 
 int main(void)
@@ -149,6 +226,7 @@ int main(void)
         cmocka_unit_test(test_mae_pose),
         cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_accuracy_1d),
+        cmocka_unit_test(test_top1_eps_ldl),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

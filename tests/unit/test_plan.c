@@ -62,22 +62,28 @@ static DlPlan *make_plan(int bn_arg2)
     static const char *const da[] = {"source.kind", "csv", "label.0", "pitch", "label.1", "yaw"};
     p->data = kvs(3, da), p->ndata = 3;
     p->nlabels = 2;
-    p->target.kind = S("gaussian2d");
-    p->target.naxes = 2;
+    p->targets = dl_xcalloc(1, sizeof *p->targets), p->ntargets = 1;
+    DlPlanTarget *tg = &p->targets[0];
+    tg->name = S("dist");
+    tg->kind = DL_TGT_GAUSSIAN2D;
+    tg->naxes = 2;
+    tg->dist = -1;
     static const float pitch[] = {-90, -60, -30, -15, 0, 15, 30, 60, 90};
-    DlPlanAxis *a0 = &p->target.axes[0], *a1 = &p->target.axes[1];
-    *a0 = (DlPlanAxis){S("pitch"), S("degrees"), 9, dl_xmalloc(9 * sizeof(float)), 15.0f, 0};
+    DlPlanAxis *a0 = &tg->axes[0], *a1 = &tg->axes[1];
+    *a0 = (DlPlanAxis){S("pitch"), S("degrees"), 9, dl_xmalloc(9 * sizeof(float)), 15.0f, 0, -1};
     memcpy(a0->bins, pitch, sizeof pitch);
-    *a1 = (DlPlanAxis){S("yaw"), S(""), 13, dl_xmalloc(13 * sizeof(float)), 7.5f, 1};
+    *a1 = (DlPlanAxis){S("yaw"), S(""), 13, dl_xmalloc(13 * sizeof(float)), 7.5f, 1, -1};
     for (int k = 0; k < 13; k++) a1->bins[k] = -90.0f + 15.0f * (float)k;
+    p->heads = dl_xcalloc(1, sizeof *p->heads), p->nheads = 1;
+    p->heads[0] = (DlPlanHead){S("posenet"), 117};
     p->metrics = dl_xcalloc(2, sizeof *p->metrics), p->nmetrics = 2;
-    p->metrics[0] = (DlPlanMetric){S("mae"), S("mae"), 0.0f};
-    p->metrics[1] = (DlPlanMetric){S("within15"), S("accuracy"), 15.0f};
-    const int64_t sizes[DL_AR_COUNT] = {100, 40, 40, 40, 8, 30, 4};
+    p->metrics[0] = (DlPlanMetric){S("mae"), DL_MET_MAE, 0, 0, 2, {0, 1}, 0.0f, 0.0f, -1};
+    p->metrics[1] = (DlPlanMetric){S("within15"), DL_MET_ACCURACY, 0, 0, 0, {0}, 15.0f, 0.0f, -1};
+    const int64_t sizes[DL_AR_COUNT] = {200, 40, 40, 40, 8, 30, 4};
     memcpy(p->arena_size, sizes, sizeof sizes);
 
-    p->ntensors = 11;
-    p->tensors = dl_xcalloc(11, sizeof *p->tensors);
+    p->ntensors = 12;
+    p->tensors = dl_xcalloc(12, sizeof *p->tensors);
     DlPlanTensor *t = p->tensors;
     tensor(&t[0], "c1.conv.weight", DL_ROLE_PARAM, DL_AR_PARAM, 0, 4, (int64_t[]){2, 1, 3, 3});
     t[0].init = 2, t[0].fan_in = 9;
@@ -87,13 +93,15 @@ static DlPlan *make_plan(int bn_arg2)
     tensor(&t[3], "opt.c1.conv.weight", DL_ROLE_MOMENTUM, DL_AR_OPT, 0, 4, (int64_t[]){2, 1, 3, 3});
     tensor(&t[4], "opt.c1.bn.weight", DL_ROLE_MOMENTUM, DL_AR_OPT, 18, 1, (int64_t[]){2});
     tensor(&t[5], NULL, DL_ROLE_TEMP, DL_AR_ACT, 0, 4, (int64_t[]){2, 2, 3, 3});
-    tensor(&t[6], "image", DL_ROLE_IMAGE, DL_AR_INPUT, 0, 4, (int64_t[]){2, 1, 3, 3});
+    tensor(&t[6], "image", DL_ROLE_INPUT, DL_AR_INPUT, 0, 4, (int64_t[]){2, 1, 3, 3});
     tensor(&t[7], "scalars", DL_ROLE_SCALARS, DL_AR_INPUT, 18, 1, (int64_t[]){4});
     tensor(&t[8], "eps", DL_ROLE_CONST, DL_AR_CONST, 0, 1, (int64_t[]){3});
     t[8].data = dl_xmalloc(3 * sizeof(float));
     t[8].data[0] = 1e-5f, t[8].data[1] = 2.0f, t[8].data[2] = -3.25f;
     tensor(&t[9], "loss", DL_ROLE_TEMP, DL_AR_ACT, 40, 1, (int64_t[]){1});
     tensor(&t[10], "grad.c1.conv.weight", DL_ROLE_GRAD, DL_AR_GRAD, 0, 4, (int64_t[]){2, 1, 3, 3});
+    tensor(&t[11], "posenet.probs", DL_ROLE_TEMP, DL_AR_ACT, 60, 2, (int64_t[]){1, 117});
+    for (int i = 0; i < 12; i++) t[i].ref = -1;
 
     p->nkernels = 2;
     p->kernels = dl_xcalloc(2, sizeof *p->kernels);
@@ -118,8 +126,8 @@ static DlPlan *make_plan(int bn_arg2)
 
     p->noutputs = 2;
     p->outputs = dl_xcalloc(2, sizeof *p->outputs);
-    p->outputs[0] = (DlPlanOutput){0, 0, S("loss"), 9};
-    p->outputs[1] = (DlPlanOutput){1, 2, S("probs"), 5};
+    p->outputs[0] = (DlPlanOutput){0, DL_OUT_LOSS, S("loss"), 9, -1, -1};
+    p->outputs[1] = (DlPlanOutput){1, DL_OUT_PROBS, S("probs"), 11, 0, -1};
     return p;
 }
 
@@ -150,10 +158,15 @@ static void plans_equal(const DlPlan *a, const DlPlan *b)
     assert_int_equal(a->ndata, b->ndata);
     for (int i = 0; i < a->ndata; i++) str_eq(a->data[i].key, b->data[i].key), str_eq(a->data[i].val, b->data[i].val);
     assert_int_equal(a->nlabels, b->nlabels);
-    str_eq(a->target.kind, b->target.kind);
-    assert_int_equal(a->target.naxes, b->target.naxes);
-    for (int x = 0; x < a->target.naxes; x++) {
-        const DlPlanAxis *u = &a->target.axes[x], *v = &b->target.axes[x];
+    assert_int_equal(a->ntargets, b->ntargets);
+    str_eq(a->targets[0].name, b->targets[0].name);
+    assert_int_equal(a->targets[0].kind, b->targets[0].kind);
+    assert_int_equal(a->targets[0].naxes, b->targets[0].naxes);
+    assert_int_equal(a->nheads, b->nheads);
+    str_eq(a->heads[0].name, b->heads[0].name);
+    assert_int_equal(a->heads[0].K, b->heads[0].K);
+    for (int x = 0; x < a->targets[0].naxes; x++) {
+        const DlPlanAxis *u = &a->targets[0].axes[x], *v = &b->targets[0].axes[x];
         str_eq(u->name, v->name), str_eq(u->unit, v->unit);
         assert_int_equal(u->nbins, v->nbins);
         assert_memory_equal(u->bins, v->bins, (size_t)u->nbins * sizeof(float));
@@ -162,7 +175,8 @@ static void plans_equal(const DlPlan *a, const DlPlan *b)
     }
     assert_int_equal(a->nmetrics, b->nmetrics);
     for (int i = 0; i < a->nmetrics; i++) {
-        str_eq(a->metrics[i].name, b->metrics[i].name), str_eq(a->metrics[i].kind, b->metrics[i].kind);
+        str_eq(a->metrics[i].name, b->metrics[i].name), assert_int_equal(a->metrics[i].kind, b->metrics[i].kind);
+        assert_int_equal(a->metrics[i].ncols, b->metrics[i].ncols);
         assert_memory_equal(&a->metrics[i].tolerance, &b->metrics[i].tolerance, sizeof(float));
     }
     assert_memory_equal(a->arena_size, b->arena_size, sizeof a->arena_size);
@@ -203,6 +217,7 @@ static void plans_equal(const DlPlan *a, const DlPlan *b)
         assert_int_equal(a->outputs[i].kind, b->outputs[i].kind);
         str_eq(a->outputs[i].name, b->outputs[i].name);
         assert_int_equal(a->outputs[i].tensor, b->outputs[i].tensor);
+        assert_int_equal(a->outputs[i].head, b->outputs[i].head);
     }
 }
 
@@ -337,7 +352,7 @@ static void test_corruption(void **state)
 
     put_le(b + 8, 3, 4);
     spit(bad, b, n);
-    want = dl_xasprintf("%s: plan format version 3, this dldlrun reads version 1; re-run dldlc to regenerate it", bad);
+    want = dl_xasprintf("%s: plan format version 3, this dldlrun reads version 2; re-run dldlc to regenerate it", bad);
     expect_error(bad, want, 1);
     free(want);
     put_le(b + 8, DL_PLAN_VERSION, 4);
@@ -367,7 +382,7 @@ static void test_bad_index(void **state)
     a[at] = 99;
     reseal(a, na);
     spit(pa, a, na);
-    expect_error(pa, "program 'train' step 1 (c1.bn): tensor index 99 out of range (plan has 11 tensors)", 0);
+    expect_error(pa, "program 'train' step 1 (c1.bn): tensor index 99 out of range (plan has 12 tensors)", 0);
     free(a), free(b), free(pa), free(pb);
     dl_plan_free(p);
     dl_plan_free(q);

@@ -83,7 +83,8 @@ static int load_fixture(void **state)
         memset(&c, 0, sizeof c);
         snprintf(c.name, sizeof c.name, "%s", next_tok(&save));
         snprintf(c.kind, sizeof c.kind, "%s", next_tok(&save));
-        c.t.kind = c.kind;
+        c.t.kind = dl_enum_lookup(dl_target_kind_name, DL_TGT_COUNT, c.kind);
+        c.t.dist = -1;
         c.t.naxes = (int)num(&save);
         for (int a = 0; a < c.t.naxes; a++) {
             if (expect(&save, "axis")) return -1;
@@ -94,6 +95,7 @@ static int load_fixture(void **state)
             ax->bins = dl_xmalloc((size_t)ax->nbins * sizeof(float));
             for (int i = 0; i < ax->nbins; i++) ax->bins[i] = (float)num(&save);
             ax->label = a;
+            ax->sigma_label = -1;
         }
         if (expect(&save, "label")) return -1;
         for (int a = 0; a < c.t.naxes; a++) c.label[a] = (float)num(&save);
@@ -107,8 +109,6 @@ static int load_fixture(void **state)
     dl_buf_free(&b);
     cases = v.a;
     ncases = (int)v.n;
-    /* the pointers into each Case (kind) moved with the vector: fix them */
-    for (int i = 0; i < ncases; i++) cases[i].t.kind = cases[i].kind;
     return ncases >= 12 ? 0 : -1;
 }
 
@@ -129,7 +129,7 @@ static void test_fixture(void **state)
         Case *c = &cases[i];
         assert_int_equal(dl_target_bins(&c->t), c->K);
         float *y = dl_xmalloc((size_t)c->K * sizeof *y);
-        dl_target_build(&c->t, c->label, y);
+        dl_target_build(&c->t, c->label, NULL, y);
         double sum = 0, worst = 0;
         for (int k = 0; k < c->K; k++) {
             sum += y[k];
@@ -164,7 +164,7 @@ static void test_label_columns(void **state)
     t.axes[1].label = 1;
     float labels[3] = {1.0f, c->label[1], c->label[0]};
     float *y = dl_xmalloc((size_t)c->K * sizeof *y);
-    dl_target_build(&t, labels, y);
+    dl_target_build(&t, labels, NULL, y);
     for (int k = 0; k < c->K; k++) assert_float_equal(y[k], c->y[k], TOL);
     free(y);
 }
@@ -175,14 +175,14 @@ static void test_by_hand(void **state)
     Case *c = find("onehot_pose_tie");
     assert_int_equal(c->K, 9 * 13);
     float *y = dl_xmalloc((size_t)c->K * sizeof *y);
-    dl_target_build(&c->t, c->label, y);
+    dl_target_build(&c->t, c->label, NULL, y);
     /* pitch 22.5 -> 15 (index 5), yaw -7.5 -> -15 (index 5): k = 5*13 + 5 */
     for (int k = 0; k < c->K; k++) assert_true(y[k] == (k == 70 ? 1.0f : 0.0f));
 
     Case *g = find("age_25.5");
     float nan_label[1] = {NAN};
     DlPlanTarget t = g->t;
-    dl_target_build(&t, nan_label, y);
+    dl_target_build(&t, nan_label, NULL, y);
     double sum = 0;
     for (int k = 0; k < g->K; k++) {
         assert_true(y[k] == 0.0f || y[k] == 1.0f);
@@ -190,14 +190,50 @@ static void test_by_hand(void **state)
     }
     assert_true(sum == 1.0);
     /* the age 25.5 target is symmetric about 25.5 */
-    dl_target_build(&g->t, g->label, y);
+    dl_target_build(&g->t, g->label, NULL, y);
     for (int d = 0; d < 20; d++) assert_float_equal(y[25 - d], y[26 + d], 1e-7);
     free(y);
+}
+
+/* A per-sample sigma (labels[sigma_label]) gives the same row as that sigma
+ * fixed; a given target copies its row; a one-hot target with an ignore value
+ * gives an all-zero row for that label. */
+static void test_sigma_given_ignore(void **state)
+{
+    Case *g = find("age_25.5");
+    float *y = dl_xmalloc((size_t)g->K * sizeof *y), *z = dl_xmalloc((size_t)g->K * sizeof *z);
+    DlPlanTarget t = g->t;
+    dl_target_build(&t, g->label, NULL, y);
+    t.axes[0].sigma_label = 1;
+    float lab2[2] = {g->label[0], t.axes[0].sigma};
+    t.axes[0].sigma = 99.0f; /* ignored: the sample's sigma wins */
+    dl_target_build(&t, lab2, NULL, z);
+    for (int k = 0; k < g->K; k++) assert_float_equal(y[k], z[k], 1e-7);
+    lab2[1] = 2 * lab2[1]; /* a wider sigma spreads the mass */
+    dl_target_build(&t, lab2, NULL, z);
+    assert_true(z[25] < y[25]);
+
+    DlPlanTarget gv = {.kind = DL_TGT_GIVEN, .naxes = 1, .dist = 0};
+    float bins[3] = {0, 1, 2}, row[3] = {0.2f, 0.5f, 0.3f}, out[3];
+    gv.axes[0] = (DlPlanAxis){.nbins = 3, .bins = bins, .label = -1, .sigma_label = -1};
+    dl_target_build(&gv, NULL, row, out);
+    assert_memory_equal(out, row, sizeof row);
+
+    DlPlanTarget oh = {.kind = DL_TGT_ONEHOT, .naxes = 1, .dist = -1, .has_ignore = 1, .ignore = -1};
+    oh.axes[0] = (DlPlanAxis){.nbins = 3, .bins = bins, .label = 0, .sigma_label = -1};
+    float cls = 2;
+    dl_target_build(&oh, &cls, NULL, out);
+    assert_true(out[0] == 0 && out[1] == 0 && out[2] == 1);
+    cls = -1;
+    dl_target_build(&oh, &cls, NULL, out);
+    assert_true(out[0] == 0 && out[1] == 0 && out[2] == 0);
+    free(y), free(z);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigma_given_ignore),
         cmocka_unit_test(test_fixture),
         cmocka_unit_test(test_label_columns),
         cmocka_unit_test(test_by_hand),
