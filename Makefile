@@ -27,7 +27,7 @@ CODEGEN_OBJ  = $(CODEGEN_SRC:%.c=$(B)/%.o)
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 
 DLDLC_LIBS   = -lxxhash -ldl -lm
-DLDLRUN_LIBS = -lmatio -ldnnl -lopenblas -lturbojpeg -ljansson -lxxhash -ldl -lm -lpthread -fopenmp
+DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lmatio -lxxhash -ldl -lm -lpthread -fopenmp
 
 all: dldlc dldlrun
 
