@@ -31,6 +31,10 @@
 static int read_var(const DataSpec *spec, const char *var, int64_t *n, DlMatrix *m, char **err)
 {
     if (dl_mat_read(spec->path, spec->rel_path, var, m, err)) return -1;
+    if (m->rows == 1 && *n > 1 && m->cols == *n) { /* a row vector (FG-Net's age is 1 x n): one value per sample */
+        m->rows = m->cols;
+        m->cols = 1;
+    }
     if (*n >= 0 && m->rows != *n) {
         *err = dl_xasprintf("%s: '%s' has %lld rows, the features %lld", spec->rel_path, var, (long long)m->rows,
                             (long long)*n);
