@@ -56,7 +56,7 @@ run_golden() {
     for exp in tests/ops/*.*; do
         [ -e "$exp" ] || continue
         case "$exp" in *.dldl|*README*) continue;; esac
-        base=$(basename "$exp"); name=${base%%.*}; stage=${base#*.}
+        base=$(basename "$exp"); name=${base%%.*}; stage=${base#*.}; stage=${stage%.txt} # NAME.plan.txt: *.plan is ignored by git
         if ! ./dldlc "tests/ops/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1; then
             tail -5 "$tmp/out"; bad "ops $base: dldlc failed (nothing pinned)"; continue
         fi
