@@ -20,8 +20,9 @@
  *             writes over its own inputs.  Placement: largest first, each in
  *             the best-fitting gap among the buffers live at the same time.
  * Group members computed inside their kernel (not in outs), and inlined
- * producers, get no storage: numel 0, offset -1.  In-place writers (SGD,
- * BN_RUNNING) share their target's buffer; VIEW nodes alias their input.
+ * producers, get no storage: numel 0, offset -1.  In-place writers
+ * (optimizer updates, BN_RUNNING) share their target's buffer; VIEW nodes
+ * alias their input.
  */
 #ifndef DL_MEMPLAN_H
 #define DL_MEMPLAN_H
