@@ -203,7 +203,7 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     case OP_CHAN_SUM: case OP_BN_STATS: case OP_BN_BWD_STATS:
     case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
     case OP_ABSDIFF_ROWS: case OP_MAXPOOL: case OP_MAXPOOL_BWD: case OP_AVGPOOL: case OP_AVGPOOL_BWD:
-    case OP_GAP: case OP_MEAN: case OP_SGD: case OP_COUNT:
+    case OP_GAP: case OP_MEAN: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM: case OP_ADAMW: case OP_COUNT:
         break;
     }
 #undef IN

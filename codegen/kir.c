@@ -147,7 +147,10 @@ int kir_un(KirKernel *k, KirOp op, int a)
     case KX_NEG:
         if (t == KT_BOOL) return kir_fail(k, "neg of bool");
         break;
-    case KX_EXP: case KX_LOG: case KX_SQRT: case KX_RSQRT: case KX_ABS: case KX_SIGN:
+    case KX_EXP: case KX_LOG: case KX_SQRT: /* f64: per-step values such as Adam's 1 - beta^t */
+        if (!is_float(t)) return kir_fail(k, "%s of %s (f32 or f64 only)", op_name[op], kir_type_name(t));
+        break;
+    case KX_RSQRT: case KX_ABS: case KX_SIGN:
         if (t != KT_F32) return kir_fail(k, "%s of %s (f32 only)", op_name[op], kir_type_name(t));
         break;
     case KX_TOF32: rt = KT_F32; if (t == rt) return a; break;

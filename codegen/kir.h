@@ -34,7 +34,7 @@ typedef enum KirOp {
     KX_LOAD,       /* f32 kernel buffer buf at index a (i64) */
     KX_LOADL,      /* f32 local array var at index a (i64) */
     /* unary (a) */
-    KX_NEG, KX_EXP, KX_LOG, KX_SQRT, KX_RSQRT, KX_ABS, KX_SIGN, /* math on f32 */
+    KX_NEG, KX_EXP, KX_LOG, KX_SQRT, KX_RSQRT, KX_ABS, KX_SIGN, /* math on f32; EXP LOG SQRT also on f64 */
     KX_TOF32, KX_TOF64, KX_TOI64,                              /* casts */
     KX_NOT,
     /* binary (a, b) */

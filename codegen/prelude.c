@@ -7,6 +7,8 @@
  *   DL_FOR_GID(g)     loop g over the work items [dl_g0, dl_g1) of this call
  *   DL_RESTRICT       restrict / __restrict__
  *   DL_EXP DL_LOG DL_SQRT DL_RSQRT DL_FABS  f32 math
+ *   exp log sqrt      f64 math (<math.h>; CUDA's double device functions):
+ *                     only per-step values (the optimizer's bias corrections)
  *   DL_INF DL_NAN     float constants
  *   dl_fmin dl_fmax dl_dmin dl_dmax dl_imin dl_imax dl_fsign dl_keep  (helpers)
  * Helpers are plain integer/float code, identical in C and CUDA, declared

@@ -88,9 +88,10 @@ static void render_expr(const KirKernel *k, int e, int top, DlBuf *o)
         return;
     case KX_NEG: dl_buf_printf(o, "(-"); render_expr(k, x->a, 0, o); dl_buf_printf(o, ")"); return;
     case KX_NOT: dl_buf_printf(o, "(!"); render_expr(k, x->a, 0, o); dl_buf_printf(o, ")"); return;
-    case KX_EXP: call1(k, "DL_EXP", x->a, o); return;
-    case KX_LOG: call1(k, "DL_LOG", x->a, o); return;
-    case KX_SQRT: call1(k, "DL_SQRT", x->a, o); return;
+    /* f64: C's and CUDA's double functions, the same name in both modules */
+    case KX_EXP: call1(k, x->type == KT_F64 ? "exp" : "DL_EXP", x->a, o); return;
+    case KX_LOG: call1(k, x->type == KT_F64 ? "log" : "DL_LOG", x->a, o); return;
+    case KX_SQRT: call1(k, x->type == KT_F64 ? "sqrt" : "DL_SQRT", x->a, o); return;
     case KX_RSQRT: call1(k, "DL_RSQRT", x->a, o); return;
     case KX_ABS: call1(k, "DL_FABS", x->a, o); return;
     case KX_SIGN: call1(k, "dl_fsign", x->a, o); return;

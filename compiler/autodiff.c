@@ -1,4 +1,4 @@
-/* autodiff.c - the backward pass and the SGD update as graph nodes
+/* autodiff.c - the backward pass and the optimizer update as graph nodes
  * (compiler/autodiff.h).  One rule per op, from the maths of ops.def; the
  * switch has no default so a new op without a rule warns at compile time. */
 #include <stdlib.h>
@@ -202,11 +202,44 @@ static void rule(AD *a, uint32_t i)
     case OP_FILL: case OP_RELU_BWD: case OP_DROPOUT_BWD: case OP_BN_BWD_DATA: case OP_SELECT:
     case OP_GAP_BWD: case OP_MEAN_BWD: case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM:
     case OP_BN_BWD_STATS: case OP_LOG_SOFTMAX_BWD: case OP_EXPECT_BWD: case OP_MAXPOOL_BWD:
-    case OP_AVGPOOL_BWD: case OP_SGD: case OP_COUNT:
+    case OP_AVGPOOL_BWD: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM: case OP_ADAMW: case OP_COUNT:
         no_rule(a, i);
         break;
     }
 #undef NEED
+}
+
+/* The optimizers: the update op and its state tensors (one per slot of
+ * AR_OPT, named "<param>.<state>"), in the update's input order after w, g. */
+typedef struct OptRow {
+    GOp op;
+    int nstate;
+    const char *state[2];
+} OptRow;
+static const OptRow opt_rows[] = {
+    {OP_SGD, 1, {"momentum"}},
+    {OP_SGD_NESTEROV, 1, {"momentum"}},
+    {OP_ADAM, 2, {"exp_avg", "exp_avg_sq"}},
+    {OP_ADAMW, 2, {"exp_avg", "exp_avg_sq"}},
+};
+
+static const OptRow *opt_row(GOp op)
+{
+    for (size_t k = 0; k < sizeof opt_rows / sizeof *opt_rows; k++)
+        if (opt_rows[k].op == op)
+            return &opt_rows[k];
+    return NULL;
+}
+
+/* The update node's attr: the graph's optimizer_attr with its weight decay. */
+static GAttr opt_attr(const Graph *g)
+{
+    GAttr at = g->optimizer_attr;
+    if (g->optimizer == OP_ADAM || g->optimizer == OP_ADAMW)
+        at.adam.wd = g->weight_decay;
+    else
+        at = (GAttr){.sgd = {g->weight_decay}};
+    return at;
 }
 
 int ad_differentiate(Graph *g, DlDiag *diag)
@@ -245,13 +278,19 @@ int ad_differentiate(Graph *g, DlDiag *diag)
             rule(a, i);
 
     /* the update, in parameter order */
+    const OptRow *opt = opt_row(g->optimizer);
+    if (!opt) {
+        dl_error(diag, (DlSrcLoc){0, 0, 0}, "internal: autodiff: the graph's optimizer '%s' is not an optimizer op",
+                 (unsigned)g->optimizer < OP_COUNT ? graph_op_name[g->optimizer] : "?");
+        a->nerr++;
+    }
     uint32_t scalars = G_NONE;
     for (uint32_t i = 0; i < a->n0; i++)
         if (g->nodes[i].op == OP_SCALARS)
             scalars = i;
     if (scalars == G_NONE)
         scalars = graph_add(g, OP_SCALARS, NULL, 0, (int64_t[]){4}, 1, (GAttr){0}, "scalars", (DlSrcLoc){0, 0, 0});
-    for (uint32_t p = 0; p < a->n0; p++) {
+    for (uint32_t p = 0; p < a->n0 && opt; p++) {
         if (g->nodes[p].op != OP_PARAM)
             continue;
         uint32_t gp = a->grad[p];
@@ -267,15 +306,18 @@ int ad_differentiate(Graph *g, DlDiag *diag)
         if (shared)
             gp = bwd(a, OP_SCALE, &gp, 1, p, (GAttr){.f = 1.0f}, p, NULL, g->nodes[p].loc);
         g->nodes[gp].param = p;
-        char *nm = dl_xasprintf("%s.momentum", g->nodes[p].name);
+        uint32_t in[G_MAX_IN] = {p, gp};
+        for (int k = 0; k < opt->nstate; k++) {
+            char *nm = dl_xasprintf("%s.%s", g->nodes[p].name, opt->state[k]);
+            const GNode *pn = &g->nodes[p];
+            in[2 + k] = graph_add(g, OP_STATE, NULL, 0, pn->shape, pn->ndim, (GAttr){.ostate = {k}}, nm, pn->loc);
+            free(nm);
+            g->nodes[in[2 + k]].param = p;
+        }
+        in[2 + opt->nstate] = scalars;
+        char *nm = dl_xasprintf("%s.%s", g->nodes[p].name, graph_op_name[opt->op]);
         const GNode *pn = &g->nodes[p];
-        uint32_t v = graph_add(g, OP_STATE, NULL, 0, pn->shape, pn->ndim, (GAttr){0}, nm, pn->loc);
-        free(nm);
-        g->nodes[v].param = p;
-        nm = dl_xasprintf("%s.sgd", g->nodes[p].name);
-        pn = &g->nodes[p];
-        uint32_t s = graph_add(g, OP_SGD, (uint32_t[]){p, gp, v, scalars}, 4, pn->shape, pn->ndim,
-                               (GAttr){.sgd = {g->weight_decay}}, nm, pn->loc);
+        uint32_t s = graph_add(g, opt->op, in, 3 + opt->nstate, pn->shape, pn->ndim, opt_attr(g), nm, pn->loc);
         free(nm);
         g->nodes[s].inplace = p;
     }

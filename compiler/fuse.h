@@ -4,7 +4,8 @@
  * Rules (graph.h GGroupKind, ops.def kinds):
  *  - SOURCE and VIEW nodes belong to no group (views alias their input).
  *  - each LIB node is a GG_LIB group, each WINDOW node a GG_WINDOW group, each
- *    MEAN a GG_BATCHRED group; all SGD nodes form one GG_OPT group, last.
+ *    MEAN a GG_BATCHRED group; all optimizer updates (SGD, Adam, ...) form
+ *    one GG_OPT group, last.
  *  - chains of ELEM ops of one output shape fuse into a GG_ELEM group.
  *  - a cheap ELEM producer (relu_bwd, scale, mean_bwd, gap_bwd, fill) whose
  *    consumers can all take it as a prologue is duplicated into every consumer
@@ -13,7 +14,7 @@
  *    producers as prologue and ELEM consumers of [r,C]/[C] shape as epilogue.
  *  - ROW ops and the ELEM ops on [B,K]/[B,A]/[B] shapes connected to them form
  *    GG_ROW groups (the loss tail, forward and backward in one kernel).
- *  - in-place writers (SGD, BN_RUNNING) run after every other reader of the
+ *  - in-place writers (optimizer updates, BN_RUNNING) run after every other reader of the
  *    storage they overwrite.
  * A merge that would make a group depend on itself through an outside node
  * is refused, so the groups always have a topological order.

@@ -32,6 +32,7 @@ Graph *graph_new(DlPool *pool, int batch)
     Graph *g = dl_pool_alloc(pool, sizeof *g);
     g->pool = pool;
     g->batch = batch;
+    g->optimizer = OP_SGD;
     return g;
 }
 
@@ -435,16 +436,32 @@ static void verify_node(Verif *v)
             vfail(v, "reshape changes the element count");
         break;
     case OP_SGD:
-        want_same(v, y, IN(v, 0), "w");
-        want_same(v, y, IN(v, 1), "g");
-        want_same(v, y, IN(v, 2), "v");
+    case OP_SGD_NESTEROV:
+    case OP_ADAM:
+    case OP_ADAMW: {
+        /* (w, g, state..., scalars): the states are the parameter's, slot k at input 2+k */
+        int ns = y->nin - 3;
+        static const char *const in_name[] = {"w", "g", "state 0", "state 1"};
+        for (int k = 0; k < 2 + ns; k++)
+            want_same(v, y, IN(v, k), in_name[k]);
         if (IN(v, 0)->op != OP_PARAM)
             vfail(v, "updates a non-parameter");
-        if (IN(v, 3)->op != OP_SCALARS)
-            vfail(v, "fourth input is not the scalars");
+        if (IN(v, 1)->param != y->in[0])
+            vfail(v, "input g is not the gradient of %%%u", y->in[0]);
+        for (int k = 0; k < ns; k++) {
+            const GNode *st = IN(v, 2 + k);
+            if (st->op != OP_STATE || st->param != y->in[0] || st->attr.ostate.slot != k)
+                vfail(v, "input %d is not slot %d of %%%u's optimizer state", 2 + k, k, y->in[0]);
+        }
+        if (IN(v, 2 + ns)->op != OP_SCALARS)
+            vfail(v, "last input is not the scalars");
         if (y->inplace != y->in[0])
-            vfail(v, "sgd must be in place on its parameter");
+            vfail(v, "%s must be in place on its parameter", graph_op_name[y->op]);
+        if ((y->op == OP_ADAM || y->op == OP_ADAMW) &&
+            !(y->attr.adam.beta2 >= 0 && y->attr.adam.beta2 < 1 && y->attr.adam.eps >= 0))
+            vfail(v, "beta2 %g or eps %g out of range", y->attr.adam.beta2, y->attr.adam.eps);
         break;
+    }
     case OP_COUNT:
         vfail(v, "bad op");
         break;
@@ -557,7 +574,12 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
         dl_buf_printf(out, " p=%g salt=%u", n->attr.dropout.p, (unsigned)n->attr.dropout.salt);
         break;
     case OP_SGD:
+    case OP_SGD_NESTEROV:
         dl_buf_printf(out, " wd=%g", n->attr.sgd.wd);
+        break;
+    case OP_ADAM:
+    case OP_ADAMW:
+        dl_buf_printf(out, " wd=%g beta2=%.9g eps=%g", n->attr.adam.wd, n->attr.adam.beta2, n->attr.adam.eps);
         break;
     case OP_INPUT:
         dl_buf_printf(out, " %s", input_name[n->attr.input.kind]);
@@ -619,6 +641,8 @@ void graph_dump(const Graph *g, DlBuf *out)
         dump_attrs(g, n, out);
         if (n->param != G_NONE)
             dl_buf_printf(out, n->op == OP_STATE ? " momentum(%%%u)" : " grad(%%%u)", n->param);
+        if (n->param != G_NONE && n->op == OP_STATE && n->attr.ostate.slot)
+            dl_buf_printf(out, " slot=%d", n->attr.ostate.slot);
         if (n->inplace != G_NONE)
             dl_buf_printf(out, " inplace(%%%u)", n->inplace);
         dl_buf_printf(out, "  ; %s", n->name ? n->name : "?");

@@ -8,7 +8,7 @@
  *
  * Pipeline (compiler/compile.c, one call per pass, verifier between passes):
  *   lower (AST -> forward graph, train and eval modes) -> graph_verify
- *   -> ad_differentiate (adds backward ops and the SGD update) -> graph_verify
+ *   -> ad_differentiate (adds backward ops and the optimizer update) -> graph_verify
  *   -> fuse (GSchedule: groups in execution order)
  *   -> mem_plan (arena + offset for every node)
  *   -> codegen (one kernel per generated group) -> plan_build (common/plan.h)
@@ -45,7 +45,7 @@ typedef enum GArena {
     AR_ACT,      /* activations and backward temporaries, reused by liveness */
     AR_PARAM,    /* trainable parameters, contiguous, in declaration order */
     AR_GRAD,     /* parameter gradients: same layout as AR_PARAM (ROADMAP 2) */
-    AR_OPT,      /* optimizer state (momentum): same layout as AR_PARAM */
+    AR_OPT,      /* optimizer state: one or two copies of AR_PARAM's layout (momentum; exp_avg, exp_avg_sq) */
     AR_STATE,    /* batch norm running statistics */
     AR_INPUT,    /* per-batch inputs written by the runtime (image, target, label, scalars) */
     AR_CONST,    /* constants stored in the plan */
@@ -69,9 +69,16 @@ typedef union GAttr {
     struct { float eps, momentum; } bn;           /* BN_* */
     struct { float p; uint32_t salt; } dropout;   /* DROPOUT, DROPOUT_BWD; salt: per layer, so two
                                                      layers of one shape draw different masks */
-    struct { float wd; } sgd;                     /* SGD (lr and momentum come from SCALARS: schedules) */
+    struct { float wd; } sgd;                     /* SGD, SGD_NESTEROV (lr and momentum come from SCALARS: schedules) */
+    struct { float wd; double beta2, eps; } adam; /* ADAM, ADAMW (lr and beta1 come from SCALARS); beta2 and eps
+                                                     in double: 1 - beta2 and the bias correction 1 - beta2^t
+                                                     are computed in double, as PyTorch does in Python */
+    struct { int slot; } ostate;                  /* STATE with GNode.param set: which copy of the parameter
+                                                     layout in AR_OPT it occupies (memplan.h); 0 momentum or
+                                                     exp_avg, 1 exp_avg_sq */
+    struct { int data_stats; } state;             /* STATE without GNode.param: 1 = input feature statistics
+                                                     [2,d] (written by the runtime from the training split) */
     struct { GInputKind kind; int ref, ncols, cols[4]; } input; /* INPUT */
-    struct { int data_stats; } state;             /* STATE: 1 = input feature statistics [2,d] (runtime-written) */
     struct { GInitKind kind; int fan_in; } init;  /* PARAM */
     struct { const float *data; } cst;            /* CONST: shape's element count floats (pool-owned) */
     float f;                                      /* SCALE, FILL */
@@ -88,7 +95,7 @@ typedef struct GNode {
     const char *name;  /* e.g. "c1.y", "grad.c1.y.w": unique; for PARAM/STATE the saved tensor name */
     DlSrcLoc loc;      /* .dldl location this node came from (len 0 if none) */
     uint32_t param;    /* for nodes that are a parameter's gradient: the PARAM node; else G_NONE */
-    uint32_t inplace;  /* SGD, BN_RUNNING: the node whose storage this op overwrites; else G_NONE */
+    uint32_t inplace;  /* optimizer updates, BN_RUNNING: the node whose storage this op overwrites; else G_NONE */
 } GNode;
 
 /* A named output that the runtime reads after a step. */
@@ -112,7 +119,11 @@ typedef struct Graph {
     GOutput *outs;
     int nouts;
     int batch;         /* B */
-    float weight_decay;/* train graph: the optimizer's weight decay (set by lowering, read by autodiff for SGD) */
+    float weight_decay;/* train graph: the optimizer's weight decay (set by lowering, read by autodiff) */
+    GOp optimizer;     /* train graph: the update autodiff appends per parameter, an OPK_OPT op
+                          (graph_new: OP_SGD; lowering sets it from `optimizer = ...`) */
+    GAttr optimizer_attr; /* its constant hyperparameters (attr.adam's beta2, eps; autodiff sets the
+                          weight decay from weight_decay) */
 } Graph;
 
 Graph *graph_new(DlPool *pool, int batch);

@@ -150,7 +150,7 @@ static void lower_train(Lower *L, const AstDecl *d)
     lw_kv(L, &L->hyper, "seed", "%d", tv.seed);
 }
 
-/* ---- optimizer = sgd(...), schedules ------------------------------------- */
+/* ---- optimizer = sgd(...) | adam(...) | adamw(...), schedules ----------- */
 
 /* A kind named by a call in a hyperparameter item (a schedule, an optimizer):
  * one table row each, dispatched by lower_call_kind. */
@@ -251,24 +251,78 @@ static void lower_schedule(Lower *L, const AstExpr *e)
     lower_call_kind(L, e, sched_kinds, NSCHED, "schedule", "schedule", "onecycle(max_lr = 0.05)");
 }
 
+/* torch.optim.SGD (dampening 0): v = mu v + (g + wd w); w -= lr v, or with
+ * nesterov w -= lr (g + wd w + mu v) (Sutskever et al., ICML 2013, as PyTorch
+ * writes it). */
 static void opt_sgd(Lower *L, const AstExpr *call, const AstExpr **a)
 {
     hnum(L, "lr", a[0], "sgd", 0, 0, 1e6);
-    hnum(L, "momentum", a[1], "sgd", 0, 0, 1);
+    double mu = hnum(L, "momentum", a[1], "sgd", 0, 0, 1);
     L->weight_decay = hnum(L, "weight_decay", a[2], "sgd", 0, 0, 1e6);
     int nest;
+    L->optimizer = OP_SGD;
     if (!lw_get_bool(L, a[3], "nesterov", "sgd", 0, &nest)) {
+        if (nest && !(mu > 0))
+            lw_error(L, a[3]->loc, "nesterov = true needs a momentum > 0 (PyTorch SGD)");
         if (nest)
-            lw_error(L, a[3]->loc, "nesterov = true is not supported (PyTorch SGD with dampening 0 only)");
-        lw_kv(L, &L->hyper, "nesterov", "0");
+            L->optimizer = OP_SGD_NESTEROV;
+        lw_kv(L, &L->hyper, "nesterov", "%d", nest);
     }
     lower_schedule(L, a[4]);
 }
+
+/* A number of the hyperparameters already written, or def. */
+static double hyper_num(const Lower *L, const char *key, double def)
+{
+    const char *v = dl_plan_kv(L->hyper.a, (int)L->hyper.n, key);
+    return v ? strtod(v, NULL) : def;
+}
+
+/* torch.optim.Adam and AdamW (Kingma & Ba, ICLR 2015, Alg. 1; Loshchilov &
+ * Hutter, ICLR 2019, Alg. 2); the one difference is where the weight decay
+ * goes (codegen/build_opt.c).  beta1 reaches the kernel through the scalars
+ * (so onecycle can cycle it, as PyTorch's OneCycleLR cycles betas[0]); beta2
+ * and eps are constants of the update op. */
+static void opt_adam_kind(Lower *L, const AstExpr *call, const AstExpr **a, GOp op)
+{
+    const char *what = graph_op_name[op];
+    hnum(L, "lr", a[0], what, 0.001, 0, 1e6);
+    double b[2] = {0.9, 0.999};
+    if (a[1] && !lw_num_list(L, a[1], "betas", what, 2, b) && !(b[0] >= 0 && b[0] < 1 && b[1] >= 0 && b[1] < 1)) {
+        lw_error(L, a[1]->loc, "'betas' of %s must be two numbers in [0, 1), not [%g, %g]", what, b[0], b[1]);
+        b[0] = 0.9, b[1] = 0.999;
+    }
+    lw_kv(L, &L->hyper, "beta1", "%.9g", b[0]);
+    lw_kv(L, &L->hyper, "beta2", "%.9g", b[1]);
+    double eps = hnum(L, "eps", a[2], what, 1e-8, 0, 1);
+    if (a[2] && !(eps > 0))
+        lw_error(L, a[2]->loc, "'eps' of %s must be > 0 (a parameter whose gradient stays 0 would get 0 / 0)", what);
+    L->weight_decay = hnum(L, "weight_decay", a[3], what, op == OP_ADAMW ? 0.01 : 0, 0, 1e6);
+    L->optimizer = op;
+    L->optimizer_attr = (GAttr){.adam = {(float)L->weight_decay, b[1], eps > 0 ? eps : 1e-8}};
+    lower_schedule(L, a[4]);
+    /* onecycle replaces beta1 by its cycled momentum: it must stay below 1 */
+    const char *sched = dl_plan_kv(L->hyper.a, (int)L->hyper.n, "schedule");
+    if (sched && !strcmp(sched, "onecycle") && hyper_num(L, "cycle_momentum", 1) != 0 &&
+        !(hyper_num(L, "max_momentum", 0.95) < 1 && hyper_num(L, "base_momentum", 0.85) < 1))
+        lw_error(L, a[4]->loc, "onecycle cycles %s's beta1 between base_momentum and max_momentum: both must "
+                 "be < 1", what);
+}
+static void opt_adam(Lower *L, const AstExpr *call, const AstExpr **a) { opt_adam_kind(L, call, a, OP_ADAM); }
+static void opt_adamw(Lower *L, const AstExpr *call, const AstExpr **a) { opt_adam_kind(L, call, a, OP_ADAMW); }
 
 static const CallKind opt_kinds[] = {
     {"sgd", opt_sgd,
      {{"lr", AT_NUM, 1, 0}, {"momentum", AT_NUM, 0, 0}, {"weight_decay", AT_NUM, 0, 0},
       {"nesterov", AT_BOOL, 0, 0}, {"schedule", AT_EXPR, 0, 0}},
+     5},
+    {"adam", opt_adam,
+     {{"lr", AT_NUM, 0, 0.001}, {"betas", AT_EXPR, 0, 0}, {"eps", AT_NUM, 0, 1e-8},
+      {"weight_decay", AT_NUM, 0, 0}, {"schedule", AT_EXPR, 0, 0}},
+     5},
+    {"adamw", opt_adamw,
+     {{"lr", AT_NUM, 0, 0.001}, {"betas", AT_EXPR, 0, 0}, {"eps", AT_NUM, 0, 1e-8},
+      {"weight_decay", AT_NUM, 0, 0.01}, {"schedule", AT_EXPR, 0, 0}},
      5},
 };
 #define NOPT ((int)(sizeof opt_kinds / sizeof *opt_kinds))
@@ -443,6 +497,7 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride
     L->f = f;
     L->pool = pool;
     L->diag = diag;
+    L->optimizer = OP_SGD;
     memset(out, 0, sizeof *out);
     out->meta.source_name = dl_pool_strdup(pool, f->src && f->src->name ? f->src->name : "");
 
@@ -474,6 +529,8 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride
         NetOut tn, en;
         Graph *train = lw_network(L, 1, L->batch, &tn);
         if (train && tn.ok && L->nerr == before) {
+            train->optimizer = L->optimizer; /* for autodiff; the weight decay is set by lw_network */
+            train->optimizer_attr = L->optimizer_attr;
             lw_loss_graph(L, train, &tn);
             L->quiet = 1; /* the same checks again: say nothing twice */
             Graph *eval = lw_network(L, 0, L->eval_batch, &en);

@@ -18,7 +18,8 @@
  * Both graphs create their PARAM and STATE nodes in the same order with the
  * same names (e.g. "c1.y.weight", "c1.z.running", "logits.bias"), so one
  * parameter arena serves both programs.  ad_differentiate (autodiff.h) then
- * adds the backward pass and the SGD update to the train graph.
+ * adds the backward pass and the optimizer update to the train graph
+ * (Graph.optimizer: OP_SGD, OP_SGD_NESTEROV, OP_ADAM or OP_ADAMW).
  *
  * Errors (file:line:col with a caret, via diag) are reported several per run;
  * unused items are warned about.  Nothing is printed when there are none.
@@ -38,7 +39,8 @@ typedef struct LowerResult {
                              copies what it keeps. */
 } LowerResult;
 
-/* Check f and lower it.  meta.hyper keys: lr, momentum, weight_decay, nesterov,
+/* Check f and lower it.  meta.hyper keys: optimizer (sgd, adam, adamw), lr,
+ * momentum, nesterov (sgd), beta1, beta2, eps (adam, adamw), weight_decay,
  * schedule, max_lr, pct_start, div_factor, final_div_factor, cycle_momentum,
  * base_momentum, max_momentum, step_every, step_gamma, epochs, batch,
  * eval_batch, seed (numbers printed with %.9g).  meta.data: the data binding

@@ -181,3 +181,15 @@ int lw_get_str(Lower *L, const AstExpr *e, const char *arg, const char *what, co
     *out = e->name;
     return 0;
 }
+
+int lw_num_list(Lower *L, const AstExpr *e, const char *arg, const char *what, int n, double *out)
+{
+    if (e->kind != EX_LIST || e->nargs != n) {
+        lw_error(L, e->loc, "'%s' of %s must be a list of %d numbers", arg, what, n);
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (lw_const(L, e->args[i], arg, what, &out[i]))
+            return -1;
+    return 0;
+}

@@ -147,7 +147,9 @@ typedef struct Lower {
 
     DL_VEC(LossTerm) terms;
     int batch, eval_batch, epochs;
-    double weight_decay;           /* sgd weight_decay (Graph.weight_decay of the train graph) */
+    double weight_decay;           /* the optimizer's weight_decay (Graph.weight_decay of the train graph) */
+    GOp optimizer;                 /* its update op and constant attr (Graph.optimizer, optimizer_attr) */
+    GAttr optimizer_attr;
     KVVec hyper;
     DL_VEC(MetricInfo) metrics_out;
 } Lower;
@@ -180,6 +182,8 @@ int lw_get_int(Lower *L, const AstExpr *e, const char *arg, const char *what, in
 int lw_get_bool(Lower *L, const AstExpr *e, const char *arg, const char *what, int def, int *out);
 int lw_get_str(Lower *L, const AstExpr *e, const char *arg, const char *what, const char *def,
                const char **out);
+/* A list of exactly n numbers ("'ARG' of WHAT must be a list of N numbers"). */
+int lw_num_list(Lower *L, const AstExpr *e, const char *arg, const char *what, int n, double *out);
 const char *lw_type_name(ArgType t);
 const char *lw_expr_desc(const AstExpr *e); /* "a string", "a list", "'x'" ... */
 

@@ -137,22 +137,24 @@ int mem_plan(const Graph *g, const GSchedule *s, DlPool *pool, GMemPlan *out, Dl
         out->buf[i] = (GBuffer){a, top[a], ne};
         top[a] = align_up(top[a] + ne);
     }
-    /* gradients and momentum at their parameter's offset */
+    /* gradients at their parameter's offset, optimizer state in its slot's copy of the layout */
     for (uint32_t i = 0; i < g->n; i++) {
         const GNode *N = &g->nodes[i];
         if (N->param == G_NONE || !mat[i]) continue;
         const GBuffer *p = &out->buf[N->param];
         GArena a = N->op == OP_STATE ? AR_OPT : AR_GRAD;
+        int slot = N->op == OP_STATE ? N->attr.ostate.slot : 0;
         uint32_t r = storage_root(g, i);
-        if (p->arena != AR_PARAM || graph_numel(N) != p->numel ||
+        if (p->arena != AR_PARAM || graph_numel(N) != p->numel || slot < 0 || slot >= MEM_OPT_SLOTS ||
             (r != i && graph_op_kind[g->nodes[r].op] == OPK_SOURCE)) {
-            dl_error(diag, N->loc, "internal: gradient/momentum node %%%u (%s) does not match "
+            dl_error(diag, N->loc, "internal: gradient/optimizer state node %%%u (%s) does not match "
                      "its parameter %%%u", i, N->name ? N->name : "?", N->param);
             errors++;
             continue;
         }
-        out->buf[r] = (GBuffer){a, p->offset, graph_numel(&g->nodes[r])};
-        if (p->offset + p->numel > top[a]) top[a] = align_up(p->offset + p->numel);
+        int64_t off = slot * top[AR_PARAM] + p->offset;
+        out->buf[r] = (GBuffer){a, off, graph_numel(&g->nodes[r])};
+        if (off + p->numel > top[a]) top[a] = align_up(off + p->numel);
     }
     /* activations */
     DL_VEC(Iv) iv = {0};
@@ -263,7 +265,8 @@ int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *d
         if (N->param != G_NONE) {
             const GBuffer *p = &mp->buf[N->param];
             GArena want = N->op == OP_STATE ? AR_OPT : AR_GRAD;
-            if (b->arena != want || b->offset != p->offset || b->numel != p->numel)
+            int64_t off = (N->op == OP_STATE ? N->attr.ostate.slot : 0) * mp->arena_size[AR_PARAM] + p->offset;
+            if (b->arena != want || b->offset != off || b->numel != p->numel)
                 BAD("%%%u is not at its parameter's place in the %s arena", i, graph_arena_name(want));
         }
         if (b->arena == AR_ACT && storage_root(g, i) == i) DL_PUSH(act, i);

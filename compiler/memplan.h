@@ -5,7 +5,11 @@
  *   AR_PARAM  PARAM nodes in node order (train and eval graphs create them in
  *             the same order, so their offsets agree);
  *   AR_GRAD   a parameter's gradient (GNode.param set) at its parameter's offset;
- *   AR_OPT    a momentum STATE ("*.momentum", GNode.param set) likewise;
+ *   AR_OPT    an optimizer STATE (GNode.param set: "*.momentum", "*.exp_avg",
+ *             "*.exp_avg_sq") at slot * P + its parameter's offset, P the
+ *             size of AR_PARAM and slot its attr.ostate.slot (< MEM_OPT_SLOTS):
+ *             the arena holds one copy of the parameter layout per slot, so
+ *             the optimizer kernel reads each state as one region;
  *   AR_STATE  other STATE nodes (batch norm running statistics), node order;
  *   AR_INPUT  INPUT and SCALARS nodes, node order;
  *   AR_CONST  CONST nodes, node order;
@@ -16,8 +20,9 @@
  *             writes over its own inputs.  Placement: largest first, each in
  *             the best-fitting gap among the buffers live at the same time.
  * Group members computed inside their kernel (not in outs), and inlined
- * producers, get no storage: numel 0, offset -1.  In-place writers (SGD,
- * BN_RUNNING) share their target's buffer; VIEW nodes alias their input.
+ * producers, get no storage: numel 0, offset -1.  In-place writers
+ * (optimizer updates, BN_RUNNING) share their target's buffer; VIEW nodes
+ * alias their input.
  */
 #ifndef DL_MEMPLAN_H
 #define DL_MEMPLAN_H
@@ -25,6 +30,8 @@
 #include "graph.h"
 
 #define MEM_ALIGN 16
+/* Copies of the parameter layout in AR_OPT (Adam: exp_avg and exp_avg_sq). */
+#define MEM_OPT_SLOTS 2
 
 /* Fill out->buf (g->n entries, from pool) and out->arena_size.
  * Returns 0, or the number of internal errors reported to diag (a group reads
@@ -33,7 +40,7 @@ int mem_plan(const Graph *g, const GSchedule *s, DlPool *pool, GMemPlan *out, Dl
 
 /* Check a memory plan (the verifier between memory planning and code
  * generation): every group in and out has storage inside its arena, gradients
- * and momentum sit at their parameter's offset, and no two ACT buffers live at
+ * and optimizer states sit at their parameter's place, and no two ACT buffers live at
  * the same time overlap (all pairs).  Returns the number of problems, reported
  * to diag as internal errors. */
 int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *diag);

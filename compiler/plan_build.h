@@ -6,7 +6,7 @@
  * metadata into one DlPlan:
  *  - tensors: one per node with storage in each program; PARAM, STATE and
  *    momentum tensors are shared between programs by name (their offsets must
- *    agree); in-place writers (SGD, BN_RUNNING) are their target's tensor;
+ *    agree); in-place writers (optimizer updates, BN_RUNNING) are their target's tensor;
  *    CONST tensors with equal data are shared, others get their own place in
  *    the const arena; a kernel argument that is a whole arena region (the
  *    optimizer's) becomes a TEMP tensor named "<arena>[lo:hi]";

@@ -158,6 +158,12 @@ primary:
   | IDENT '(' ')'               { $$ = ast_new_call(ctx, @1.first, $1, NULL); }
   | IDENT '(' args ')'          { $$ = ast_new_call(ctx, @1.first, $1, $3); }
   | IDENT '(' args ',' ')'      { $$ = ast_new_call(ctx, @1.first, $1, $3); }
+  /* `step` is the keyword of ranges and also the step schedule: `step(...)`
+     is a call.  No conflict: a range's `step` follows `lo .. hi`, after
+     which no expression can start. */
+  | STEP '(' ')'                { $$ = ast_new_call(ctx, @1.first, "step", NULL); }
+  | STEP '(' args ')'           { $$ = ast_new_call(ctx, @1.first, "step", $3); }
+  | STEP '(' args ',' ')'       { $$ = ast_new_call(ctx, @1.first, "step", $3); }
   | '[' ']'                     { $$ = ast_new_list(ctx, @1.first, NULL); }
   | '[' elems ']'               { $$ = ast_new_list(ctx, @1.first, $2); }
   | '[' elems ',' ']'           { $$ = ast_new_list(ctx, @1.first, $2); }
@@ -261,6 +267,10 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, void *scanner, DlPar
         int plen = ctx->prev2.loc.len > 40 ? 40 : ctx->prev2.loc.len;
         dl_error(d, ctx->prev2.loc, "expected an expression after '%.*s' at the end of the line",
                  plen, ctx->src->text + ctx->prev2.off);
+    } else if (ctx->prev.kind == STEP && nexp == 1 && exp[0] == YYTRANSLATE('(')) {
+        /* `x = step` or `step = 1`: the keyword where a name was meant */
+        dl_error(d, ctx->prev.loc, "expected '(' after 'step', found %s: 'step' is a keyword (ranges: "
+                 "lo..hi step s) and names only the step schedule, a call: step(every = N)", found);
     } else if (nexp == 1 && exp[0] == YYTRANSLATE('=')) {
         int plen = ctx->prev.loc.len > 40 ? 40 : ctx->prev.loc.len;
         dl_error(d, t->loc, "expected '=' after '%.*s', found %s", plen,

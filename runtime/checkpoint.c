@@ -56,14 +56,28 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* The parameter whose storage the optimizer tensor m mirrors, or -1. */
+/* The parameter whose storage the optimizer tensor m mirrors, or -1: the
+ * optimizer arena holds one copy of the parameter layout per state slot
+ * (compiler/memplan.h: Adam's exp_avg in the first, exp_avg_sq in the
+ * second), so m's offset modulo the parameter arena's size is its
+ * parameter's offset. */
 static int param_of_momentum(const DlPlan *p, const DlPlanTensor *m)
 {
+    int64_t size = p->arena_size[DL_AR_PARAM], off = size > 0 ? m->offset % size : m->offset;
     for (int i = 0; i < p->ntensors; i++) {
         const DlPlanTensor *t = &p->tensors[i];
-        if (t->role == DL_ROLE_PARAM && t->offset == m->offset && t->numel == m->numel) return i;
+        if (t->role == DL_ROLE_PARAM && t->offset == off && t->numel == m->numel) return i;
     }
     return -1;
+}
+
+/* The state's name in "optimizer.<param>.<state>": what follows "<param>." in
+ * m's own plan name ("momentum", "exp_avg", "exp_avg_sq", as autodiff names
+ * them), else "momentum". */
+static const char *state_name(const char *param, const char *m)
+{
+    size_t n = strlen(param);
+    return strncmp(m, param, n) == 0 && m[n] == '.' && m[n + 1] ? m + n + 1 : "momentum";
 }
 
 /* The saved entries of p, in plan order: parameters and state, and momentum
@@ -86,7 +100,8 @@ static int collect(const DlPlan *p, int with_momentum, Entries *out, const char 
         } else if (t->role == DL_ROLE_MOMENTUM && with_momentum) {
             int pi = param_of_momentum(p, t);
             const char *base = pi >= 0 ? p->tensors[pi].name : nm;
-            add_entry(out, dl_xasprintf("optimizer.%s.momentum", base), i, 0, t->numel, t->ndim, t->shape);
+            add_entry(out, dl_xasprintf("optimizer.%s.%s", base, state_name(base, nm)), i, 0, t->numel, t->ndim,
+                      t->shape);
         }
     }
     for (size_t i = 0; i < out->n; i++)

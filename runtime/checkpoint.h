@@ -14,8 +14,12 @@
  *    __metadata__: "format" = "pt", "producer" = "dldl", "source" (the .dldl),
  *    "epoch", plus the caller's pairs (e.g. "test.mae" = "6.21").
  *  - checkpoints (--save-checkpoint / --resume): the weights, plus each
- *    DL_ROLE_MOMENTUM tensor as "optimizer.<param>.momentum" (the parameter at
- *    the same offset: the optimizer arena mirrors the parameter arena), plus
+ *    DL_ROLE_MOMENTUM tensor (optimizer state) as "optimizer.<param>.<state>":
+ *    the parameter at the same offset modulo the parameter arena's size (the
+ *    optimizer arena holds one copy of the parameter layout per state), the
+ *    state from the tensor's name "<param>.<state>" ("momentum" for SGD,
+ *    "exp_avg" and "exp_avg_sq" for Adam, PyTorch's names; "momentum" when
+ *    the name is not of that form), plus
  *    the training position in __metadata__: "epoch", "step", "seed" and
  *    "plan_checksum" (dl_plan_state_hash, 16 hex digits).  All randomness is a
  *    pure function of (seed, epoch, sample, purpose) (runtime/data.h), so

@@ -11,7 +11,9 @@ int dl_schedule_init(DlSchedule *s, const DlPlan *p, int epochs, int64_t steps_p
     memset(s, 0, sizeof *s);
     const char *name = dl_plan_kv(p->hyper, p->nhyper, "schedule");
     s->lr = dl_plan_hyper_num(p, "lr", 0.01);
-    s->momentum = dl_plan_hyper_num(p, "momentum", 0.0);
+    const char *opt = dl_plan_kv(p->hyper, p->nhyper, "optimizer");
+    int adam = opt && (!strcmp(opt, "adam") || !strcmp(opt, "adamw"));
+    s->momentum = adam ? dl_plan_hyper_num(p, "beta1", 0.9) : dl_plan_hyper_num(p, "momentum", 0.0);
     s->steps_per_epoch = steps_per_epoch > 0 ? steps_per_epoch : 1;
     s->total_steps = (int64_t)(epochs > 0 ? epochs : 1) * s->steps_per_epoch;
     s->step_every = dl_plan_hyper_num(p, "step_every", 30);

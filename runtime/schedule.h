@@ -2,10 +2,16 @@
  *
  * The value used at optimizer step s (0-based, counted over the whole run)
  * is a pure function of s, so a resumed run continues the same curve.
+ * "momentum" is what the update kernel reads from scalars[1]: SGD's momentum
+ * (hyper momentum), or Adam's and AdamW's beta1 (hyper beta1, when hyper
+ * optimizer is adam or adamw), which onecycle cycles as PyTorch's OneCycleLR
+ * cycles betas[0].
  * Kinds (hyperparameter "schedule"):
- *   constant  lr = hyper lr, momentum = hyper momentum
+ *   constant  lr = hyper lr, momentum = hyper momentum (or beta1)
  *   step      lr = lr * step_gamma ^ floor(epoch / step_every), epoch = s / steps_per_epoch
- *             (PyTorch StepLR stepped once per epoch); defaults every 30, gamma 0.1
+ *             (PyTorch StepLR(step_size = every, gamma) stepped once per epoch, so
+ *             epoch e of the run, from 0, uses lr * gamma^floor(e / every));
+ *             defaults every 30, gamma 0.1
  *   cosine    lr = lr * (1 + cos(pi s / total)) / 2 (CosineAnnealingLR, eta_min 0,
  *             T_max = total steps)
  *   onecycle  PyTorch's OneCycleLR (Smith & Topin 2017) with its defaults:
@@ -25,7 +31,7 @@ typedef enum DlSchedKind { DL_SCHED_CONSTANT, DL_SCHED_STEP, DL_SCHED_COSINE, DL
 
 typedef struct DlSchedule {
     DlSchedKind kind;
-    double lr, momentum;               /* the optimizer's */
+    double lr, momentum;               /* the optimizer's (momentum: SGD's momentum or Adam's beta1) */
     int64_t total_steps, steps_per_epoch;
     double step_every, step_gamma;     /* step */
     double max_lr, pct_start, div_factor, final_div_factor; /* onecycle */

@@ -7,7 +7,8 @@
 # Golden files pin each stage's text; the expected file's extension names the stage
 # (cproc's runtests): tests/parse/X.ast pins `dldlc --emit=ast` of specs/X.dldl,
 # tests/errors/X.err and tests/lower/errors/X.err pin the diagnostics of X.dldl,
-# tests/golden/X.STAGE pins `dldlc specs/X.dldl --emit=STAGE`.
+# tests/golden/X.STAGE pins `dldlc specs/X.dldl --emit=STAGE`, tests/ops/X.STAGE pins
+# `dldlc tests/ops/X.dldl --emit=STAGE` (small specs, one op family each).
 # Ends with the line "N passed, N failed".
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -51,6 +52,16 @@ run_golden() {
         ./dldlc "specs/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1
         check "golden $base" "$exp" "$tmp/out"
     done
+    # small per-op specs: tests/ops/NAME.STAGE pins `dldlc tests/ops/NAME.dldl --emit=STAGE`
+    for exp in tests/ops/*.*; do
+        [ -e "$exp" ] || continue
+        case "$exp" in *.dldl|*README*) continue;; esac
+        base=$(basename "$exp"); name=${base%%.*}; stage=${base#*.}; stage=${stage%.txt} # NAME.plan.txt: *.plan is ignored by git
+        if ! ./dldlc "tests/ops/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1; then
+            tail -5 "$tmp/out"; bad "ops $base: dldlc failed (nothing pinned)"; continue
+        fi
+        check "ops $base" "$exp" "$tmp/out"
+    done
 }
 
 # Inputs the fuzzers once crashed on (tests/fuzz/regressions/spec): dldlc must
@@ -77,7 +88,8 @@ run_unit() {
 
 # Every CUDA kernel of every spec compiles with NVRTC (no GPU needed).
 run_ptx() {
-    for spec in specs/*.dldl; do
+    for spec in specs/*.dldl tests/ops/*.dldl; do
+        [ -e "$spec" ] || continue
         for arch in compute_80 compute_90; do
             if ./dldlc "$spec" --emit=ptx --arch=$arch > "$tmp/ptx" 2> "$tmp/ptx.err" \
                && grep -q '.visible .entry' "$tmp/ptx"; then ok; else

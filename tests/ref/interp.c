@@ -499,6 +499,41 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
             }
             break;
         }
+        /* in place: d = g + wd w; v = mu v + d; w -= lr (d + mu v)  (w, g, v, scalars);
+         * PyTorch SGD, nesterov=True, dampening 0 */
+        case OP_SGD_NESTEROV: {
+            double lr = d[0], mu = d[1], wd = n->attr.sgd.wd;
+            double *v = vals[n->in[2]];
+            for (int64_t k = 0; k < N; k++) {
+                double dk = b[k] + wd * a[k];
+                v[k] = mu * v[k] + dk;
+                y[k] = a[k] - lr * (dk + mu * v[k]);
+            }
+            break;
+        }
+        /* in place (w, g, m, v, scalars), Kingma & Ba, ICLR 2015, Algorithm 1 as
+         * printed, at step t = scalars[2] + 1, alpha = lr = scalars[0],
+         * beta1 = scalars[1]:  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+         * mhat = m / (1-b1^t);  vhat = v / (1-b2^t);  w -= lr mhat / (sqrt(vhat) + eps),
+         * with g = grad + wd w (ADAM, PyTorch's L2 term) or, for ADAMW
+         * (Loshchilov & Hutter, ICLR 2019, Algorithm 2, schedule multiplier
+         * folded into lr as PyTorch does), g = grad and w = (1 - lr wd) w first. */
+        case OP_ADAM:
+        case OP_ADAMW: {
+            double lr = e[0], b1 = e[1], t = e[2] + 1, b2 = n->attr.adam.beta2, eps = n->attr.adam.eps;
+            double wd = n->attr.adam.wd;
+            double *m = vals[n->in[2]], *v = vals[n->in[3]];
+            for (int64_t k = 0; k < N; k++) {
+                double w = a[k], gk = b[k];
+                if (n->op == OP_ADAMW) w *= 1 - lr * wd;
+                else gk += wd * w;
+                m[k] = b1 * m[k] + (1 - b1) * gk;
+                v[k] = b2 * v[k] + (1 - b2) * gk * gk;
+                double mhat = m[k] / (1 - pow(b1, t)), vhat = v[k] / (1 - pow(b2, t));
+                y[k] = w - lr * mhat / (sqrt(vhat) + eps);
+            }
+            break;
+        }
         case OP_COUNT:
             return ref_fail(g, i, "OP_COUNT is not an op");
         }

@@ -25,16 +25,17 @@
 /* Evaluate every node of g in node order, in double precision.
  *
  * vals: g->n pointers.  Source nodes (INPUT, SCALARS, PARAM, STATE) must be
- * given by the caller (numel doubles each); SCALARS is [lr, momentum, step,
- * seed].  CONST nodes are filled from attr.cst.data when vals[i] is NULL.
+ * given by the caller (numel doubles each); SCALARS is [lr, momentum or
+ * beta1, step, seed].  CONST nodes are filled from attr.cst.data when vals[i] is NULL.
  * Every other vals[i] is allocated here (dl_xcalloc) when NULL and
  * overwritten when not; free them with ref_free_values.
  *
- * In-place ops: the value of an SGD node is the updated weight w and the value
- * of a BN_RUNNING node is the updated running statistics; the inputs w and
- * running are left as they were (so the same vals can be run again).  SGD's
- * momentum input v is the one exception: the graph has no node for the new v,
- * so the new v is written over vals[v] (as the optimizer kernel does).
+ * In-place ops: the value of an optimizer update (SGD, SGD_NESTEROV, ADAM,
+ * ADAMW) is the updated weight w and the value of a BN_RUNNING node is the
+ * updated running statistics; the inputs w and running are left as they were
+ * (so the same vals can be run again).  The optimizer's state inputs (SGD's v,
+ * Adam's m and v) are the one exception: the graph has no node for their new
+ * values, so these are written over vals[state] (as the optimizer kernel does).
  *
  * DROPOUT / DROPOUT_BWD use ref_dropout_keep, the mirror of the generated
  * code's keep rule (codegen's prelude dl_keep).

@@ -254,10 +254,14 @@ int kx_run_compare(KExec *x, double **vals, double tol, double *worst)
                     x->arena[a][x->mem.arena_size[a] + k] = KX_GUARD_VAL;
                 }
         for (int o = 0; o < gr->nouts; o++) nbad += kx_check(x, gr->outs[o], vals[gr->outs[o]], gr->name, tol, worst);
-        if (gr->kind == GG_OPT) /* the momentum, updated in place (interp.h) */
+        if (gr->kind == GG_OPT) /* the optimizer states, updated in place (interp.h) */
             for (int m = 0; m < gr->nnodes; m++) {
                 const GNode *s = &g->nodes[gr->nodes[m]];
-                if (s->op == OP_SGD) nbad += kx_check(x, s->in[2], vals[s->in[2]], gr->name, tol, worst);
+                for (int k = 0; k < s->nin; k++) {
+                    const GNode *in = &g->nodes[s->in[k]];
+                    if (in->op == OP_STATE && in->param != G_NONE)
+                        nbad += kx_check(x, s->in[k], vals[s->in[k]], gr->name, tol, worst);
+                }
             }
     }
     if (nstandin)

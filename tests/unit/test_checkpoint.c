@@ -357,6 +357,71 @@ static void test_mismatched_plan(void **state)
     arenas_free(a);
 }
 
+/* Adam's plan as dldlc writes it: per parameter "<param>.exp_avg" at its
+ * offset and "<param>.exp_avg_sq" at P + its offset in the optimizer arena
+ * (two copies of the parameter layout, P = the param arena's size, a
+ * multiple of 16 as the memory planner aligns it). */
+static void make_adam_plan(TPlan *tp)
+{
+    memset(tp, 0, sizeof *tp);
+    DlPlan *p = &tp->p;
+    p->version = DL_PLAN_VERSION;
+    p->source_name = "tests/ops/adam.dldl";
+    p->tensors = tp->t;
+    static const char *const pn[3] = {"c1.conv.weight", "fc.weight", "fc.bias"};
+    static const char *const m1[3] = {"c1.conv.weight.exp_avg", "fc.weight.exp_avg", "fc.bias.exp_avg"};
+    static const char *const m2[3] = {"c1.conv.weight.exp_avg_sq", "fc.weight.exp_avg_sq", "fc.bias.exp_avg_sq"};
+    int64_t sh[3][4] = {{4, 3, 3, 3}, {5, 4}, {5}}, nd[3] = {4, 2, 1}, off[3] = {0, 112, 128}, P = 144;
+    for (int i = 0; i < 3; i++) add(tp, pn[i], DL_ROLE_PARAM, DL_AR_PARAM, off[i], (int)nd[i], sh[i]);
+    for (int i = 0; i < 3; i++) {
+        add(tp, m1[i], DL_ROLE_MOMENTUM, DL_AR_OPT, off[i], (int)nd[i], sh[i]);
+        add(tp, m2[i], DL_ROLE_MOMENTUM, DL_AR_OPT, P + off[i], (int)nd[i], sh[i]);
+    }
+    p->arena_size[DL_AR_PARAM] = p->arena_size[DL_AR_GRAD] = P;
+    p->arena_size[DL_AR_OPT] = 2 * P;
+}
+
+/* Both of Adam's states round-trip bit for bit under PyTorch's state names,
+ * and an SGD checkpoint (momentum) is refused by an Adam plan. */
+static void test_adam_state_round_trip(void **state)
+{
+    TPlan tp;
+    make_adam_plan(&tp);
+    const DlPlan *p = &tp.p;
+    float *a[DL_AR_COUNT], *b[DL_AR_COUNT];
+    arenas_new(p, a, 0);
+    arenas_pattern(p, a);
+    arenas_new(p, b, 7.0f);
+    char *path = path_of("adam.safetensors"), *err = NULL;
+    DlTrainPos pos = {2, 77, 5}, got = {0};
+    if (dl_save_checkpoint(path, p, a, &pos, &err) != 0) fail_msg("%s", err);
+    if (dl_load_checkpoint(path, p, b, &got, &err) != 0) fail_msg("%s", err);
+    assert_int_equal(got.step, 77);
+    for (int i = 0; i < p->ntensors; i++) { /* every saved tensor, bit for bit (not the padding) */
+        const DlPlanTensor *t = &p->tensors[i];
+        assert_memory_equal(a[t->arena] + t->offset, b[t->arena] + t->offset, (size_t)t->numel * sizeof(float));
+    }
+    Hdr h;
+    hdr_read(path, &h);
+    hdr_tensor(&h, "optimizer.c1.conv.weight.exp_avg", 4, (int64_t[]){4, 3, 3, 3}, a[DL_AR_OPT]);
+    hdr_tensor(&h, "optimizer.c1.conv.weight.exp_avg_sq", 4, (int64_t[]){4, 3, 3, 3}, a[DL_AR_OPT] + 144);
+    hdr_tensor(&h, "optimizer.fc.bias.exp_avg", 1, (int64_t[]){5}, a[DL_AR_OPT] + 128);
+    hdr_tensor(&h, "optimizer.fc.bias.exp_avg_sq", 1, (int64_t[]){5}, a[DL_AR_OPT] + 144 + 128);
+    assert_int_equal(json_object_size(h.root), 1 + 3 + 6);
+    keep_expect(path, &h);
+    hdr_free(&h);
+
+    TPlan sgd;
+    make_plan(&sgd, 4, 1);
+    float *c[DL_AR_COUNT];
+    arenas_new(&sgd.p, c, 0);
+    char *spath = path_of("sgd_for_adam.safetensors");
+    if (dl_save_checkpoint(spath, &sgd.p, c, &pos, &err) != 0) fail_msg("%s", err);
+    expect_refused(spath, p, "is missing");
+    free(spath), free(path);
+    arenas_free(a), arenas_free(b), arenas_free(c);
+}
+
 static void test_damaged(void **state)
 {
     TPlan tp;
@@ -687,6 +752,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_round_trip),
         cmocka_unit_test(test_weights),
         cmocka_unit_test(test_mismatched_plan),
+        cmocka_unit_test(test_adam_state_round_trip),
         cmocka_unit_test(test_damaged),
         cmocka_unit_test(test_every_header_byte),
         cmocka_unit_test(test_state_hash),

@@ -558,6 +558,22 @@ static void test_kir_hand(void **state)
     assert_int_equal(kir_verify(&k), -1);
     assert_null(kir_un(&k, KX_EXP, kir_i64(&k, 1))); /* type error: dummy expression 0 */
     kir_free(&k);
+    /* f64 exp, log, sqrt (the optimizer's bias corrections) render as C's double
+     * functions, the same text in both modules; rsqrt stays f32 only */
+    kir_init(&k, "t_f64", 1);
+    yb = kir_buf(&k, "y [1]", 1, 1);
+    int e = kir_un(&k, KX_SQRT, kir_un(&k, KX_LOG, kir_un(&k, KX_EXP, kir_f64(&k, 2.0))));
+    assert_int_equal(k.ex.a[e].type, KT_F64);
+    kir_store(&k, k.body, yb, kir_i64(&k, 0), e, 0);
+    assert_int_equal(kir_verify(&k), 0);
+    DlBuf f64 = {0};
+    kir_render(&k, &f64);
+    printf("%s", f64.s);
+    assert_non_null(strstr(f64.s, "(float)(sqrt(log(exp(2.0))))"));
+    assert_null(kir_un(&k, KX_RSQRT, kir_f64(&k, 2.0)));
+    assert_non_null(strstr(k.err, "f32 only"));
+    kir_free(&k);
+    dl_buf_free(&f64);
     dl_buf_free(&body), dl_buf_free(&dump);
 }
 

@@ -1,8 +1,9 @@
 /* test_cuda_emu.c - the CUDA module run on the CPU under host emulation,
  * against the C module of the same kernel bodies (ROADMAP 1).
  *
- * For each program (specs/age.dldl and specs/pose.dldl, train and eval, at
- * batch 2, through the real back end; plus small hand-built graphs of every
+ * For each program (specs/age.dldl, specs/pose.dldl and tests/ops/adam.dldl,
+ * train and eval, at batch 2, through the real back end; plus small hand-built
+ * graphs of every optimizer and of every
  * group kind through the same pb_compile_program) the very text NVRTC
  * compiles, cg_prelude_cuda() + body, is compiled by g++ with
  * codegen/cuda_host_emu.h, and cg_prelude_c() + body by cc, both with
@@ -181,6 +182,8 @@ static void fill_arenas(const Graph *g, const GMemPlan *mp, float **arena, const
             for (int64_t k = 0; k < N; k++) v[k] = (float)urand(0, 6);
         } else if (t->op == OP_STATE && t->param == G_NONE) {
             for (int64_t k = 0; k < N; k++) v[k] = (float)(k < N / 2 ? urand(-0.2, 0.2) : urand(0.8, 1.2));
+        } else if (t->op == OP_STATE && t->attr.ostate.slot == 1) { /* Adam's exp_avg_sq >= 0 */
+            for (int64_t k = 0; k < N; k++) v[k] = (float)urand(0, 1);
         } else if (t->name && strstr(t->name, "gamma")) {
             for (int64_t k = 0; k < N; k++) v[k] = (float)urand(0.5, 1.5);
         }
@@ -344,7 +347,8 @@ static void spec_case(const char *name)
     RefSpec r;
     ref_spec_open(&r, name, 2);
     for (int p = 0; p < 2; p++) {
-        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, r.progs[p].name, r.progs[p].g->batch);
+        char *what = dl_xasprintf("%s%s %s (batch %d)", name, strchr(name, '/') ? "" : ".dldl", r.progs[p].name,
+                                  r.progs[p].g->batch);
         check_program(&r.progs[p], what);
         free(what);
     }
@@ -352,6 +356,7 @@ static void spec_case(const char *name)
 }
 static void test_age_programs_under_emulation(void **st) { (void)st; spec_case("age"); }
 static void test_pose_programs_under_emulation(void **st) { (void)st; spec_case("pose"); }
+static void test_adam_programs_under_emulation(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
 
 /* ---- hand-built graphs (the op families of test_codegen.c) -------------------- */
 
@@ -444,28 +449,44 @@ static void test_pool_graph_under_emulation(void **st)
     dl_pool_free(pool);
 }
 
-/* PyTorch SGD with momentum and weight decay over two parameters, in place. */
-static void test_sgd_graph_under_emulation(void **st)
+/* An optimizer update `op` (attr at) over two parameters, in place. */
+static void opt_graph(GOp op, GAttr at, const char *what)
 {
-    (void)st;
     DlPool *pool = dl_pool_new();
     Graph *g = graph_new(pool, 2);
     uint32_t sc = gb(g, OP_SCALARS, GB_NOIN, GB_SH(4), GB_NOATTR, "scalars");
     int64_t rows[2] = {3, 5}, cols[2] = {4, 2};
+    int adam = op == OP_ADAM || op == OP_ADAMW;
+    static const char *const state[2][2] = {{"w1.state0", "w1.state1"}, {"w2.state0", "w2.state1"}};
     for (int k = 0; k < 2; k++) {
         uint32_t w = gb_param(g, GB_SH(rows[k], cols[k]), k ? "w2" : "w1");
         uint32_t gi = gb(g, OP_INPUT, GB_NOIN, GB_SH(rows[k], cols[k]), (GAttr){.input = {IN_IMAGE}},
                          k ? "g2.in" : "g1.in");
         uint32_t gr = gb(g, OP_SCALE, GB_IN(gi), GB_SH(rows[k], cols[k]), (GAttr){.f = 2.0f}, k ? "grad.w2" : "grad.w1");
         g->nodes[gr].param = w;
-        uint32_t v = gb(g, OP_STATE, GB_NOIN, GB_SH(rows[k], cols[k]), GB_NOATTR, k ? "w2.momentum" : "w1.momentum");
-        g->nodes[v].param = w;
-        uint32_t s = gb(g, OP_SGD, GB_IN(w, gr, v, sc), GB_SH(rows[k], cols[k]), (GAttr){.sgd = {5e-4f}},
-                        k ? "sgd.w2" : "sgd.w1");
-        g->nodes[s].inplace = w;
+        uint32_t st[2];
+        for (int s = 0; s < 1 + adam; s++) {
+            st[s] = gb(g, OP_STATE, GB_NOIN, GB_SH(rows[k], cols[k]), (GAttr){.ostate = {s}}, state[k][s]);
+            g->nodes[st[s]].param = w;
+        }
+        uint32_t u = adam ? gb(g, op, GB_IN(w, gr, st[0], st[1], sc), GB_SH(rows[k], cols[k]), at, k ? "w2.upd" : "w1.upd")
+                          : gb(g, op, GB_IN(w, gr, st[0], sc), GB_SH(rows[k], cols[k]), at, k ? "w2.upd" : "w1.upd");
+        g->nodes[u].inplace = w;
     }
-    check_graph(g, pool, "sgd");
+    check_graph(g, pool, what);
     dl_pool_free(pool);
+}
+
+/* PyTorch SGD (momentum, weight decay; plain and Nesterov), Adam and AdamW
+ * over two parameters, in place: the Adam kernels' double exp/log/sqrt are
+ * glibc's on both sides. */
+static void test_optimizer_graphs_under_emulation(void **st)
+{
+    (void)st;
+    opt_graph(OP_SGD, (GAttr){.sgd = {5e-4f}}, "sgd");
+    opt_graph(OP_SGD_NESTEROV, (GAttr){.sgd = {5e-4f}}, "sgd_nesterov");
+    opt_graph(OP_ADAM, (GAttr){.adam = {1e-2f, 0.999, 1e-8}}, "adam");
+    opt_graph(OP_ADAMW, (GAttr){.adam = {1e-2f, 0.999, 1e-8}}, "adamw");
 }
 
 /* ---- the emulation itself ---------------------------------------------------- */
@@ -512,9 +533,10 @@ int main(void)
         cmocka_unit_test(test_thread_orders_expose_a_race),
         cmocka_unit_test(test_hand_graph_under_emulation),
         cmocka_unit_test(test_pool_graph_under_emulation),
-        cmocka_unit_test(test_sgd_graph_under_emulation),
+        cmocka_unit_test(test_optimizer_graphs_under_emulation),
         cmocka_unit_test(test_age_programs_under_emulation),
         cmocka_unit_test(test_pose_programs_under_emulation),
+        cmocka_unit_test(test_adam_programs_under_emulation),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

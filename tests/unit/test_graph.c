@@ -1,7 +1,8 @@
 /* test_graph.c - graph_verify catches what it must, graph_dump's text is
  * exact, and lowering + autodiff of specs/age.dldl give the graph the brief
  * asks for (parameter count, shared parameter order, one gradient, momentum
- * and SGD node per parameter). */
+ * and SGD node per parameter), and the small specs of tests/ops/ the
+ * Nesterov, Adam and AdamW updates with their state tensors. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,12 +163,81 @@ static void test_age_graph(void **state)
     dl_source_free(&src);
 }
 
+/* tests/ops/NAME.dldl lowered and differentiated: per parameter one update
+ * node of op `want` (in place, wd as written) and its states in slot order,
+ * named "<param>.<state>"; the verifier refuses the states swapped. */
+static void optimizer_case(const char *name, GOp want, float wd, int nstate, const char *const *state)
+{
+    char path[64];
+    snprintf(path, sizeof path, "tests/ops/%s.dldl", name);
+    DlSource src;
+    if (dl_source_read(&src, path) != 0) fail_msg("%s: cannot read (run from the repository root)", path);
+    DlPool *pool = dl_pool_new();
+    DlDiag d;
+    dl_diag_init(&d, &src, stderr);
+    AstFile *f = NULL;
+    assert_int_equal(dl_parse(&src, pool, &d, &f), 0);
+    LowerResult lr;
+    assert_int_equal(lower_file(f, pool, &d, NULL, 0, &lr), 0);
+    assert_int_equal(lr.train->optimizer, want);
+    uint32_t nfwd = lr.train->n;
+    assert_int_equal(ad_differentiate(lr.train, &d), 0);
+    assert_int_equal(verify_quiet(lr.train), 0);
+    Graph *g = lr.train;
+    int nupd = 0;
+    uint32_t some = G_NONE;
+    for (uint32_t p = 0; p < nfwd; p++) {
+        if (g->nodes[p].op != OP_PARAM)
+            continue;
+        int upd = 0;
+        for (uint32_t i = nfwd; i < g->n; i++) {
+            const GNode *n = &g->nodes[i];
+            if (graph_op_kind[n->op] != OPK_OPT || n->in[0] != p)
+                continue;
+            upd++, some = i;
+            assert_int_equal(n->op, want);
+            assert_int_equal(n->inplace, p);
+            assert_int_equal(n->nin, 3 + nstate);
+            assert_float_equal(want == OP_ADAM || want == OP_ADAMW ? n->attr.adam.wd : n->attr.sgd.wd, wd, 1e-9);
+            for (int k = 0; k < nstate; k++) {
+                const GNode *st = &g->nodes[n->in[2 + k]];
+                char nm[128];
+                snprintf(nm, sizeof nm, "%s.%s", g->nodes[p].name, state[k]);
+                assert_int_equal(st->op, OP_STATE);
+                assert_int_equal(st->param, p);
+                assert_int_equal(st->attr.ostate.slot, k);
+                assert_string_equal(st->name, nm);
+            }
+        }
+        assert_int_equal(upd, 1);
+        nupd++;
+    }
+    printf("%s: %d parameters, one %s each with %d state(s)\n", name, nupd, graph_op_name[want], nstate);
+    assert_true(nupd == 2 && some != G_NONE);
+    if (nstate == 2) {
+        uint32_t t = g->nodes[some].in[2];
+        g->nodes[some].in[2] = g->nodes[some].in[3], g->nodes[some].in[3] = t;
+        assert_true(verify_quiet(g) >= 1);
+    }
+    dl_pool_free(pool);
+    dl_source_free(&src);
+}
+
+static void test_optimizer_graphs(void **state)
+{
+    static const char *const mom[] = {"momentum"}, *const adam[] = {"exp_avg", "exp_avg_sq"};
+    optimizer_case("sgd_nesterov", OP_SGD_NESTEROV, 5e-4f, 1, mom);
+    optimizer_case("adam", OP_ADAM, 1e-4f, 2, adam);
+    optimizer_case("adamw", OP_ADAMW, 0.01f, 2, adam); /* PyTorch AdamW's default weight decay */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_verify_ok_and_dump_exact),
         cmocka_unit_test(test_verify_catches),
         cmocka_unit_test(test_age_graph),
+        cmocka_unit_test(test_optimizer_graphs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,9 +3,10 @@
  * compute what the graph says.
  *
  * Small graphs that exercise each op kind (elementwise chains, batch norm
- * forward and backward, pooling windows, the loss tail, dropout, the SGD
- * update), a small differentiated network, and the real specs/age.dldl and
- * specs/pose.dldl train and eval programs at batch 2 go through the real back
+ * forward and backward, pooling windows, the loss tail, dropout, the SGD,
+ * Nesterov, Adam and AdamW updates), a small differentiated network, and the
+ * real specs/age.dldl and specs/pose.dldl (and tests/ops/adam.dldl) train and
+ * eval programs at batch 2 go through the real back
  * end and the system C compiler (tests/ref/kexec.h); every materialised node
  * is compared, float against double, with normalised max error <= 1e-4.
  * A last test fails when an op of ops.def that generated kernels implement
@@ -66,6 +67,8 @@ static void fill_sources(const Graph *g, double **vals, const char *seed)
             for (int64_t k = 0; k < N; k++) v[k] = urand(0, 6);
         } else if (t->op == OP_STATE && t->param == G_NONE) {
             for (int64_t k = 0; k < N; k++) v[k] = k < N / 2 ? urand(-0.2, 0.2) : urand(0.8, 1.2);
+        } else if (t->op == OP_STATE && t->attr.ostate.slot == 1) { /* Adam's exp_avg_sq >= 0 */
+            for (int64_t k = 0; k < N; k++) v[k] = urand(0, 1);
         } else if (t->name && strstr(t->name, "gamma")) {
             for (int64_t k = 0; k < N; k++) v[k] = urand(0.5, 1.5);
         } else {
@@ -243,31 +246,65 @@ static void test_dropout_mask_matches_reference(void **st)
     dl_pool_free(pool);
 }
 
-/* PyTorch SGD with momentum and weight decay over two parameters, in place. */
-static void test_sgd_update_matches_reference(void **st)
+/* "<a>.<b>" in the pool (graph node names outlive the caller's buffers). */
+static const char *pjoin(DlPool *pool, const char *a, const char *b)
 {
-    (void)st;
+    char *t = dl_xasprintf("%s.%s", a, b);
+    const char *r = dl_pool_strdup(pool, t);
+    free(t);
+    return r;
+}
+
+/* An optimizer update `op` (attr at) over two parameters, in place, with an
+ * untrained parameter between them (a hole the kernel skips). */
+static void opt_case(GOp op, GAttr at, const char *what)
+{
     DlPool *pool = dl_pool_new();
     Graph *g = graph_new(pool, 2);
     uint32_t sc = gb(g, OP_SCALARS, GB_NOIN, GB_SH(4), GB_NOATTR, "scalars");
     const char *names[2] = {"w1", "w2"};
     int64_t rows[2] = {3, 5}, cols[2] = {4, 2};
+    int adam = op == OP_ADAM || op == OP_ADAMW;
     for (int k = 0; k < 2; k++) {
         uint32_t w = gb_param(g, GB_SH(rows[k], cols[k]), names[k]);
+        if (k == 0) gb_param(g, GB_SH(20), "untrained");
         uint32_t gi = gb(g, OP_INPUT, GB_NOIN, GB_SH(rows[k], cols[k]), (GAttr){.input = {IN_IMAGE}},
                          dl_pool_strdup(pool, k ? "g2.in" : "g1.in"));
         uint32_t gr = gb(g, OP_SCALE, GB_IN(gi), GB_SH(rows[k], cols[k]), (GAttr){.f = 2.0f},
                          dl_pool_strdup(pool, k ? "grad.w2" : "grad.w1"));
         g->nodes[gr].param = w;
-        uint32_t v = gb(g, OP_STATE, GB_NOIN, GB_SH(rows[k], cols[k]), GB_NOATTR,
-                        dl_pool_strdup(pool, k ? "w2.momentum" : "w1.momentum"));
-        g->nodes[v].param = w;
-        uint32_t s = gb(g, OP_SGD, GB_IN(w, gr, v, sc), GB_SH(rows[k], cols[k]), (GAttr){.sgd = {5e-4f}},
-                        dl_pool_strdup(pool, k ? "sgd.w2" : "sgd.w1"));
-        g->nodes[s].inplace = w;
+        uint32_t st[2];
+        for (int s = 0; s < 1 + adam; s++) {
+            st[s] = gb(g, OP_STATE, GB_NOIN, GB_SH(rows[k], cols[k]), (GAttr){.ostate = {s}},
+                       pjoin(pool, names[k], s ? "state1" : "state0"));
+            g->nodes[st[s]].param = w;
+        }
+        uint32_t u = adam ? gb(g, op, GB_IN(w, gr, st[0], st[1], sc), GB_SH(rows[k], cols[k]), at,
+                               pjoin(pool, names[k], graph_op_name[op]))
+                          : gb(g, op, GB_IN(w, gr, st[0], sc), GB_SH(rows[k], cols[k]), at,
+                               pjoin(pool, names[k], graph_op_name[op]));
+        g->nodes[u].inplace = w;
     }
-    check_graph(g, pool, "sgd_momentum_weight_decay");
+    check_graph(g, pool, what);
     dl_pool_free(pool);
+}
+
+/* PyTorch SGD with momentum and weight decay, plain and Nesterov. */
+static void test_sgd_update_matches_reference(void **st)
+{
+    (void)st;
+    opt_case(OP_SGD, (GAttr){.sgd = {5e-4f}}, "sgd_momentum_weight_decay");
+    opt_case(OP_SGD_NESTEROV, (GAttr){.sgd = {5e-4f}}, "sgd_nesterov_weight_decay");
+}
+
+/* Adam (L2 weight decay) and AdamW (decoupled), scalars at step 5: the bias
+ * corrections in double, the element update in float. */
+static void test_adam_update_matches_reference(void **st)
+{
+    (void)st;
+    opt_case(OP_ADAM, (GAttr){.adam = {0, 0.999, 1e-8}}, "adam");
+    opt_case(OP_ADAM, (GAttr){.adam = {1e-2f, 0.99, 1e-6}}, "adam_weight_decay");
+    opt_case(OP_ADAMW, (GAttr){.adam = {1e-2f, 0.999, 1e-8}}, "adamw_weight_decay");
 }
 
 /* ---- differentiated graphs ------------------------------------------------ */
@@ -317,7 +354,7 @@ static void spec_case(const char *name)
     for (int p = 0; p < 2; p++) {
         PbProgram *pr = &r.progs[p];
         KExec x;
-        char *what = dl_xasprintf("%s.dldl %s (batch %d)", name, pr->name, pr->g->batch);
+        char *what = dl_xasprintf("%s%s %s (batch %d)", name, strchr(name, '/') ? "" : ".dldl", pr->name, pr->g->batch);
         ok &= kx_build_from(&x, pr->g, &pr->sched, &pr->mem, &pr->mod) == 0 && check_run(&x, what);
         kx_free(&x);
         free(what);
@@ -327,6 +364,7 @@ static void spec_case(const char *name)
 }
 static void test_age_spec_programs_match_reference(void **st) { (void)st; spec_case("age"); }
 static void test_pose_spec_programs_match_reference(void **st) { (void)st; spec_case("pose"); }
+static void test_adam_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
 
 /* Every op that generated kernels implement ran in some kernel above. */
 static void test_every_kernel_op_is_covered(void **st)
@@ -351,9 +389,11 @@ int main(void)
         cmocka_unit_test(test_loss_tail_rows_match_reference),
         cmocka_unit_test(test_dropout_mask_matches_reference),
         cmocka_unit_test(test_sgd_update_matches_reference),
+        cmocka_unit_test(test_adam_update_matches_reference),
         cmocka_unit_test(test_small_differentiated_net_matches_reference),
         cmocka_unit_test(test_age_spec_programs_match_reference),
         cmocka_unit_test(test_pose_spec_programs_match_reference),
+        cmocka_unit_test(test_adam_spec_programs_match_reference),
         cmocka_unit_test(test_every_kernel_op_is_covered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* test_memplan.c - the memory plan (compiler/memplan.c): no two activation
  * buffers live at the same time overlap (all pairs checked), parameters,
- * gradients and momentum share one layout, kernel-internal and inlined
+ * gradients and optimizer states share one layout (Adam: two copies of it
+ * in the opt arena), kernel-internal and inlined
  * nodes get no storage, views and in-place writers alias.  Checked on the
  * small network of small_net.h and on specs/age.dldl (the full pipeline up to
  * the memory plan, run from the repository root as tests/run.sh does). */
@@ -54,9 +55,11 @@ static int check_no_overlap(const Graph *g, const GSchedule *s, const GMemPlan *
     return together;
 }
 
-/* Parameters tile the param arena in node order; each gradient and momentum
- * sits at its parameter's offset in the grad / opt arena. */
-static void check_param_layout(const Graph *g, const GMemPlan *mp, int expect_grads)
+/* Parameters tile the param arena in node order; each gradient sits at its
+ * parameter's offset in the grad arena, each optimizer state (nslots per
+ * parameter: SGD's momentum; Adam's exp_avg, exp_avg_sq) at slot * P + that
+ * offset in the opt arena, P the param arena's size. */
+static void check_param_layout_slots(const Graph *g, const GMemPlan *mp, int expect_grads, int nslots)
 {
     int64_t prev_end = 0;
     int ngrad = 0, nmom = 0;
@@ -72,15 +75,21 @@ static void check_param_layout(const Graph *g, const GMemPlan *mp, int expect_gr
         }
         if (N->param == G_NONE || b->offset < 0) continue;
         const GBuffer *p = &mp->buf[N->param];
-        assert_int_equal(b->offset, p->offset);
+        int slot = N->op == OP_STATE ? N->attr.ostate.slot : 0;
+        assert_true(slot >= 0 && slot < nslots);
+        assert_int_equal(b->offset, slot * mp->arena_size[AR_PARAM] + p->offset);
         assert_int_equal(b->numel, p->numel);
         if (N->op == OP_STATE) { assert_int_equal(b->arena, AR_OPT); nmom++; }
         else { assert_int_equal(b->arena, AR_GRAD); ngrad++; }
     }
     assert_true(prev_end <= mp->arena_size[AR_PARAM]);
     assert_true(mp->arena_size[AR_GRAD] <= mp->arena_size[AR_PARAM]);
-    assert_true(mp->arena_size[AR_OPT] <= mp->arena_size[AR_PARAM]);
-    if (expect_grads) { assert_true(ngrad > 0); assert_int_equal(ngrad, nmom); }
+    assert_true(mp->arena_size[AR_OPT] <= nslots * mp->arena_size[AR_PARAM]);
+    if (expect_grads) { assert_true(ngrad > 0); assert_int_equal(nslots * ngrad, nmom); }
+}
+static void check_param_layout(const Graph *g, const GMemPlan *mp, int expect_grads)
+{
+    check_param_layout_slots(g, mp, expect_grads, 1);
 }
 
 static void plan_small(DlPool *pool, Graph **g, GSchedule *s, GMemPlan *mp, int with_grad)
@@ -184,6 +193,41 @@ static void test_small_storage_kinds(void **state)
     dl_pool_free(pool);
 }
 
+/* Adam's two states per parameter: AR_OPT holds two copies of the parameter
+ * layout, exp_avg in the first and exp_avg_sq in the second, and mem_verify
+ * catches a state moved to the other copy. */
+static void test_small_adam_slots(void **state)
+{
+    DlPool *pool = dl_pool_new();
+    Graph *g = small_net(pool, 0);
+    assert_non_null(g);
+    g->optimizer = OP_ADAM;
+    g->optimizer_attr = (GAttr){.adam = {0, 0.999, 1e-8}};
+    DlDiag diag;
+    dl_diag_init(&diag, NULL, stderr);
+    assert_int_equal(ad_differentiate(g, &diag), 0);
+    assert_int_equal(graph_verify(g, "autodiff", &diag), 0);
+    GSchedule s;
+    GMemPlan mp;
+    assert_int_equal(fuse_graph(g, pool, &s, &diag), 0);
+    assert_int_equal(mem_plan(g, &s, pool, &mp, &diag), 0);
+    check_param_layout_slots(g, &mp, 1, 2);
+    assert_int_equal(mp.arena_size[AR_OPT], 2 * mp.arena_size[AR_PARAM]);
+    assert_int_equal(mem_verify(g, &s, &mp, &diag), 0);
+    uint32_t sq = G_NONE;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_STATE && g->nodes[i].attr.ostate.slot == 1) sq = i;
+    assert_true(sq != G_NONE);
+    printf("%s at opt+%lld of %lld floats (param arena %lld)\n", g->nodes[sq].name, (long long)mp.buf[sq].offset,
+           (long long)mp.arena_size[AR_OPT], (long long)mp.arena_size[AR_PARAM]);
+    mp.buf[sq].offset -= mp.arena_size[AR_PARAM]; /* onto exp_avg's place */
+    FILE *devnull = fopen("/dev/null", "w");
+    dl_diag_init(&diag, NULL, devnull);
+    assert_true(mem_verify(g, &s, &mp, &diag) > 0);
+    fclose(devnull);
+    dl_pool_free(pool);
+}
+
 /* The age network: 8 conv blocks, the whole pipeline up to the memory plan. */
 static void test_age_spec(void **state)
 {
@@ -225,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_small_no_overlap),
         cmocka_unit_test(test_small_storage_kinds),
         cmocka_unit_test(test_verify_catches),
+        cmocka_unit_test(test_small_adam_slots),
         cmocka_unit_test(test_age_spec),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
