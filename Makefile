@@ -89,10 +89,14 @@ asan:
 	        LDFLAGS="-fsanitize=address,undefined" all $(TEST_BINS)
 	sh tests/run.sh golden unit
 
+# Ten-fold cross-validation of every LDL spec on the real files: bench/results/ldl.md.
+bench-ldl: all
+	sh bench/ldl.sh
+
 clean:
 	rm -rf $(B) dldlc dldlrun
 
-.PHONY: all deps test golden asan clean
+.PHONY: all deps test golden asan clean bench-ldl
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang only; not run by CI) -----------------------------------

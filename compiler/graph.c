@@ -582,7 +582,16 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
         dl_buf_printf(out, " wd=%g beta2=%.9g eps=%g", n->attr.adam.wd, n->attr.adam.beta2, n->attr.adam.eps);
         break;
     case OP_INPUT:
-        dl_buf_printf(out, " %s", input_name[n->attr.input.kind]);
+        dl_buf_printf(out, " %s", n->attr.input.kind == IN_IMAGE && n->ndim == 2 ? "features"
+                                                                                : input_name[n->attr.input.kind]);
+        if (n->attr.input.kind == IN_TARGET)
+            dl_buf_printf(out, " of=%d", n->attr.input.ref);
+        for (int k = 0; n->attr.input.kind == IN_LABEL && k < n->attr.input.ncols; k++)
+            dl_buf_printf(out, "%s%d", k ? "," : " cols=", n->attr.input.cols[k]);
+        break;
+    case OP_STATE:
+        if (n->param == G_NONE && n->attr.state.data_stats)
+            dl_buf_printf(out, " data_stats");
         break;
     case OP_PARAM:
         dl_buf_printf(out, " init=%s fan_in=%d", init_name[n->attr.init.kind], n->attr.init.fan_in);
@@ -604,7 +613,7 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
     case OP_SELECT:
         dl_buf_printf(out, " row=%d", n->attr.i);
         break;
-    case OP_SCALARS: case OP_STATE: case OP_BIAS_ADD: case OP_ADD: case OP_MUL:
+    case OP_SCALARS: case OP_BIAS_ADD: case OP_ADD: case OP_MUL:
     case OP_EXP: case OP_RELU: case OP_RELU_BWD: case OP_GAP_BWD: case OP_MEAN_BWD:
     case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM: case OP_LOG_SOFTMAX:
     case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:

@@ -838,7 +838,8 @@ void lw_data_binding(Lower *L, DlPlan *meta)
     for (size_t i = 0; i < D->dists.n; i++) {
         const DataDist *dd = &D->dists.a[i];
         if (dd->index < 0) {
-            lw_warn(L, dd->loc, "distribution '%s' of data '%s' is never used; it is left out", dd->name, D->decl->name);
+            if (!L->ref_errors)
+                lw_warn(L, dd->loc, "distribution '%s' of data '%s' is never used; it is left out", dd->name, D->decl->name);
             continue;
         }
         char k[48];
