@@ -300,6 +300,7 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     char **fold_names = NULL;
     int nfolds = 0;
     if (data_spec_parse(plan, root, &spec, err)) goto fail;
+    spec.quiet = opts && opts->fold > 1; /* later folds of --cv read the same data: say it once */
     if (opts && opts->fold > 0) { /* --cv: test on fold opts->fold (1-based) */
         if ((nfolds = dl_data_folds(plan, root, &fold_names, err)) < 0) goto fail;
         if (opts->fold > nfolds) {

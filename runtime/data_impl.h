@@ -53,6 +53,7 @@ typedef struct DataSpec {
     int features;                /* input = features: vectors of `dims` floats (a mat source) */
     int dims, standardize;
     const char *features_var;    /* mat: source.features */
+    int quiet;                   /* no warnings about the data itself (--cv: shown for the first fold only) */
     int C, H, W;
     float lo, hi;
     int crop;                    /* CropKind */

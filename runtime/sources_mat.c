@@ -135,7 +135,7 @@ int scan_mat(const DataSpec *spec, SampleList *out, char **err)
             y += m->cols;
         }
     }
-    if (off_rows)
+    if (off_rows && !spec->quiet)
         fprintf(stderr, "%s: warning: %d row%s of the label distributions do not sum to 1 (off by up to %.3g); "
                         "renormalised\n", spec->rel_path, off_rows, off_rows == 1 ? "" : "s", off_max);
     rc = 0;

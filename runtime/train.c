@@ -90,6 +90,7 @@ typedef struct Loop {
     int epochs, nb;
     char *out;
     DlMetricAcc *acc;  /* the last evaluation: one accumulator per plan metric */
+    const char *fold;  /* --cv: the fold's name (one result line per fold, not per epoch); else NULL */
 } Loop;
 
 /* One epoch (0-based ep) of training; returns 0 or -1 with *err. */
@@ -195,8 +196,11 @@ static int train_loop(Loop *L)
         dl_format_metrics(p, acc, "test ", m, sizeof m);
         L->pos.epoch = ep + 1;
         double secs = now() - t0;
-        printf("epoch %d/%d  train loss %.3f  %s  (%.1f s, %.0f img/s)\n", ep + 1, L->epochs, loss, m, secs,
-               (double)L->nb * L->tr.batch / train_s);
+        if (!L->fold)
+            printf("epoch %d/%d  train loss %.3f  %s  (%.1f s, %.0f img/s)\n", ep + 1, L->epochs, loss, m, secs,
+                   (double)L->nb * L->tr.batch / train_s);
+        else if (ep + 1 == L->epochs)
+            printf("%s: %d epochs, train loss %.3f  %s\n", L->fold, L->epochs, loss, m);
         fflush(stdout);
         history_append(L, acc, ep + 1, loss, secs, (double)L->nb * L->tr.batch / train_s);
         if (save_all(L->out, p, L->e, &L->pos, m, &err) != 0) {
@@ -215,9 +219,10 @@ done:
 
 /* One training run: fold -1 (the plan's split) or a fold of --cv, into out;
  * acc (p->nmetrics) receives the last evaluation. */
-static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *out, DlMetricAcc *acc)
+static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *fold_name, const char *out,
+                     DlMetricAcc *acc)
 {
-    Loop L = {.p = p, .o = o, .acc = acc};
+    Loop L = {.p = p, .o = o, .acc = acc, .fold = fold_name};
     char *err = NULL;
     int rc = 1;
     L.out = dl_xstrdup(out);
@@ -291,7 +296,7 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
 {
     char *out = dl_out_dir(o);
     DlMetricAcc *acc = dl_xcalloc((size_t)p->nmetrics + 1, sizeof *acc);
-    int rc = train_run(p, o, -1, out, acc);
+    int rc = train_run(p, o, -1, NULL, out, acc);
     free(acc);
     free(out);
     return rc;
@@ -320,7 +325,7 @@ int dl_cv(const DlPlan *p, const DlRunOpts *o)
         char *fo = dl_xasprintf("%s/%s", out, names[f]);
         if (!o->quiet) fprintf(stderr, "dldlrun: cross-validation: %s (%d of %d), test on it, train on the rest\n",
                                names[f], f + 1, nf);
-        rc = train_run(p, o, f, fo, acc);
+        rc = train_run(p, o, f, names[f], fo, acc);
         free(fo);
         int k = 0;
         for (int m = 0; m < p->nmetrics && rc == 0; m++) {
