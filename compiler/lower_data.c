@@ -125,25 +125,12 @@ static const DataKind crop_kinds[] = {
     {"face_box", crop_face_box, {{"scale", AT_NUM, 0, 1.0}}, 1, NULL, 0},
 };
 
-/* A list of exactly n numbers. */
-static int num_list(Lower *L, const AstExpr *e, const char *arg, const char *what, int n, double *out)
-{
-    if (e->kind != EX_LIST || e->nargs != n) {
-        lw_error(L, e->loc, "'%s' of %s must be a list of %d numbers", arg, what, n);
-        return -1;
-    }
-    for (int i = 0; i < n; i++)
-        if (lw_const(L, e->args[i], arg, what, &out[i]))
-            return -1;
-    return 0;
-}
-
 static void input_image(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
 {
     int ch;
     double hw[2], r[2] = {0, 1};
-    if (lw_get_int(L, a[0], "channels", "image", 3, &ch) || num_list(L, a[1], "size", "image", 2, hw) ||
-        (a[2] && num_list(L, a[2], "range", "image", 2, r)))
+    if (lw_get_int(L, a[0], "channels", "image", 3, &ch) || lw_num_list(L, a[1], "size", "image", 2, hw) ||
+        (a[2] && lw_num_list(L, a[2], "range", "image", 2, r)))
         return;
     if (ch != 1 && ch != 3) {
         lw_error(L, a[0]->loc, "'channels' of image must be 1 or 3, not %d", ch);

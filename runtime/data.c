@@ -65,6 +65,31 @@ static char *join(const char *root, const char *rel)
     return rel[0] == '/' ? dl_xstrdup(rel) : dl_xasprintf("%s/%s", root, rel);
 }
 
+/* Where a label or distribution is read: "<prefix>:<field>" (LabelFrom). */
+static const char *const from_prefix[] = {[LBL_COLUMN] = "column", [LBL_NAME] = "name", [LBL_VAR] = "var",
+                                          [LBL_ARGMAX] = "argmax"};
+
+/* WHAT.I = name and WHAT.I.from = prefix:field (label.0, dist.1): malloc'd
+ * name and field; 0 or -1 with *err. */
+static int entry(const DlPlan *plan, const char *what, int i, char **name, int *from, char **field, char **err)
+{
+    char key[48], fkey[64];
+    snprintf(key, sizeof key, "%s.%d", what, i);
+    snprintf(fkey, sizeof fkey, "%s.from", key);
+    const char *nm = kv(plan, key), *fr = kv(plan, fkey), *colon = fr ? strchr(fr, ':') : NULL;
+    if (!nm || !fr || !colon)
+        return *err = dl_xasprintf("data binding: %s needs '%s' and '%s' (PREFIX:FIELD)", key, key, fkey), -1;
+    int k;
+    for (k = 0; k < (int)(sizeof from_prefix / sizeof *from_prefix); k++)
+        if (strlen(from_prefix[k]) == (size_t)(colon - fr) && !strncmp(fr, from_prefix[k], (size_t)(colon - fr))) break;
+    if (k == (int)(sizeof from_prefix / sizeof *from_prefix))
+        return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var: or argmax:)", fkey, fr), -1;
+    *from = k;
+    *name = dl_xstrdup(nm);
+    *field = dl_xstrdup(colon + 1);
+    return 0;
+}
+
 int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **err)
 {
     memset(s, 0, sizeof *s);
@@ -114,35 +139,17 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     if (kv_num(plan, "label.count", 0, 0, DL_MAX_AXES, &v, err)) return -1;
     s->nlabels = (int)v;
     for (int a = 0; a < s->nlabels; a++) {
-        char key[48];
-        snprintf(key, sizeof key, "label.%d", a);
-        const char *name = kv(plan, key);
-        snprintf(key, sizeof key, "label.%d.from", a);
-        const char *from = kv(plan, key);
-        if (!name || !from)
-            return *err = dl_xasprintf("data binding: label %d needs 'label.%d' and 'label.%d.from'", a, a, a), -1;
         LabelSpec *l = &s->labels[a];
-        l->name = dl_xstrdup(name);
-        if (strncmp(from, "column:", 7) == 0) l->from = LBL_COLUMN;
-        else if (strncmp(from, "name:", 5) == 0) l->from = LBL_NAME;
-        else if (strncmp(from, "var:", 4) == 0) l->from = LBL_VAR;
-        else if (strncmp(from, "argmax:", 7) == 0) l->from = LBL_ARGMAX;
-        else return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var: or argmax:)", key, from), -1;
-        l->field = dl_xstrdup(strchr(from, ':') + 1);
+        if (entry(plan, "label", a, &l->name, &l->from, &l->field, err)) return -1;
     }
     if (kv_num(plan, "dist.count", 0, 0, DL_PLAN_MAX_TARGETS, &v, err)) return -1;
     s->ndist = (int)v;
     for (int f = 0; f < s->ndist; f++) {
-        char key[48];
-        snprintf(key, sizeof key, "dist.%d", f);
-        const char *name = kv(plan, key);
-        snprintf(key, sizeof key, "dist.%d.from", f);
-        const char *from = kv(plan, key);
-        if (!name || !from || strncmp(from, "var:", 4) != 0)
-            return *err = dl_xasprintf("data binding: distribution %d needs 'dist.%d' and 'dist.%d.from = var:NAME'", f,
-                                       f, f), -1;
-        s->dist_name[f] = dl_xstrdup(name);
-        s->dist_var[f] = dl_xstrdup(from + 4);
+        int from;
+        if (entry(plan, "dist", f, &s->dist_name[f], &from, &s->dist_var[f], err)) return -1;
+        if (from != LBL_VAR)
+            return *err = dl_xasprintf("data binding: dist.%d.from: a distribution is read from a variable (var:NAME)",
+                                       f), -1;
     }
     const char *input = kv(plan, "input") ? kv(plan, "input") : "image";
     if (strcmp(input, "features") == 0) {

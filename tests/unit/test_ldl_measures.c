@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "../../common/util.h"
+#include "../ref/fixture_text.h"
 #include "../../runtime/ldl_measures.h"
 
 #define FIXTURE "tests/numeric/ldl_measures.txt"
@@ -113,22 +114,8 @@ static int read_doubles(char **p, const char *name, long n, double *out)
 static int load_fixture(void **state)
 {
     (void)state;
-    FILE *f = fopen(FIXTURE, "rb");
-    if (!f) {
-        fprintf(stderr, "%s: cannot open (run from the repository root)\n", FIXTURE);
-        return -1;
-    }
     DlBuf text = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&text, chunk, got);
-    fclose(f);
-    dl_buf_put(&text, "", 1);
-    for (char *s = text.s; *s;) { /* blank out comment lines */
-        if (*s == '#') while (*s && *s != '\n') *s++ = ' ';
-        while (*s && *s != '\n') s++;
-        if (*s) s++;
-    }
+    if (fixture_read_text(FIXTURE, &text)) return -1;
     char *p = text.s;
     int ok = read_int(&p, "ncases", &fx.ncases) && fx.ncases > 0 && fx.ncases <= MAXCASES;
     for (int i = 0; ok && i < fx.ncases; i++) {

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "../ref/interp.c" /* the reference is not in the linked objects: interp.h */
+#include "../ref/fixture_text.h"
 #include "../ref/gbuild.h"
 #include "../../compiler/autodiff.h"
 
@@ -74,23 +75,8 @@ static double *read_section(char **p, const char *name, long want)
 static int load_fixture(void **state)
 {
     (void)state;
-    FILE *f = fopen(FIXTURE, "rb");
-    if (!f) {
-        fprintf(stderr, "%s: cannot open (run from the repository root)\n", FIXTURE);
-        return -1;
-    }
     DlBuf text = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&text, chunk, got);
-    fclose(f);
-    dl_buf_put(&text, "", 1);
-    /* blank out comment lines */
-    for (char *s = text.s; *s;) {
-        if (*s == '#') while (*s && *s != '\n') *s++ = ' ';
-        while (*s && *s != '\n') s++;
-        if (*s) s++;
-    }
+    if (fixture_read_text(FIXTURE, &text)) return -1;
     char *p = text.s;
     double *v;
     int ok = 1;

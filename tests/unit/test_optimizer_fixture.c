@@ -35,6 +35,7 @@
 
 #include "../ref/interp.c" /* kexec.c is included after the interpreter (kexec.h) */
 #include "../ref/kexec.c"
+#include "../ref/fixture_text.h"
 #include "../ref/gbuild.h"
 
 #define FIXTURE "tests/numeric/optimizer_fixture.txt"
@@ -98,22 +99,8 @@ static int scalar(const char *name, double *out)
 static int load_fixture(void **state)
 {
     (void)state;
-    FILE *f = fopen(FIXTURE, "rb");
-    if (!f) {
-        fprintf(stderr, "%s: cannot open (run from the repository root)\n", FIXTURE);
-        return -1;
-    }
     DlBuf b = {0};
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&b, chunk, got);
-    fclose(f);
-    dl_buf_put(&b, "", 1);
-    for (char *s = b.s; *s;) { /* blank out comment lines */
-        if (*s == '#') while (*s && *s != '\n') *s++ = ' ';
-        while (*s && *s != '\n') s++;
-        if (*s) s++;
-    }
+    if (fixture_read_text(FIXTURE, &b)) return -1;
     text = cur = b.s;
     double n, *sz;
     if (!scalar("cases", &n) || !(sz = section("sizes", -1))) return -1;
