@@ -134,7 +134,7 @@ static DlPool *spec_hyper(const char *name, DlPlan *p, DlSource *src)
     AstFile *f = NULL;
     LowerResult lr;
     assert_int_equal(dl_parse(src, pool, &d, &f), 0);
-    assert_int_equal(lower_file(f, pool, &d, &lr), 0);
+    assert_int_equal(lower_file(f, pool, &d, NULL, 0, &lr), 0);
     *p = plan_with(lr.meta.hyper, lr.meta.nhyper);
     return pool;
 }
