@@ -318,6 +318,21 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
         else spec.split_col = fold_names[opts->fold - 1];
     }
     if (source_find(spec.source)->scan(&spec, &l, err)) goto fail;
+    for (int t = 0; t < plan->ntargets; t++) { /* a given target's rows must be as wide as its bins */
+        const DlPlanTarget *tg = &plan->targets[t];
+        if (tg->kind != DL_TGT_GIVEN) continue;
+        if (tg->dist >= spec.ndist) {
+            *err = dl_xasprintf("data binding: target '%s' reads distribution field %d of %d", tg->name, tg->dist,
+                                spec.ndist);
+            goto fail;
+        }
+        if (l.dist_width[tg->dist] != dl_target_bins(tg)) {
+            *err = dl_xasprintf("%s: '%s' has %d columns but target '%s' has %d bins (recompile the spec for this "
+                                "file, e.g. dldlc -D with its params)", spec.rel_path, spec.dist_var[tg->dist],
+                                l.dist_width[tg->dist], tg->name, dl_target_bins(tg));
+            goto fail;
+        }
+    }
     if (split_assign(&spec, &l, err)) goto fail;
     if (l.n == 0) {
         *err = dl_xasprintf("%s: no samples", spec.rel_path);

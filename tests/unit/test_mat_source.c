@@ -222,6 +222,16 @@ static void test_load_errors(void **st)
     assert_non_null(strstr(err, "missing.mat"));
     free(err), free(log);
     plan_free(p);
+    p = plan_of("good.mat", "3", "var:age"); /* a given target of 4 bins over 3 columns */
+    float bins[4] = {0, 1, 2, 3};
+    DlPlanTarget t = {.name = "y", .kind = DL_TGT_GIVEN, .naxes = 1, .dist = 0};
+    t.axes[0] = (DlPlanAxis){.name = "y", .unit = "", .nbins = 4, .bins = bins, .label = -1, .sigma_label = -1};
+    p->targets = &t, p->ntargets = 1;
+    assert_int_equal(load(p, 0, 0, &d, &err, &log), -1);
+    assert_non_null(strstr(err, "good.mat: 'labels' has 3 columns but target 'y' has 4 bins"));
+    free(err), free(log);
+    p->targets = NULL, p->ntargets = 0;
+    plan_free(p);
     p = plan_of("good.mat", "3", "var:labels"); /* 6 x 3 is not one value per sample */
     assert_int_equal(load(p, 0, 0, &d, &err, &log), -1);
     assert_non_null(strstr(err, "label 'age' reads 'labels', which is 6 x 3, not one column"));
