@@ -96,8 +96,10 @@ static int values_eps(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric 
 static void add_accuracy(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
 {
     const DlPlanTarget *t = &p->targets[s->target];
-    int A = t->naxes, L = p->nlabels, K = dl_target_bins(t);
-    double marg[4096];
+    int A = t->naxes, L = p->nlabels, K = dl_target_bins(t), maxbins = 1;
+    for (int a = 0; a < A; a++)
+        if (t->axes[a].nbins > maxbins) maxbins = t->axes[a].nbins;
+    double *marg = dl_xmalloc((size_t)maxbins * sizeof *marg);
     for (int b = 0; b < B; b++) {
         const float *lab = r->labels + (size_t)b * L, *pr = r->probs + (size_t)b * K;
         int all = 1, stride = K;
@@ -105,12 +107,10 @@ static void add_accuracy(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s,
             const DlPlanAxis *ax = &t->axes[a];
             stride /= ax->nbins; /* joint bins of the axes after a */
             int best = 0;
-            if (ax->nbins <= (int)(sizeof marg / sizeof *marg)) {
-                memset(marg, 0, (size_t)ax->nbins * sizeof *marg);
-                for (int k = 0; k < K; k++) marg[(k / stride) % ax->nbins] += pr[k];
-                for (int i = 1; i < ax->nbins; i++)
-                    if (marg[i] > marg[best]) best = i;
-            }
+            memset(marg, 0, (size_t)ax->nbins * sizeof *marg);
+            for (int k = 0; k < K; k++) marg[(k / stride) % ax->nbins] += pr[k];
+            for (int i = 1; i < ax->nbins; i++)
+                if (marg[i] > marg[best]) best = i;
             float l = lab[ax->label];
             int hit = s->tolerance > 0 ? fabs((double)ax->bins[best] - (double)l) <= s->tolerance + TOL_SLACK
                                        : best == dl_target_nearest_bin(ax, l);
@@ -119,6 +119,7 @@ static void add_accuracy(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s,
         }
         m->sum[A] += all;
     }
+    free(marg);
 }
 
 static int values_accuracy(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
