@@ -96,8 +96,9 @@ static void print_prediction(const DlPlan *p, const DlProgIO *io, DlExec *e, con
         if (p->nheads > 1) printf("%s %s:", h ? " " : "", p->heads[h].name);
         for (int a = 0; t && x >= 0 && a < t->naxes; a++) {
             const float *ex = dl_exec_tensor(e, x) + (size_t)b * (size_t)t->naxes;
-            printf("%s %s %.1f%s%s", a ? "," : "", t->axes[a].name, ex[a], *t->axes[a].unit ? " " : "",
-                   t->axes[a].unit);
+            int named = p->nheads > 1 && t->naxes == 1 && !strcmp(t->axes[a].name, p->heads[h].name);
+            printf("%s%s%s %.1f%s%s", a ? "," : "", named ? "" : " ", named ? "" : t->axes[a].name, ex[a],
+                   *t->axes[a].unit ? " " : "", t->axes[a].unit);
         }
         printf("  top:");
         int top[3] = {-1, -1, -1};
