@@ -51,34 +51,9 @@ static struct {
     double ms_want[MAXCASES][2];
 } fx;
 
-/* Read one "NAME COUNT" section and its COUNT numbers (want < 0: any count). */
 static double *read_section(char **p, const char *name, long want, long *count)
 {
-    char word[32];
-    int used = 0;
-    long n = 0;
-    if (sscanf(*p, " %31s %ld%n", word, &n, &used) != 2 || strcmp(word, name) != 0) {
-        fprintf(stderr, "%s: expected section '%s'\n", FIXTURE, name);
-        return NULL;
-    }
-    if ((want >= 0 && n != want) || n < 0 || n > 1000000) {
-        fprintf(stderr, "%s: section '%s' has %ld numbers, expected %ld\n", FIXTURE, name, n, want);
-        return NULL;
-    }
-    *p += used;
-    double *v = dl_xcalloc((size_t)n + 1, sizeof *v);
-    for (long i = 0; i < n; i++) {
-        char *end;
-        v[i] = strtod(*p, &end);
-        if (end == *p) {
-            fprintf(stderr, "%s: section '%s': number %ld missing\n", FIXTURE, name, i);
-            free(v);
-            return NULL;
-        }
-        *p = end;
-    }
-    if (count) *count = n;
-    return v;
+    return fixture_section(p, FIXTURE, name, want, count);
 }
 
 static int read_int(char **p, const char *name, int *out)

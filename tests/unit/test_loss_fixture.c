@@ -43,33 +43,9 @@ typedef struct Fixture {
 
 static Fixture fx;
 
-/* Read one "NAME COUNT" section followed by COUNT numbers; returns malloc'd data. */
 static double *read_section(char **p, const char *name, long want)
 {
-    char word[32];
-    int used = 0;
-    long count = 0;
-    if (sscanf(*p, " %31s %ld%n", word, &count, &used) != 2 || strcmp(word, name) != 0) {
-        fprintf(stderr, "%s: expected section '%s'\n", FIXTURE, name);
-        return NULL;
-    }
-    if (want >= 0 && count != want) {
-        fprintf(stderr, "%s: section '%s' has %ld numbers, expected %ld\n", FIXTURE, name, count, want);
-        return NULL;
-    }
-    *p += used;
-    double *v = dl_xcalloc((size_t)count, sizeof *v);
-    for (long i = 0; i < count; i++) {
-        char *end;
-        v[i] = strtod(*p, &end);
-        if (end == *p) {
-            fprintf(stderr, "%s: section '%s': number %ld missing\n", FIXTURE, name, i);
-            free(v);
-            return NULL;
-        }
-        *p = end;
-    }
-    return v;
+    return fixture_section(p, FIXTURE, name, want, NULL);
 }
 
 static int load_fixture(void **state)

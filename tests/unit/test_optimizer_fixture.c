@@ -58,34 +58,7 @@ static struct {
 /* The fixture text with comments blanked, and a cursor in it. */
 static char *text, *cur;
 
-/* One "NAME COUNT" section followed by COUNT numbers (want: the count, or -1). */
-static double *section(const char *name, long want)
-{
-    char word[32];
-    int used = 0;
-    long count = 0;
-    if (sscanf(cur, " %31s %ld%n", word, &count, &used) != 2 || strcmp(word, name) != 0) {
-        fprintf(stderr, "%s: expected section '%s'\n", FIXTURE, name);
-        return NULL;
-    }
-    if (want >= 0 && count != want) {
-        fprintf(stderr, "%s: section '%s' has %ld numbers, expected %ld\n", FIXTURE, name, count, want);
-        return NULL;
-    }
-    cur += used;
-    double *v = dl_xcalloc((size_t)count + 1, sizeof *v);
-    for (long i = 0; i < count; i++) {
-        char *end;
-        v[i] = strtod(cur, &end);
-        if (end == cur) {
-            fprintf(stderr, "%s: section '%s': number %ld missing\n", FIXTURE, name, i);
-            free(v);
-            return NULL;
-        }
-        cur = end;
-    }
-    return v;
-}
+static double *section(const char *name, long want) { return fixture_section(&cur, FIXTURE, name, want, NULL); }
 
 static int scalar(const char *name, double *out)
 {
