@@ -44,7 +44,11 @@ static const char *const sect_name[S_COUNT] = {
 };
 
 /* The names of the plan's enumerations (plan_impl.h): checks and dumps. */
-const char *const arena_name[DL_AR_COUNT] = {"act", "param", "grad", "opt", "state", "input", "const"};
+const char *const arena_name[DL_AR_COUNT] = {
+#define DL_ARENA(e, n) n,
+#include "plan_enums.def"
+#undef DL_ARENA
+};
 const char *const dl_role_name[DL_ROLE_COUNT] = {
 #define DL_ROLE(e, n) n,
 #include "plan_enums.def"
@@ -65,8 +69,16 @@ const char *const dl_output_kind_name[DL_OUT_COUNT] = {
 #include "plan_enums.def"
 #undef DL_OUTPUT
 };
-const char *const step_name[NSTEPKINDS] = {"kernel", "conv_fwd", "conv_bwd_data", "conv_bwd_filter", "matmul"};
-const char *const init_name[NINITS] = {"zeros", "ones", "kaiming_uniform", "bias_uniform"};
+const char *const step_name[NSTEPKINDS] = {
+#define DL_STEP(e, n) n,
+#include "plan_enums.def"
+#undef DL_STEP
+};
+const char *const init_name[NINITS] = {
+#define DL_INIT(e, n) n,
+#include "plan_enums.def"
+#undef DL_INIT
+};
 
 int dl_enum_lookup(const char *const *names, int n, const char *s)
 {
@@ -393,6 +405,8 @@ static char *plan_check(const DlPlan *p)
         if ((t->role == DL_ROLE_PARAM || t->role == DL_ROLE_STATE || t->role == DL_ROLE_MOMENTUM) && !t->name)
             return dl_xasprintf("tensor %d: a %s tensor has no name", i, role_name[t->role]);
         if (t->role == DL_ROLE_CONST && !t->data) return dl_xasprintf("tensor %d ('%s'): constant without data", i, tname(p, i));
+        if (t->role == DL_ROLE_PARAM && (t->init < 0 || t->init >= DL_INIT_COUNT || t->fan_in < 0))
+            return dl_xasprintf("tensor %d ('%s'): unknown initialisation %d", i, tname(p, i), t->init);
         if (t->role == DL_ROLE_TARGET &&
             (t->ref < 0 || t->ref >= p->ntargets || t->ndim != 2 || t->shape[1] != target_bins(&p->targets[t->ref])))
             return dl_xasprintf("tensor %d ('%s'): a target input must be [B,K] of a target of the plan", i, tname(p, i));

@@ -21,8 +21,13 @@
 #define DL_PLAN_MAGIC "DLDLPLAN"
 #define DL_PLAN_VERSION 2
 
-/* Arenas, as compiler/graph.h's GArena (same numbering). */
-enum { DL_AR_ACT, DL_AR_PARAM, DL_AR_GRAD, DL_AR_OPT, DL_AR_STATE, DL_AR_INPUT, DL_AR_CONST, DL_AR_COUNT };
+/* Arenas (common/plan_enums.def; compiler/graph.h's GArena has the same order). */
+enum {
+#define DL_ARENA(e, n) DL_AR_##e,
+#include "plan_enums.def"
+#undef DL_ARENA
+    DL_AR_COUNT
+};
 
 /* The enumerations of the plan (common/plan_enums.def): DL_ROLE_*, DL_TGT_*,
  * DL_MET_*, DL_OUT_*, each with a _COUNT and a name table (dl_*_name). */
@@ -68,7 +73,7 @@ typedef struct DlPlanTensor {
     int64_t numel;
     int ndim;
     int64_t shape[4];
-    int init;         /* PARAM: GInitKind numbering (0 zeros, 1 ones, 2 kaiming uniform, 3 bias uniform) */
+    int init;         /* PARAM: DlInitKind */
     int fan_in;       /* PARAM */
     int ref;          /* TARGET: index into DlPlan.targets; else -1 */
     int ncols;        /* LABEL: the label columns gathered into [B,ncols] */
@@ -76,13 +81,19 @@ typedef struct DlPlanTensor {
     float *data;      /* CONST: numel floats; else NULL */
 } DlPlanTensor;
 
+/* Program steps and parameter initialisations (common/plan_enums.def). */
 typedef enum DlStepKind {
-    DL_STEP_KERNEL,      /* generated kernel: kernel index, grid = work items */
-    DL_STEP_CONV_FWD,    /* args: x, w, y; i: B,C,H,W, O,kh,kw, stride,pad, OH,OW */
-    DL_STEP_CONV_BWD_DATA,   /* args: dy, w, dx; i: as CONV_FWD */
-    DL_STEP_CONV_BWD_FILTER, /* args: x, dy, dw; i: as CONV_FWD */
-    DL_STEP_MATMUL,      /* args: a, b, y; i: M, N, K, ta, tb  (row-major, y = op(a) op(b)) */
+#define DL_STEP(e, n) DL_STEP_##e,
+#include "plan_enums.def"
+#undef DL_STEP
+    DL_STEP_COUNT
 } DlStepKind;
+typedef enum DlInitKind {
+#define DL_INIT(e, n) DL_INIT_##e,
+#include "plan_enums.def"
+#undef DL_INIT
+    DL_INIT_COUNT
+} DlInitKind;
 
 #define DL_STEP_MAX_ARGS 16
 #define DL_STEP_MAX_I 12

@@ -7,8 +7,8 @@
 #include "plan.h"
 
 #define NROLES DL_ROLE_COUNT
-#define NSTEPKINDS 5  /* DlStepKind */
-#define NINITS 4      /* DlPlanTensor.init */
+#define NSTEPKINDS DL_STEP_COUNT
+#define NINITS DL_INIT_COUNT
 #define NOUTKINDS DL_OUT_COUNT
 /* Names indexed by DL_AR_*, DlStepKind and init (roles, targets, metrics and
  * outputs: dl_*_name in plan.h). */

@@ -41,6 +41,7 @@ extern const GOpKind graph_op_kind[OP_COUNT];
 #define G_NONE UINT32_MAX
 
 /* Which storage a node's output lives in (mem_plan assigns offsets in it). */
+/* The same order as the plan's arenas (common/plan_enums.def; plan_build.c asserts it). */
 typedef enum GArena {
     AR_ACT,      /* activations and backward temporaries, reused by liveness */
     AR_PARAM,    /* trainable parameters, contiguous, in declaration order */

@@ -52,6 +52,19 @@ typedef struct Builder {
     int errors;
 } Builder;
 
+/* The compiler's enums cross into the plan as numbers: they must agree with
+ * common/plan_enums.def. */
+_Static_assert((int)AR_ACT == DL_AR_ACT && (int)AR_PARAM == DL_AR_PARAM && (int)AR_GRAD == DL_AR_GRAD &&
+                   (int)AR_OPT == DL_AR_OPT && (int)AR_STATE == DL_AR_STATE && (int)AR_INPUT == DL_AR_INPUT &&
+                   (int)AR_CONST == DL_AR_CONST && (int)AR_COUNT == DL_AR_COUNT,
+               "GArena and the plan's arenas");
+_Static_assert((int)INIT_ZEROS == DL_INIT_ZEROS && (int)INIT_ONES == DL_INIT_ONES &&
+                   (int)INIT_KAIMING_UNIFORM == DL_INIT_KAIMING_UNIFORM && (int)INIT_BIAS_UNIFORM == DL_INIT_BIAS_UNIFORM,
+               "GInitKind and the plan's initialisations");
+_Static_assert((int)GOUT_LOSS == DL_OUT_LOSS && (int)GOUT_LOSS_TERM == DL_OUT_LOSS_TERM &&
+                   (int)GOUT_PROBS == DL_OUT_PROBS && (int)GOUT_EXPECT == DL_OUT_EXPECT,
+               "GOutKind and the plan's output kinds");
+
 static char *xdup(const char *s) { return s ? dl_xstrdup(s) : NULL; }
 
 static int64_t align16(int64_t x) { return (x + 15) / 16 * 16; }

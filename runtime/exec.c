@@ -225,8 +225,8 @@ void dl_exec_init_params(DlExec *e, uint64_t seed)
         switch (x->role) {
         case DL_ROLE_PARAM: {
             uint64_t key = dl_hash64(x->name ? x->name : "", x->name ? strlen(x->name) : 0);
-            if (x->init == 0 || x->init == 1) {
-                for (int64_t i = 0; i < x->numel; i++) v[i] = (float)x->init;
+            if (x->init == DL_INIT_ZEROS || x->init == DL_INIT_ONES) {
+                for (int64_t i = 0; i < x->numel; i++) v[i] = x->init == DL_INIT_ONES ? 1.0f : 0.0f;
             } else {
                 float bound = x->fan_in > 0 ? 1.0f / sqrtf((float)x->fan_in) : 0.0f;
                 for (int64_t i = 0; i < x->numel; i++)
