@@ -255,7 +255,7 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, void *scanner, DlPar
 
     if (t->kind == LEXERR) {
         /* already reported by the scanner */
-    } else if (o && expects(exp, nexp, YYTRANSLATE(closer_of(o->ch)))
+    } else if (o && expects(exp, nexp, YYTRANSLATE((int)closer_of(o->ch)))
                && (at_end || (o->ch != '{' && t->kind == '}'))) {
         close_hint(ctx, o, hint, sizeof hint);
         dl_error(d, t->loc, "expected '%c'%s, found %s", closer_of(o->ch), hint, found);
@@ -279,9 +279,9 @@ static int yyreport_syntax_error(const yypcontext_t *yyctx, void *scanner, DlPar
         dl_error(d, t->loc, "expected an expression, found %s", found);
     } else if (expects(exp, nexp, YYSYMBOL_DATA)) {
         dl_error(d, t->loc, "expected a declaration (data, target, block, network, loss, "
-                 "optimizer, train or metrics), found %s", found);
+                 "optimizer, train, metrics or params), found %s", found);
     } else if (o && o->ch != '{' && expects(exp, nexp, YYTRANSLATE(','))
-               && expects(exp, nexp, YYTRANSLATE(closer_of(o->ch)))) {
+               && expects(exp, nexp, YYTRANSLATE((int)closer_of(o->ch)))) {
         close_hint(ctx, o, hint, sizeof hint);
         dl_error(d, t->loc, "expected ',' or '%c'%s, found %s", closer_of(o->ch), hint, found);
         note_open = hint[0] != 0;
