@@ -1,8 +1,10 @@
 /* lower_int.h - what the lowering files share (not a public interface):
  *   lower.c       driver: declarations, names, train, optimizer, metrics, data binding
  *   lower_args.c  the argument binder and constant evaluation used by every table
- *   lower_data.c  data blocks and targets
+ *   lower_data.c  data blocks, label references, the data binding
+ *   lower_target.c targets, ce's one-hot targets, the plan's targets, heads and metrics
  *   lower_net.c   networks and blocks: layers, shapes, the forward graph
+ *   lower_heads.c the network's heads and references to them; label inputs
  *   lower_loss.c  the loss: terms, weights, and their graph
  * Each kind (data key, source, target, layer, loss, metric, schedule) is one
  * table row: name, handler, argument spec.  A new kind = one row + one handler.
@@ -187,7 +189,7 @@ int lw_num_list(Lower *L, const AstExpr *e, const char *arg, const char *what, i
 const char *lw_type_name(ArgType t);
 const char *lw_expr_desc(const AstExpr *e); /* "a string", "a list", "'x'" ... */
 
-/* ---- lower_data.c -------------------------------------------------------- */
+/* ---- lower_data.c and lower_target.c ---------------------------------------- */
 void lw_data(Lower *L, const AstDecl *d);
 void lw_target(Lower *L, const AstDecl *d);
 /* Resolve `data.label` (or a list of them) to DataInfo.labels indices,
