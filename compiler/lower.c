@@ -450,6 +450,10 @@ static void collect(Lower *L)
             TargetInfo t = {0};
             t.decl = d;
             t.name = d->name;
+            t.loc = d->name_loc;
+            t.dist = t.class_head = -1;
+            for (int x = 0; x < DL_MAX_AXES; x++)
+                t.label[x] = t.sigma_label[x] = -1;
             DL_PUSH(L->targets, t);
             break;
         }
@@ -551,7 +555,7 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride
     for (size_t i = 0; i < L->params.n; i++)
         if (!L->params.a[i].used)
             lw_warn(L, L->params.a[i].loc, "parameter '%s' is never used", L->params.a[i].name);
-    if (net_ok)
+    if (net_ok && !L->nerr) /* every target lowered */
         lw_plan_meta(L, &out->meta);
 
     DlPlan *m = &out->meta;

@@ -601,7 +601,7 @@ void lw_data_binding(Lower *L, DlPlan *meta)
             if (li < 0)
                 continue;
             int col = D->labels.a[li].col;
-            if (col < 0)
+            if (col < 0 && !L->ref_errors)
                 lw_warn(L, el[i]->loc, "label '%s' is never used: negating it has no effect", D->labels.a[li].name);
             else
                 dl_buf_printf(&b, "%s%d", b.n ? "," : "", col);
