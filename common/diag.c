@@ -186,30 +186,19 @@ const char *dl_suggest(const char *word, const char *const *names, int n)
     return best;
 }
 
-int dl_source_read(DlSource *s, const char *path)
+int dl_source_read(DlSource *s, const char *path, char **why)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return -1;
-    size_t cap = 4096, n = 0;
-    char *buf = dl_xmalloc(cap);
-    for (;;) {
-        if (cap - n < 2) buf = dl_xrealloc(buf, cap *= 2);
-        size_t got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0) break;
-    }
-    if (ferror(f)) {
-        int e = errno ? errno : EIO;
-        free(buf);
-        fclose(f);
-        errno = e;
+    DlBuf b = {0};
+    char *w = NULL;
+    if (dl_read_file(path, DL_LIMIT_SPEC, &b, &w) != 0) {
+        dl_buf_free(&b);
+        if (why) *why = w;
+        else free(w);
         return -1;
     }
-    fclose(f);
-    buf[n] = 0;
     s->name = dl_xstrdup(path);
-    s->text = buf;
-    s->size = n;
+    s->text = b.s;
+    s->size = b.n;
     return 0;
 }
 

@@ -58,9 +58,11 @@ static inline int dl_diag_errors(const DlDiag *d) { return d->nerrors; }
  * close enough (distance > max(1, strlen(word)/3)).  For "did you mean". */
 const char *dl_suggest(const char *word, const char *const *names, int n);
 
-/* Read a whole file into a DlSource (text and name malloc'd).
- * Returns 0, or -1 with errno set. */
-int dl_source_read(DlSource *s, const char *path);
+/* Read a whole spec into a DlSource (text and name malloc'd): a regular
+ * file of at most DL_LIMIT_SPEC bytes (common/util.h dl_read_file).
+ * Returns 0, or -1 with *why (malloc'd, when why is not NULL) saying why:
+ * "No such file or directory", "is a directory", "is 3.0 MB, more than ...". */
+int dl_source_read(DlSource *s, const char *path, char **why);
 void dl_source_free(DlSource *s);
 
 #endif

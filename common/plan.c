@@ -805,22 +805,17 @@ static DlPlan *decode(const unsigned char *buf, size_t n, const char *path, char
 
 DlPlan *dl_plan_read(const char *path, char **err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *err = dl_xasprintf("%s: cannot open: %s", path, strerror(errno));
+    DlBuf b = {0};
+    char *why = NULL;
+    if (dl_read_file(path, DL_LIMIT_PLAN, &b, &why) != 0) {
+        *err = dl_xasprintf("%s: cannot read the plan: %s", path, why);
+        free(why);
+        dl_buf_free(&b);
         return NULL;
     }
-    DlBuf b = {0};
-    char chunk[65536];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&b, chunk, k);
-    int rerr = ferror(f);
-    fclose(f);
     const unsigned char *u = (const unsigned char *)b.s;
     DlPlan *p = NULL;
-    if (rerr)
-        *err = dl_xasprintf("%s: read error", path);
-    else if (b.n < 8 || memcmp(u, DL_PLAN_MAGIC, 8) != 0)
+    if (b.n < 8 || memcmp(u, DL_PLAN_MAGIC, 8) != 0)
         *err = dl_xasprintf("%s: not a dldl plan (bad magic)", path);
     else if (b.n < HEADER_SIZE)
         *err = dl_xasprintf("%s: truncated header (%zu bytes); re-run dldlc to regenerate it", path, b.n);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -197,4 +198,55 @@ const char *dl_data_root(void)
 {
     const char *r = getenv("DLDL_DATA");
     return r && *r ? r : "../shared/data";
+}
+
+/* "2.1 GB", "512.0 KB": a byte count for messages. */
+static char *human_bytes(double n)
+{
+    static const char *const unit[] = {"bytes", "KB", "MB", "GB", "TB"};
+    int u = 0;
+    while (n >= 1024 && u < 4) n /= 1024, u++;
+    return u ? dl_xasprintf("%.1f %s", n, unit[u]) : dl_xasprintf("%.0f bytes", n);
+}
+
+int dl_read_file(const char *path, size_t limit, DlBuf *out, char **why)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *why = dl_xstrdup(strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *why = dl_xstrdup(S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file");
+        close(fd);
+        return -1;
+    }
+    if ((unsigned long long)st.st_size > (unsigned long long)limit) {
+        char *a = human_bytes((double)st.st_size);
+        *why = dl_xasprintf("is %s (%lld bytes), more than the %zu bytes allowed", a, (long long)st.st_size, limit);
+        free(a);
+        close(fd);
+        return -1;
+    }
+    char chunk[65536];
+    for (;;) {
+        ssize_t k = read(fd, chunk, sizeof chunk);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            *why = dl_xstrdup(strerror(errno));
+            close(fd);
+            return -1;
+        }
+        if (k == 0) break;
+        if (out->n + (size_t)k > limit) { /* it grew while being read */
+            *why = dl_xasprintf("is more than the %zu bytes allowed", limit);
+            close(fd);
+            return -1;
+        }
+        dl_buf_put(out, chunk, (size_t)k);
+    }
+    close(fd);
+    if (!out->s) dl_buf_put(out, "", 0); /* an empty file: an empty string */
+    return 0;
 }

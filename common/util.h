@@ -56,6 +56,24 @@ void dl_buf_free(DlBuf *b);
 /* 64-bit xxHash (XXH3_64bits) of a byte range: plan checksums, JIT cache keys. */
 uint64_t dl_hash64(const void *p, size_t n);
 
+/* Upper bounds on the files dldl reads whole (bytes).  Each is far above the
+ * real extremes (specs of about 2 KB, the age plan 166 KB, its checkpoint
+ * 4.8 MB, UTKFace's manifest 440 KB) and keeps a hostile or mistaken input
+ * (a spec of /dev/zero, a 10 GB file given as a plan) from exhausting memory. */
+#define DL_LIMIT_SPEC ((size_t)1 << 20)      /* 1 MiB: a .dldl spec */
+#define DL_LIMIT_PLAN ((size_t)1 << 30)      /* 1 GiB: a .plan */
+#define DL_LIMIT_WEIGHTS ((size_t)4 << 30)   /* 4 GiB: weights and checkpoints (VGG-16's are 0.5 GB) */
+#define DL_LIMIT_TEXT ((size_t)256 << 20)    /* 256 MiB: a csv manifest or folds file, a face-box file */
+
+/* Read the regular file at path whole into out (NUL-terminated; out->n is
+ * the size without the NUL).  Refuses a directory, anything that is not a
+ * regular file (a device such as /dev/zero, a pipe) and a file larger than
+ * limit bytes, before reading it.  Returns 0, or -1 with *why (malloc'd) a
+ * phrase without the path: "is a directory", "is not a regular file",
+ * "is 2.1 GB (2254857830 bytes), more than the 1048576 bytes allowed", or
+ * strerror's text. */
+int dl_read_file(const char *path, size_t limit, DlBuf *out, char **why);
+
 /* Write a file atomically: write PATH.tmp.PID, fsync, rename over PATH.
  * Either the whole new file is there afterwards or the old one is untouched.
  * Returns 0, or -1 with errno set (the temporary is removed). */

@@ -76,8 +76,10 @@ static int backend_stage(const CompileOptions *o)
 int compile_run(const CompileOptions *o, FILE *out, FILE *err)
 {
     DlSource src;
-    if (dl_source_read(&src, o->spec) != 0) {
-        fprintf(err, "dldlc: cannot read '%s': %s\n", o->spec, strerror(errno));
+    char *why = NULL;
+    if (dl_source_read(&src, o->spec, &why) != 0) {
+        fprintf(err, "dldlc: cannot read '%s': %s\n", o->spec, why);
+        free(why);
         return 1;
     }
     DlPool *pool = dl_pool_new();
@@ -157,7 +159,7 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
         free(log);
     }
     if (o->output) {
-        char *why = NULL;
+        why = NULL;
         if (dl_plan_write(plan, o->output, &why) != 0) {
             fprintf(err, "dldlc: cannot write '%s': %s\n", o->output, why ? why : strerror(errno));
             free(why);

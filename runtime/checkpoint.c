@@ -332,18 +332,10 @@ static char *st_check_entry(const char *path, const char *key, json_t *v, uint64
 static int st_open(const char *path, StFile *f, char **err)
 {
     memset(f, 0, sizeof *f);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        *err = dl_xasprintf("%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    char chunk[65536];
-    size_t k;
-    while ((k = fread(chunk, 1, sizeof chunk, fp)) > 0) dl_buf_put(&f->bytes, chunk, k);
-    int rerr = ferror(fp);
-    fclose(fp);
-    if (rerr) {
-        *err = dl_xasprintf("%s: read error", path);
+    char *why = NULL;
+    if (dl_read_file(path, DL_LIMIT_WEIGHTS, &f->bytes, &why) != 0) {
+        *err = dl_xasprintf("%s: cannot read: %s", path, why);
+        free(why);
         st_close(f);
         return -1;
     }

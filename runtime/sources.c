@@ -58,22 +58,16 @@ void sample_list_free(SampleList *l)
 
 /* ---- CSV (RFC 4180) ------------------------------------------------------- */
 
-static char *slurp(const char *path, size_t *size)
+/* A text file whole (manifests, folds, face boxes): malloc'd, NUL-terminated;
+ * NULL with *why (malloc'd) when it cannot be read or is not a regular file
+ * of at most DL_LIMIT_TEXT bytes. */
+static char *slurp(const char *path, size_t *size, char **why)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
     DlBuf b = {0};
-    char chunk[65536];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) dl_buf_put(&b, chunk, r);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
+    if (dl_read_file(path, DL_LIMIT_TEXT, &b, why) != 0) {
         dl_buf_free(&b);
-        errno = EIO;
         return NULL;
     }
-    if (!b.s) dl_buf_put(&b, "", 0);
     *size = b.n;
     return b.s;
 }
@@ -83,9 +77,10 @@ int csv_read(const char *path, const char *name, CsvFile *out, char **err)
     memset(out, 0, sizeof *out);
     out->name = name;
     size_t size = 0;
-    char *text = slurp(path, &size);
+    char *why = NULL, *text = slurp(path, &size, &why);
     if (!text) {
-        *err = dl_xasprintf("%s: cannot read: %s", name, strerror(errno));
+        *err = dl_xasprintf("%s: cannot read: %s", name, why);
+        free(why);
         return -1;
     }
     const char *p = text, *end = text + size;
@@ -457,9 +452,10 @@ static int parse_p04_name(const char *name, float v[5])
 int read_face_box(const char *path, float box[4], char **err)
 {
     size_t size = 0;
-    char *text = slurp(path, &size);
+    char *why = NULL, *text = slurp(path, &size, &why);
     if (!text) {
-        *err = dl_xasprintf("cannot read face box: %s", strerror(errno));
+        *err = dl_xasprintf("cannot read face box: %s", why);
+        free(why);
         return -1;
     }
     /* Find the line "Face"; the next four non-blank lines are the numbers. */

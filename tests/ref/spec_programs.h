@@ -30,7 +30,7 @@ static void ref_spec_open(RefSpec *r, const char *name, int batch)
 {
     memset(r, 0, sizeof *r);
     r->path = strchr(name, '/') ? dl_xstrdup(name) : dl_xasprintf("specs/%s.dldl", name);
-    if (dl_source_read(&r->src, r->path) != 0) fail_msg("%s: cannot read", r->path);
+    if (dl_source_read(&r->src, r->path, NULL) != 0) fail_msg("%s: cannot read", r->path);
     /* batch override: the number after "batch" in the train block */
     r->text = dl_xstrdup(r->src.text);
     char *tb = strstr(r->text, "\ntrain {"), *bk = tb ? strstr(tb, "batch") : NULL;

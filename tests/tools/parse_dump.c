@@ -20,7 +20,7 @@ int main(int argc, char **argv)
         return 2;
     }
     DlSource src;
-    if (dl_source_read(&src, argv[1]) != 0) {
+    if (dl_source_read(&src, argv[1], NULL) != 0) {
         fprintf(stderr, "parse_dump: %s: %s\n", argv[1], strerror(errno));
         return 2;
     }

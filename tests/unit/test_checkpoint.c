@@ -709,9 +709,9 @@ static void test_finetune_damaged(void **state)
     fwrite(h.file, 1, 20, f);
     fclose(f);
     ft_refused(bad, &tp.p, "not a safetensors file");
-    ft_refused(tmpdir, &tp.p, ": read error"); /* a directory */
+    ft_refused(tmpdir, &tp.p, ": cannot read: is a directory");
     char *none = path_of("no_such.safetensors");
-    ft_refused(none, &tp.p, "no_such.safetensors: cannot open: No such file or directory");
+    ft_refused(none, &tp.p, "no_such.safetensors: cannot read: No such file or directory");
     free(none);
 
     unsigned char *c = dl_xmalloc(h.n); /* the first tensor (c1.conv.weight) as I32 */

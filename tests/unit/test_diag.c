@@ -134,21 +134,38 @@ static void test_suggest(void **state)
 static void test_source_read(void **state)
 {
     DlSource s;
-    errno = 0;
-    assert_int_equal(dl_source_read(&s, "/nonexistent/dir/x.dldl"), -1);
-    assert_int_equal(errno, ENOENT);
+    char *why = NULL;
+    assert_int_equal(dl_source_read(&s, "/nonexistent/dir/x.dldl", &why), -1);
+    assert_string_equal(why, "No such file or directory");
+    free(why);
+    /* bounded: a device is refused before anything is read (a spec of /dev/zero once grew until killed) */
+    assert_int_equal(dl_source_read(&s, "/dev/zero", &why), -1);
+    assert_string_equal(why, "is not a regular file");
+    free(why);
+    assert_int_equal(dl_source_read(&s, "/tmp", &why), -1);
+    assert_string_equal(why, "is a directory");
+    free(why);
     char path[] = "/tmp/dldl_test_diag_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     const char body[] = "train { epochs = 8 }\n";
     assert_int_equal(write(fd, body, sizeof body - 1), (ssize_t)(sizeof body - 1));
     close(fd);
-    assert_int_equal(dl_source_read(&s, path), 0);
+    assert_int_equal(dl_source_read(&s, path, NULL), 0);
     assert_string_equal(s.name, path);
     assert_int_equal(s.size, sizeof body - 1);
     assert_string_equal(s.text, body);
     dl_source_free(&s);
     assert_null(s.text);
+    assert_int_equal(truncate(path, (off_t)DL_LIMIT_SPEC + 1), 0); /* one byte over the limit */
+    assert_int_equal(dl_source_read(&s, path, &why), -1);
+    assert_string_equal(why, "is 1.0 MB (1048577 bytes), more than the 1048576 bytes allowed");
+    free(why);
+    assert_int_equal(truncate(path, 0), 0); /* an empty spec is an empty string */
+    assert_int_equal(dl_source_read(&s, path, NULL), 0);
+    assert_int_equal(s.size, 0);
+    assert_string_equal(s.text, "");
+    dl_source_free(&s);
     unlink(path);
 }
 

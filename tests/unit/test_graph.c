@@ -89,7 +89,7 @@ static void test_verify_catches(void **state)
 static void test_age_graph(void **state)
 {
     DlSource src;
-    if (dl_source_read(&src, "specs/age.dldl") != 0)
+    if (dl_source_read(&src, "specs/age.dldl", NULL) != 0)
         skip();
     DlPool *pool = dl_pool_new();
     DlDiag d;
@@ -171,7 +171,7 @@ static void optimizer_case(const char *name, GOp want, float wd, int nstate, con
     char path[64];
     snprintf(path, sizeof path, "tests/ops/%s.dldl", name);
     DlSource src;
-    if (dl_source_read(&src, path) != 0) fail_msg("%s: cannot read (run from the repository root)", path);
+    if (dl_source_read(&src, path, NULL) != 0) fail_msg("%s: cannot read (run from the repository root)", path);
     DlPool *pool = dl_pool_new();
     DlDiag d;
     dl_diag_init(&d, &src, stderr);

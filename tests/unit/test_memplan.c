@@ -232,7 +232,7 @@ static void test_small_adam_slots(void **state)
 static void test_age_spec(void **state)
 {
     DlSource src;
-    if (dl_source_read(&src, "specs/age.dldl") != 0) {
+    if (dl_source_read(&src, "specs/age.dldl", NULL) != 0) {
         printf("specs/age.dldl not readable from here (run from the repository root)\n");
         skip();
     }

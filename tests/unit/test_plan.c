@@ -358,7 +358,17 @@ static void test_corruption(void **state)
     put_le(b + 8, DL_PLAN_VERSION, 4);
 
     char *missing = path_of("none.plan");
-    expect_error(missing, "cannot open", 0);
+    expect_error(missing, "cannot read the plan: No such file or directory", 0);
+    expect_error("/dev/zero", "/dev/zero: cannot read the plan: is not a regular file", 0); /* never read */
+    expect_error(tmpdir, "cannot read the plan: is a directory", 0);
+    char *big = path_of("big.plan"); /* a sparse file one byte over the limit: refused before reading */
+    FILE *bf = fopen(big, "wb");
+    assert_non_null(bf);
+    assert_int_equal(ftruncate(fileno(bf), (off_t)DL_LIMIT_PLAN + 1), 0);
+    fclose(bf);
+    expect_error(big, "cannot read the plan: is 1.0 GB (1073741825 bytes), more than the 1073741824 bytes allowed", 0);
+    unlink(big);
+    free(big);
     free(missing);
     free(b), free(bad), free(path);
     dl_plan_free(p);

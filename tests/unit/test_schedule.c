@@ -127,7 +127,7 @@ static DlPool *spec_hyper(const char *name, DlPlan *p, DlSource *src)
 {
     char path[64];
     snprintf(path, sizeof path, "tests/ops/%s.dldl", name);
-    if (dl_source_read(src, path) != 0) fail_msg("%s: cannot read (run from the repository root)", path);
+    if (dl_source_read(src, path, NULL) != 0) fail_msg("%s: cannot read (run from the repository root)", path);
     DlPool *pool = dl_pool_new();
     DlDiag d;
     dl_diag_init(&d, src, stderr);
