@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "../codegen/codegen.h"
 #include "../common/plan.h"
@@ -77,6 +78,18 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
 {
     DlSource src;
     char *why = NULL;
+    struct stat so, ss;
+    if (o->output && stat(o->output, &so) == 0) { /* -o replaces a regular file only, never the spec */
+        if (!S_ISREG(so.st_mode)) {
+            fprintf(err, "dldlc: refusing to write '%s': %s\n", o->output,
+                    S_ISDIR(so.st_mode) ? "it is a directory" : "it is not a regular file");
+            return 1;
+        }
+        if (stat(o->spec, &ss) == 0 && ss.st_dev == so.st_dev && ss.st_ino == so.st_ino) {
+            fprintf(err, "dldlc: refusing to write '%s': it is the spec being compiled\n", o->output);
+            return 1;
+        }
+    }
     if (dl_source_read(&src, o->spec, &why) != 0) {
         fprintf(err, "dldlc: cannot read '%s': %s\n", o->spec, why);
         free(why);

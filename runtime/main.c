@@ -2,6 +2,7 @@
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 usage.  Every error is one line.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,12 +60,17 @@ static int usage_error(const char *fmt, const char *a, const char *b)
     return 2;
 }
 
-static int parse_int(const char *opt, const char *v, int lo, int *out)
+/* Threads beyond this buy nothing on any machine dldl targets, and libgomp
+ * fails on absurd counts (--threads 100000 crashed it). */
+#define MAX_THREADS 1024
+
+static int parse_int(const char *opt, const char *v, int lo, int hi, int *out)
 {
     char *end;
+    errno = 0;
     long x = strtol(v, &end, 10);
-    if (!*v || *end || x < lo || x > 1000000) {
-        fprintf(stderr, "dldlrun: %s wants an integer >= %d, got '%s'\n", opt, lo, v);
+    if (!*v || *end || errno == ERANGE || x < lo || x > hi) {
+        fprintf(stderr, "dldlrun: %s wants an integer in %d..%d, got '%s'\n", opt, lo, hi, v);
         return -1;
     }
     *out = (int)x;
@@ -119,8 +125,8 @@ int main(int argc, char **argv)
                 return rc;
             }
             mode = a;
-        } else if (!strcmp(name, "--epochs")) bad = parse_int(name, val, 1, &o.epochs);
-        else if (!strcmp(name, "--threads")) bad = parse_int(name, val, 1, &o.threads);
+        } else if (!strcmp(name, "--epochs")) bad = parse_int(name, val, 1, 1000000, &o.epochs);
+        else if (!strcmp(name, "--threads")) bad = parse_int(name, val, 1, MAX_THREADS, &o.threads);
         else if (!strcmp(name, "--data")) o.data_root = val;
         else if (!strcmp(name, "--out")) o.out_dir = val;
         else if (!strcmp(name, "--weights")) o.weights = val;

@@ -18,6 +18,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,14 @@ int csv_read(const char *path, const char *name, CsvFile *out, char **err)
         *err = dl_xasprintf("%s: empty file (expected a header row)", name);
         rc = -1;
     }
+    for (int i = 0; rc == 0 && i < rows.a[0].n; i++) /* a column is found by its name: names are unique */
+        for (int j = 0; j < i; j++)
+            if (strcmp(rows.a[0].f[i], rows.a[0].f[j]) == 0) {
+                *err = dl_xasprintf("%s:%d: column '%s' appears twice in the header (columns %d and %d)", name,
+                                    rows.a[0].line, rows.a[0].f[i], j + 1, i + 1);
+                rc = -1;
+                break;
+            }
 done:
     for (size_t i = 0; i < fields.n; i++) free(fields.a[i]);
     DL_VEC_FREE(fields);
@@ -209,14 +218,15 @@ static int parse_split(const char *v, int *split)
     return 0;
 }
 
-/* A whole field as a finite float. */
+/* A whole field as a finite float ("inf", "nan" and values beyond float's
+ * range are not numbers a label can hold). */
 static int parse_float(const char *s, float *v)
 {
     char *end;
     errno = 0;
     double d = strtod(s, &end);
     while (*end == ' ') end++;
-    if (end == s || *end || errno == ERANGE || d != d) return -1;
+    if (end == s || *end || errno == ERANGE || !isfinite((float)d)) return -1;
     *v = (float)d;
     return 0;
 }

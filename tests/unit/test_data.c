@@ -231,6 +231,11 @@ static void test_csv_errors(void **state)
     assert_non_null(strstr(err, "faces/labels.csv: no column 'age' (columns: file, years, split)"));
     free(err), free(log);
 
+    write_text("faces/labels.csv", "file,age,split,age\na.jpg,25,train,26\n"); /* which age? */
+    assert_int_equal(load_capture(p, tmpdir, 1, 1, &d, &err, &log), -1);
+    assert_non_null(strstr(err, "faces/labels.csv:1: column 'age' appears twice in the header (columns 2 and 4)"));
+    free(err), free(log);
+
     write_text("faces/labels.csv", "file,age,split\n\"a.jpg,25,train\n");
     assert_int_equal(load_capture(p, tmpdir, 1, 1, &d, &err, &log), -1);
     assert_non_null(strstr(err, "faces/labels.csv:2: unterminated quoted field"));
@@ -246,17 +251,19 @@ static void test_csv_errors(void **state)
     assert_int_equal(truncate(cut, st.st_size / 2), 0);
     free(cut);
     write_text("faces/labels.csv", "file,age,split\na.jpg,old,train\nnope.jpg,3,test\nd.jpg,80,train\n"
-                                   "text.jpg,1,train\ncut.jpg,2,test\n");
+                                   "text.jpg,1,train\ncut.jpg,2,test\na.jpg,inf,train\na.jpg,1e39,test\n");
     assert_int_equal(load_capture(p, tmpdir, 0, 1, &d, &err, &log), -1);
-    assert_string_equal(err, "4 bad samples (see above); --skip-bad skips them");
+    assert_string_equal(err, "6 bad samples (see above); --skip-bad skips them");
     assert_non_null(strstr(log, "faces/labels.csv:2: age 'old' is not a number\n"));
+    assert_non_null(strstr(log, "faces/labels.csv:7: age 'inf' is not a number\n")); /* skipped, not a crash later */
+    assert_non_null(strstr(log, "faces/labels.csv:8: age '1e39' is not a number\n"));
     assert_non_null(strstr(log, "faces/nope.jpg: cannot read: No such file or directory\n"));
     assert_non_null(strstr(log, "faces/text.jpg: not a readable JPEG: "));
     assert_non_null(strstr(log, "faces/cut.jpg: damaged JPEG: "));
     free(err), free(log);
     assert_int_equal(load_capture(p, tmpdir, 1, 1, &d, &err, &log), 0);
     assert_int_equal(d->n, 1);
-    assert_int_equal(d->nskipped, 4);
+    assert_int_equal(d->nskipped, 6);
     dl_data_free(d);
     free(log);
 
