@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <turbojpeg.h>
 
 #define STB_IMAGE_RESIZE_IMPLEMENTATION
@@ -77,11 +78,25 @@ void image_decoder_free(ImageDecoder *d)
     free(d);
 }
 
-/* Read a whole file into d->file; returns its size or -1 (errno set). */
+/* Bounds on an image, checked before decoding: the file's size and the pixel
+ * count its header claims (the data sets' largest are VOC's 500 x 500 and
+ * Pointing'04's 384 x 288; a camera photo is under 50 megapixels).  A small
+ * JPEG claiming 20000 x 20000 would otherwise take 1.2 GB to decode. */
+#define IMAGE_MAX_BYTES ((size_t)64 << 20)
+#define IMAGE_MAX_PIXELS ((int64_t)50000000)
+
+/* Read a whole file into d->file; returns its size or -1 (errno set: EFBIG
+ * past IMAGE_MAX_BYTES, EISDIR for a directory). */
 static long read_all(ImageDecoder *d, const char *path)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return -1;
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > IMAGE_MAX_BYTES) {
+        errno = S_ISDIR(st.st_mode) ? EISDIR : S_ISREG(st.st_mode) ? EFBIG : EINVAL;
+        fclose(f);
+        return -1;
+    }
     size_t n = 0;
     if (d->file.cap == 0) scratch(&d->file, 1 << 16);
     for (;;) {
@@ -92,6 +107,11 @@ static long read_all(ImageDecoder *d, const char *path)
         size_t r = fread(d->file.p + n, 1, d->file.cap - n, f);
         n += r;
         if (r == 0) break;
+        if (n > IMAGE_MAX_BYTES) { /* it grew while being read */
+            fclose(f);
+            errno = EFBIG;
+            return -1;
+        }
     }
     int bad = ferror(f);
     fclose(f);
@@ -123,12 +143,19 @@ int image_load(ImageDecoder *d, const char *path, const float *box, float crop_s
 {
     long size = read_all(d, path);
     if (size < 0) {
-        *why = dl_xasprintf("cannot read: %s", strerror(errno));
+        *why = errno == EFBIG ? dl_xasprintf("cannot read: larger than the %zu bytes an image may have", IMAGE_MAX_BYTES)
+             : errno == EINVAL ? dl_xstrdup("cannot read: not a regular file")
+                               : dl_xasprintf("cannot read: %s", strerror(errno));
         return -1;
     }
     int w = 0, h = 0, subsamp = 0, cs = 0;
     if (tjDecompressHeader3(d->tj, d->file.p, (unsigned long)size, &w, &h, &subsamp, &cs) != 0) {
         *why = dl_xasprintf("not a readable JPEG: %s", tjGetErrorStr2(d->tj));
+        return -1;
+    }
+    if ((int64_t)w * h > IMAGE_MAX_PIXELS) {
+        *why = dl_xasprintf("the JPEG claims %d x %d pixels, more than the %lld an image may have", w, h,
+                            (long long)IMAGE_MAX_PIXELS);
         return -1;
     }
     double side = 0;

@@ -250,10 +250,33 @@ static void test_csv_errors(void **state)
     assert_int_equal(stat(cut, &st), 0);
     assert_int_equal(truncate(cut, st.st_size / 2), 0);
     free(cut);
+    /* a small JPEG whose header claims 20000 x 20000 pixels (1.2 GB decoded): refused before decoding */
+    write_jpeg("faces/huge.jpg", 16, 16, px_noise);
+    char *hp = dl_xasprintf("%s/faces/huge.jpg", tmpdir);
+    FILE *hf = fopen(hp, "r+b");
+    assert_non_null(hf);
+    unsigned char buf[4096];
+    size_t hn = fread(buf, 1, sizeof buf, hf);
+    size_t sof = 0;
+    for (size_t i = 2; i + 8 < hn && !sof; i++)
+        if (buf[i] == 0xFF && (buf[i + 1] == 0xC0 || buf[i + 1] == 0xC2)) sof = i;
+    assert_true(sof > 0);
+    buf[sof + 5] = 0x4E, buf[sof + 6] = 0x20, buf[sof + 7] = 0x4E, buf[sof + 8] = 0x20; /* height, width */
+    fseek(hf, 0, SEEK_SET);
+    assert_int_equal(fwrite(buf, 1, hn, hf), hn);
+    fclose(hf);
+    free(hp);
+    char *dir = dl_xasprintf("%s/faces/dir.jpg", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    free(dir);
     write_text("faces/labels.csv", "file,age,split\na.jpg,old,train\nnope.jpg,3,test\nd.jpg,80,train\n"
-                                   "text.jpg,1,train\ncut.jpg,2,test\na.jpg,inf,train\na.jpg,1e39,test\n");
+                                   "text.jpg,1,train\ncut.jpg,2,test\na.jpg,inf,train\na.jpg,1e39,test\n"
+                                   "huge.jpg,4,train\ndir.jpg,5,train\n");
     assert_int_equal(load_capture(p, tmpdir, 0, 1, &d, &err, &log), -1);
-    assert_string_equal(err, "6 bad samples (see above); --skip-bad skips them");
+    assert_string_equal(err, "8 bad samples (see above); --skip-bad skips them");
+    assert_non_null(strstr(log, "faces/huge.jpg: the JPEG claims 20000 x 20000 pixels, more than the 50000000 an "
+                                "image may have\n"));
+    assert_non_null(strstr(log, "faces/dir.jpg: cannot read: Is a directory\n"));
     assert_non_null(strstr(log, "faces/labels.csv:2: age 'old' is not a number\n"));
     assert_non_null(strstr(log, "faces/labels.csv:7: age 'inf' is not a number\n")); /* skipped, not a crash later */
     assert_non_null(strstr(log, "faces/labels.csv:8: age '1e39' is not a number\n"));
@@ -263,7 +286,7 @@ static void test_csv_errors(void **state)
     free(err), free(log);
     assert_int_equal(load_capture(p, tmpdir, 1, 1, &d, &err, &log), 0);
     assert_int_equal(d->n, 1);
-    assert_int_equal(d->nskipped, 6);
+    assert_int_equal(d->nskipped, 8);
     dl_data_free(d);
     free(log);
 
