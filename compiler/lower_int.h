@@ -242,7 +242,7 @@ const char *lw_shape_str(const GNode *n, char *buf, size_t cap);
 void lw_loss(Lower *L, const AstDecl *d);        /* parse and check: L->terms */
 void lw_metrics(Lower *L, const AstDecl *d);     /* parse and check: L->metrics_out */
 /* Which (head, target) expectations the loss and metrics read: mark[h * ntargets + t]. */
-void lw_expectations_used(const Lower *L, int train, uint8_t *mark);
+void lw_expectations_used(const Lower *L, uint8_t *mark);
 /* Check each term's and metric's head against its target's width (after the
  * network gave the heads their K); returns the number of errors. */
 int lw_check_widths(Lower *L);

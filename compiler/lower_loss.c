@@ -374,7 +374,7 @@ int lw_check_widths(Lower *L)
     return bad;
 }
 
-void lw_expectations_used(const Lower *L, int train, uint8_t *mark)
+void lw_expectations_used(const Lower *L, uint8_t *mark)
 {
     size_t T = L->targets.n;
     for (size_t i = 0; i < L->terms.n; i++)
@@ -385,7 +385,6 @@ void lw_expectations_used(const Lower *L, int train, uint8_t *mark)
         if (m->kind == DL_MET_MAE || m->kind == DL_MET_EPS_ERROR)
             mark[(size_t)m->head * T + (size_t)m->target] = 1;
     }
-    (void)train;
 }
 
 /* ---- the loss graph ------------------------------------------------------ */

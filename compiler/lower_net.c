@@ -711,6 +711,20 @@ static uint32_t standardize(Net *N, uint32_t x)
                join(N, D->decl->name, "input.standardized"), loc);
 }
 
+/* A [B,K] input for each target a KL term reads, once each; a target whose
+ * width is not known yet (a ce target before its head is lowered) waits. */
+static void target_inputs(Net *N, NetOut *out)
+{
+    Lower *L = N->L;
+    for (size_t i = 0; i < L->terms.n; i++) {
+        int t = L->terms.a[i].target;
+        const TargetInfo *ti = &L->targets.a[t];
+        if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE && ti->K > 0)
+            out->target_in[t] = add(N, OP_INPUT, NULL, 0, (int64_t[]){N->g->batch, ti->K}, 2,
+                                    (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
+    }
+}
+
 Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
 {
     const AstDecl *nd = L->net;
@@ -737,13 +751,7 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
                          (GAttr){.input = {IN_IMAGE, -1, 0, {0}}}, join(N, D->decl->name, "input"), dloc);
     out->scalars = G_NONE;
     if (train) { /* the loss's inputs: each target it reads, then each list of labels */
-        for (size_t i = 0; i < L->terms.n; i++) {
-            int t = L->terms.a[i].target;
-            const TargetInfo *ti = &L->targets.a[t];
-            if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE && ti->K > 0)
-                out->target_in[t] = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, ti->K}, 2,
-                                        (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
-        }
+        target_inputs(N, out);
         for (size_t i = 0; i < L->terms.n; i++)
             if (L->terms.a[i].kind == LOSS_L1)
                 lw_label_input(L, g, L->terms.a[i].cols, L->terms.a[i].ncols);
@@ -797,17 +805,12 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
     }
     if (train && lw_check_widths(L))
         return NULL;
-    for (size_t i = 0; train && i < L->terms.n; i++) {
-        int t = L->terms.a[i].target;
-        const TargetInfo *ti = &L->targets.a[t];
-        if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE)
-            out->target_in[t] = add(N, OP_INPUT, NULL, 0, (int64_t[]){B, ti->K}, 2,
-                                    (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
-    }
+    if (train) /* the ce targets, now that their heads have widths */
+        target_inputs(N, out);
     /* DLDL-v2 read-out: e[b,a] = sum_k p[b,k] v[a,k], for each (head, target) the loss or metrics read */
     uint8_t *used = dl_pool_alloc(L->pool, H * T + 1);
     memset(used, 0, H * T + 1);
-    lw_expectations_used(L, train, used);
+    lw_expectations_used(L, used);
     for (size_t h = 0; h < H; h++)
         for (size_t t = 0; t < T; t++) {
             if (!used[h * T + t])

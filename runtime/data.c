@@ -376,11 +376,9 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     d->files = dl_xmalloc((size_t)n * sizeof *d->files);
     d->labels = dl_xmalloc((size_t)n * spec.nlabels * sizeof *d->labels + 1);
     if (spec.features) d->vectors = dl_xmalloc((size_t)n * (size_t)spec.dims * sizeof *d->vectors);
-    size_t dist_total = 0;
     for (int f = 0; f < spec.ndist; f++) {
         d->dist_width[f] = l.dist_width[f];
         d->dist[f] = dl_xmalloc((size_t)n * (size_t)l.dist_width[f] * sizeof(float) + 1);
-        dist_total += (size_t)l.dist_width[f];
     }
     d->split = dl_xmalloc((size_t)n);
     d->train_idx = dl_xmalloc((size_t)n * sizeof(int));
@@ -395,7 +393,6 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
         if (spec.features) memcpy(d->vectors + (size_t)j * spec.dims, s->vec, (size_t)spec.dims * sizeof(float));
         for (int f = 0, off = 0; f < spec.ndist; off += d->dist_width[f], f++)
             memcpy(d->dist[f] + (size_t)j * d->dist_width[f], s->dist + off, (size_t)d->dist_width[f] * sizeof(float));
-        (void)dist_total;
         d->split[j] = (uint8_t)s->split;
         if (s->split == DL_TRAIN) d->train_idx[d->ntrain++] = j;
         else d->test_idx[d->ntest++] = j;
