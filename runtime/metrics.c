@@ -35,6 +35,8 @@ typedef struct MetricRow {
     int kind;
     void (*add)(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B);
     int (*values)(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max);
+                         /* NULL: one value, the mean of sum[0], in `unit` */
+    const char *unit;    /* "%": a fraction shown as a percentage */
     int ldl;             /* DlLdlMeasure + 1 for the six measures, else 0 */
 } MetricRow;
 
@@ -84,11 +86,6 @@ static int values_one(const DlMetricAcc *m, const DlPlanMetric *s, const char *u
     out[0].value = m->n ? m->sum[0] / m->n : NAN;
     out[0].unit = unit;
     return 1;
-}
-
-static int values_eps(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
-{
-    return values_one(m, s, "", out, max);
 }
 
 /* ---- accuracy (marginal arg-max per axis), top1 --------------------------- */
@@ -147,11 +144,6 @@ static void add_top1(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, con
     }
 }
 
-static int values_top1(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
-{
-    return values_one(m, s, "%", out, max);
-}
-
 /* ---- the six LDL measures ------------------------------------------------- */
 
 static const MetricRow *row_of(int kind);
@@ -164,24 +156,19 @@ static void add_ldl(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, cons
         m->sum[0] += dl_ldl_measure(which, r->probs + (size_t)b * (size_t)K, r->target + (size_t)b * (size_t)K, (int)K);
 }
 
-static int values_ldl(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
-{
-    return values_one(m, s, "", out, max);
-}
-
 /* ---- the table ------------------------------------------------------------ */
 
 static const MetricRow rows[] = {
-    {DL_MET_MAE, add_mae, values_mae, 0},
-    {DL_MET_ACCURACY, add_accuracy, values_accuracy, 0},
-    {DL_MET_TOP1, add_top1, values_top1, 0},
-    {DL_MET_EPS_ERROR, add_eps, values_eps, 0},
-    {DL_MET_CHEBYSHEV, add_ldl, values_ldl, DL_LDL_CHEBYSHEV + 1},
-    {DL_MET_CLARK, add_ldl, values_ldl, DL_LDL_CLARK + 1},
-    {DL_MET_CANBERRA, add_ldl, values_ldl, DL_LDL_CANBERRA + 1},
-    {DL_MET_KL, add_ldl, values_ldl, DL_LDL_KL + 1},
-    {DL_MET_COSINE, add_ldl, values_ldl, DL_LDL_COSINE + 1},
-    {DL_MET_INTERSECTION, add_ldl, values_ldl, DL_LDL_INTERSECTION + 1},
+    {DL_MET_MAE, add_mae, values_mae, NULL, 0},
+    {DL_MET_ACCURACY, add_accuracy, values_accuracy, NULL, 0},
+    {DL_MET_TOP1, add_top1, NULL, "%", 0},
+    {DL_MET_EPS_ERROR, add_eps, NULL, "", 0},
+    {DL_MET_CHEBYSHEV, add_ldl, NULL, "", DL_LDL_CHEBYSHEV + 1},
+    {DL_MET_CLARK, add_ldl, NULL, "", DL_LDL_CLARK + 1},
+    {DL_MET_CANBERRA, add_ldl, NULL, "", DL_LDL_CANBERRA + 1},
+    {DL_MET_KL, add_ldl, NULL, "", DL_LDL_KL + 1},
+    {DL_MET_COSINE, add_ldl, NULL, "", DL_LDL_COSINE + 1},
+    {DL_MET_INTERSECTION, add_ldl, NULL, "", DL_LDL_INTERSECTION + 1},
 };
 _Static_assert(sizeof rows / sizeof *rows == DL_MET_COUNT, "one row per metric kind");
 
@@ -202,7 +189,8 @@ void dl_metric_add(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, co
 
 int dl_metric_values(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, DlMetricValue *out, int max)
 {
-    return row_of(spec->kind)->values(m, p, spec, out, max);
+    const MetricRow *r = row_of(spec->kind);
+    return r->values ? r->values(m, p, spec, out, max) : values_one(m, spec, r->unit, out, max);
 }
 
 void dl_metric_format(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, char *buf, size_t n)
