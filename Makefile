@@ -25,6 +25,9 @@ FRONT_OBJ    = $(GEN_OBJ) $(GRAMMAR_SRC:%.c=$(B)/%.o)
 COMPILER_OBJ = $(COMPILER_SRC:%.c=$(B)/%.o)
 CODEGEN_OBJ  = $(CODEGEN_SRC:%.c=$(B)/%.o)
 RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
+# What the runtime takes from codegen/ (codegen/kir_plan.h): the kernel IR's
+# decoder, prover and renderer; never the builders, which see the compiler.
+KIR_OBJ      = $(patsubst %,$(B)/codegen/%.o,kir kir_io kir_prove kir_plan render prelude)
 
 DLDLC_LIBS   = -lxxhash -ldl -lm
 DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lmatio -lxxhash -ldl -lm -lpthread -fopenmp
@@ -38,7 +41,7 @@ deps:
 dldlc: $(B)/compiler/main.o $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(DLDLC_LIBS) $(LDFLAGS)
 
-dldlrun: $(B)/runtime/main.o $(RUNTIME_OBJ) $(COMMON_OBJ)
+dldlrun: $(B)/runtime/main.o $(RUNTIME_OBJ) $(KIR_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) -fopenmp -o $@ $^ $(DLDLRUN_LIBS) $(LDFLAGS)
 
 $(B)/grammar/parser.c $(B)/grammar/parser.h: grammar/parser.y

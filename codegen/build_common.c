@@ -166,6 +166,9 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
         int r = build_one(&b);
         if (r == 0 && kir_verify(&k)) r = cg_fail(&b, "kernel IR: %s", k.err);
         if (r == 0 && k.err) r = cg_fail(&b, "kernel IR: %s", k.err);
+        char *why = NULL;
+        if (r == 0 && kir_prove(&k, &why)) r = cg_fail(&b, "kernel IR not proven in bounds: %s", why);
+        free(why);
         if (r == 0 && b.nargs > 16) r = cg_fail(&b, "%d buffers (the plan allows 16)", b.nargs);
         if (r) {
             DlBuf ops = {0};
@@ -180,6 +183,10 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
         } else {
             CgKernel kn = {.name = name, .group = gi, .grid = k.grid, .args = b.args, .nargs = b.nargs};
             name = NULL;
+            DlBuf enc = {0};
+            kir_encode(&k, &enc);
+            kn.kir = (uint8_t *)enc.s;
+            kn.kir_len = enc.n;
             kir_render(&k, &body);
             kir_header(&b, &kn, &kir);
             kir_dump(&k, &kir);
@@ -208,6 +215,7 @@ void cg_module_free(CgModule *m)
     for (int i = 0; i < m->nkernels; i++) {
         free((char *)m->kernels[i].name);
         free(m->kernels[i].args);
+        free(m->kernels[i].kir);
     }
     free(m->kernels);
     free(m->body);

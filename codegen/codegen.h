@@ -19,6 +19,7 @@
 #define DL_CODEGEN_H
 
 #include "../compiler/graph.h"
+#include "kir.h"
 
 /* One buffer a kernel takes: a graph node's storage, or (node == G_NONE) a
  * whole region of an arena (the optimizer kernel takes all parameters). */
@@ -34,6 +35,8 @@ typedef struct CgKernel {
     int64_t grid;            /* work items */
     CgArg *args;
     int nargs;
+    uint8_t *kir;            /* the kernel IR, encoded (kir_encode): what the plan carries */
+    size_t kir_len;
 } CgKernel;
 
 typedef struct CgModule {
@@ -52,10 +55,6 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp,
                 const char *prefix, CgModule *out, DlDiag *diag);
 void cg_module_free(CgModule *m);
 
-/* The preludes: macros and helpers that make a body a C or a CUDA module.
- * A module is prelude + one or more bodies, concatenated. */
-const char *cg_prelude_c(void);
-const char *cg_prelude_cuda(void);
 
 /* Compile a CUDA module with NVRTC to PTX for arch (e.g. "compute_80").
  * Works without a GPU (libnvrtc is dlopen'ed).  Returns 0 with *ptx set, or

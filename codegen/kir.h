@@ -163,4 +163,46 @@ void kir_render(const KirKernel *k, DlBuf *out);
 
 const char *kir_type_name(KirType t);
 
+/* The preludes (prelude.c): the macros and helpers that make rendered bodies a
+ * C11 or a CUDA C module.  A module is a prelude followed by bodies. */
+const char *cg_prelude_c(void);
+const char *cg_prelude_cuda(void);
+
+/* ---- the kernel IR as plan data (kir_io.c, kir_prove.c) ---------------------
+ *
+ * A plan carries each kernel as its IR, never as C: the runtime decodes it,
+ * checks it and renders the C or CUDA itself (docs/plan-format.md, "What a
+ * plan may do").  The encoding is little-endian and fixed-width: version byte
+ * KIR_FORMAT, grid, buffers (numel, written, label), expressions, variables,
+ * statements, blocks, the root block. */
+#define KIR_FORMAT 1
+/* Bounds on a decoded kernel (every generated kernel is far below them). */
+#define KIR_MAX_EXPRS   (1 << 20)
+#define KIR_MAX_STMTS   (1 << 20)
+#define KIR_MAX_VARS    (1 << 16)
+#define KIR_MAX_BLOCKS  (1 << 16)
+#define KIR_MAX_DEPTH   200          /* expression nesting */
+#define KIR_MAX_NEST    32           /* loop / if nesting */
+#define KIR_MAX_TREE    (1 << 22)    /* expression nodes once rendered (sharing unfolded) */
+#define KIR_MAX_LOCAL   (1 << 16)    /* floats of local arrays per work item */
+#define KIR_MAX_WORK    (INT64_C(1) << 42)  /* statement executions per launch, bounded */
+
+/* Append k's encoding to out. */
+void kir_encode(const KirKernel *k, DlBuf *out);
+/* Decode n bytes into k (named name) and check everything that makes it
+ * renderable: counts within the KIR_MAX_* bounds, every index in range,
+ * operands before their users, each block and variable used once, exact
+ * types, variable names of the form letters+digits, labels printable; then
+ * kir_verify (scopes).  Returns 0, or -1 with *why (malloc'd). */
+int kir_decode(const uint8_t *p, size_t n, const char *name, KirKernel *k, char **why);
+
+/* Prove k memory-safe for every work item gid in [0, k->grid) by interval
+ * arithmetic over the i64 expressions: every load and store index inside its
+ * buffer (buf.numel) or local array, no i64 overflow, no division or modulo
+ * by a value that may be 0, loop and expression nesting, local memory and the
+ * total work bounded.  A kernel dldlc generates always passes; anything the
+ * analysis cannot prove is refused.  Returns 0, or -1 with *why naming the
+ * statement (malloc'd). */
+int kir_prove(const KirKernel *k, char **why);
+
 #endif

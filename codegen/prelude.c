@@ -19,7 +19,7 @@
  * or warp-synchronous code; a future one declares shared memory through a
  * DL_SHARED macro added here.
  */
-#include "codegen.h"
+#include "kir.h"
 
 #define DL_PRELUDE_COMMON                                                                  \
     "/* f32 min/max that propagate NaN from either side (as torch.maximum / relu) */\n"    \

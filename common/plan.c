@@ -19,6 +19,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "plan_impl.h"
 
@@ -29,22 +30,21 @@
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 enum {
     S_META, S_HYPER, S_DATA, S_TARGET, S_METRICS, S_ARENAS, S_TENSORS,
-    S_KERNELS, S_CSRC, S_CUDA, S_PROGRAMS, S_OUTPUTS, S_HEADS, S_COUNT
+    S_KERNELS, S_PROGRAMS, S_OUTPUTS, S_HEADS, S_COUNT
 };
 static const uint32_t sect_tag[S_COUNT] = {
     TAG('M', 'E', 'T', 'A'), TAG('H', 'Y', 'P', 'R'), TAG('D', 'A', 'T', 'A'),
     TAG('T', 'R', 'G', 'T'), TAG('M', 'T', 'R', 'C'), TAG('A', 'R', 'N', 'A'),
-    TAG('T', 'N', 'S', 'R'), TAG('K', 'R', 'N', 'L'), TAG('C', 'S', 'R', 'C'),
-    TAG('C', 'U', 'D', 'A'), TAG('P', 'R', 'O', 'G'), TAG('O', 'U', 'T', 'S'),
+    TAG('T', 'N', 'S', 'R'), TAG('K', 'R', 'N', 'L'), TAG('P', 'R', 'O', 'G'), TAG('O', 'U', 'T', 'S'),
     TAG('H', 'E', 'A', 'D'),
 };
 static const char *const sect_name[S_COUNT] = {
     "meta", "hyperparameters", "data", "targets", "metrics", "arenas", "tensors",
-    "kernels", "c source", "cuda source", "programs", "outputs", "heads",
+    "kernels", "programs", "outputs", "heads",
 };
 
 /* The names of the plan's enumerations (plan_impl.h): checks and dumps. */
-const char *const arena_name[DL_AR_COUNT] = {
+const char *const dl_arena_name[DL_AR_COUNT] = {
 #define DL_ARENA(e, n) n,
 #include "plan_enums.def"
 #undef DL_ARENA
@@ -236,14 +236,9 @@ static void encode(const DlPlan *p, DlBuf *b)
     for (int i = 0; i < p->nkernels; i++) {
         put_str(b, p->kernels[i].name);
         put_i32(b, p->kernels[i].nargs);
+        put_u32(b, (uint32_t)p->kernels[i].kir_len);
+        if (p->kernels[i].kir_len) dl_buf_put(b, (const char *)p->kernels[i].kir, p->kernels[i].kir_len);
     }
-    sect_end(b, s);
-
-    s = sect_begin(b, S_CSRC);
-    put_str(b, p->c_source);
-    sect_end(b, s);
-    s = sect_begin(b, S_CUDA);
-    put_str(b, p->cuda_source);
     sect_end(b, s);
 
     s = sect_begin(b, S_PROGRAMS);
@@ -351,6 +346,19 @@ static char *metric_check(const DlPlan *p, const DlPlanMetric *m)
 }
 
 /* The first inconsistency of p as a malloc'd phrase, or NULL. */
+/* A kernel's name becomes a C symbol in the rendered module: an identifier
+ * that cannot clash with the prelude's dl_ / DL_ names or reserved ones. */
+static int kernel_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n < 1 || n > 128 || (s[0] >= '0' && s[0] <= '9') || s[0] == '_' || strncasecmp(s, "dl", 2) == 0) return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+              s[i] == '_'))
+            return 0;
+    return 1;
+}
+
 static char *plan_check(const DlPlan *p)
 {
     if (p->nlabels < 0 || p->nhyper < 0 || p->ndata < 0 || p->nmetrics < 0 || p->ntensors < 0 ||
@@ -381,7 +389,7 @@ static char *plan_check(const DlPlan *p)
         }
     }
     for (int i = 0; i < DL_AR_COUNT; i++)
-        if (p->arena_size[i] < 0) return dl_xasprintf("arena '%s' has negative size", arena_name[i]);
+        if (p->arena_size[i] < 0) return dl_xasprintf("arena '%s' has negative size", dl_arena_name[i]);
     for (int i = 0; i < p->ntensors; i++) {
         const DlPlanTensor *t = &p->tensors[i];
         if (t->role < 0 || t->role >= NROLES) return dl_xasprintf("tensor %d ('%s'): bad role %d", i, tname(p, i), t->role);
@@ -400,7 +408,7 @@ static char *plan_check(const DlPlan *p)
         int64_t size = p->arena_size[t->arena];
         if (t->offset < 0 || t->offset > size || t->numel > size - t->offset)
             return dl_xasprintf("tensor %d ('%s'): offset %lld + numel %lld exceeds arena '%s' (%lld floats)", i,
-                                tname(p, i), (long long)t->offset, (long long)t->numel, arena_name[t->arena],
+                                tname(p, i), (long long)t->offset, (long long)t->numel, dl_arena_name[t->arena],
                                 (long long)size);
         if ((t->role == DL_ROLE_PARAM || t->role == DL_ROLE_STATE || t->role == DL_ROLE_MOMENTUM) && !t->name)
             return dl_xasprintf("tensor %d: a %s tensor has no name", i, role_name[t->role]);
@@ -420,6 +428,12 @@ static char *plan_check(const DlPlan *p)
     }
     for (int i = 0; i < p->nkernels; i++) {
         if (!p->kernels[i].name) return dl_xasprintf("kernel %d has no name", i);
+        if (!kernel_name_ok(p->kernels[i].name))
+            return dl_xasprintf("kernel %d: name '%.40s' is not a C identifier of at most 128 characters "
+                                "(letters, digits, '_', not starting with a digit, 'dl' or '_')", i, p->kernels[i].name);
+        for (int j = 0; j < i; j++)
+            if (strcmp(p->kernels[j].name, p->kernels[i].name) == 0)
+                return dl_xasprintf("kernel %d: name '%s' used twice", i, p->kernels[i].name);
         if (p->kernels[i].nargs < 0 || p->kernels[i].nargs > DL_STEP_MAX_ARGS)
             return dl_xasprintf("kernel %d ('%s'): %d buffers (at most %d)", i, p->kernels[i].name,
                                 p->kernels[i].nargs, DL_STEP_MAX_ARGS);
@@ -685,17 +699,27 @@ static void decode_section(Rd *r, int s, DlPlan *p)
         break;
     }
     case S_KERNELS: {
-        int c = get_count(r, 8, -1);
+        int c = get_count(r, 12, -1);
         p->kernels = dl_xcalloc((size_t)c, sizeof *p->kernels);
         p->nkernels = c;
         for (int i = 0; i < c && !r->err; i++) {
-            p->kernels[i].name = get_str(r, 0);
-            p->kernels[i].nargs = get_i32(r);
+            DlPlanKernel *k = &p->kernels[i];
+            k->name = get_str(r, 0);
+            k->nargs = get_i32(r);
+            uint32_t n = get_u32(r);
+            if (r->err) break;
+            if (n > DL_PLAN_MAX_KIR || n > r->n - r->at) {
+                r->err = dl_xasprintf("%s: kernel %d: %u bytes of kernel IR, more than %s (at most %u)", r->path, i,
+                                      n, n > DL_PLAN_MAX_KIR ? "allowed" : "the section holds", DL_PLAN_MAX_KIR);
+                break;
+            }
+            k->kir = dl_xmalloc(n ? n : 1);
+            memcpy(k->kir, r->p + r->at, n);
+            k->kir_len = n;
+            r->at += n;
         }
         break;
     }
-    case S_CSRC: p->c_source = get_str(r, 1); break;
-    case S_CUDA: p->cuda_source = get_str(r, 1); break;
     case S_PROGRAMS: {
         int c = get_count(r, 12, -1);
         p->programs = dl_xcalloc((size_t)c, sizeof *p->programs);
@@ -859,10 +883,8 @@ void dl_plan_free(DlPlan *p)
     free(p->metrics);
     for (int i = 0; i < p->ntensors; i++) free(p->tensors[i].name), free(p->tensors[i].data);
     free(p->tensors);
-    for (int i = 0; i < p->nkernels; i++) free(p->kernels[i].name);
+    for (int i = 0; i < p->nkernels; i++) free(p->kernels[i].name), free(p->kernels[i].kir);
     free(p->kernels);
-    free(p->c_source);
-    free(p->cuda_source);
     for (int i = 0; i < p->nprograms; i++) {
         for (int j = 0; j < p->programs[i].nsteps; j++) free(p->programs[i].steps[j].label);
         free(p->programs[i].steps);

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #define DL_PLAN_MAGIC "DLDLPLAN"
-#define DL_PLAN_VERSION 2
+#define DL_PLAN_VERSION 3
 
 /* Arenas (common/plan_enums.def; compiler/graph.h's GArena has the same order). */
 enum {
@@ -55,6 +55,7 @@ typedef enum DlOutputKind {
 #undef DL_OUTPUT
     DL_OUT_COUNT
 } DlOutputKind;
+extern const char *const dl_arena_name[DL_AR_COUNT];
 extern const char *const dl_role_name[DL_ROLE_COUNT];
 extern const char *const dl_target_kind_name[DL_TGT_COUNT];
 extern const char *const dl_metric_kind_name[DL_MET_COUNT];
@@ -114,9 +115,15 @@ typedef struct DlPlanProgram {
     int batch;                    /* B of this program's inputs */
 } DlPlanProgram;
 
+/* A generated kernel, carried as its kernel IR (codegen/kir.h), never as C:
+ * the runtime decodes it, proves every access inside its buffers and renders
+ * the C or CUDA itself (codegen/kir_plan.h; docs/plan-format.md). */
+#define DL_PLAN_MAX_KIR (64u << 20)  /* bytes of one kernel's IR */
 typedef struct DlPlanKernel {
-    char *name;                   /* the symbol in both sources */
+    char *name;                   /* a C identifier: the symbol in the rendered module */
     int nargs;                    /* buffers it takes: dl_b[0..nargs) */
+    uint8_t *kir;                 /* kir_encode bytes */
+    size_t kir_len;
 } DlPlanKernel;
 
 /* A network head: one softmax over K bins, named in the spec (`return
@@ -189,8 +196,6 @@ typedef struct DlPlan {
     int64_t arena_size[DL_AR_COUNT];  /* floats */
     DlPlanTensor *tensors; int ntensors;
     DlPlanKernel *kernels; int nkernels;
-    char *c_source;               /* all generated kernels as one C translation unit */
-    char *cuda_source;            /* the same kernels as CUDA C (extern "C" __global__) */
     DlPlanProgram *programs; int nprograms;
     DlPlanOutput *outputs; int noutputs;
 } DlPlan;

@@ -108,13 +108,13 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
         fputc('\n', o);
     }
     fprintf(o, "arenas (floats)\n");
-    for (int i = 0; i < DL_AR_COUNT; i++) fprintf(o, "  %-5s %lld\n", arena_name[i], (long long)p->arena_size[i]);
+    for (int i = 0; i < DL_AR_COUNT; i++) fprintf(o, "  %-5s %lld\n", dl_arena_name[i], (long long)p->arena_size[i]);
     fprintf(o, "tensors (%d)\n", p->ntensors);
     for (int i = 0; i < p->ntensors; i++) {
         const DlPlanTensor *t = &p->tensors[i];
         int role = t->role >= 0 && t->role < NROLES ? t->role : 0;
         int ar = t->arena >= 0 && t->arena < DL_AR_COUNT ? t->arena : 0;
-        fprintf(o, "  %%%d %s %s %s+%lld ", i, t->name ? t->name : "-", role_name[role], arena_name[ar],
+        fprintf(o, "  %%%d %s %s %s+%lld ", i, t->name ? t->name : "-", role_name[role], dl_arena_name[ar],
                 (long long)t->offset);
         dump_shape(o, t->shape, t->ndim);
         if (t->role == DL_ROLE_PARAM)
@@ -133,7 +133,9 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
         fputc('\n', o);
     }
     fprintf(o, "kernels (%d)\n", p->nkernels);
-    for (int i = 0; i < p->nkernels; i++) fprintf(o, "  k%d %s (%d buffers)\n", i, p->kernels[i].name, p->kernels[i].nargs);
+    for (int i = 0; i < p->nkernels; i++)
+        fprintf(o, "  k%d %s (%d buffers, %zu bytes of kernel IR)\n", i, p->kernels[i].name, p->kernels[i].nargs,
+                p->kernels[i].kir_len);
     fprintf(o, "programs (%d)\n", p->nprograms);
     for (int g = 0; g < p->nprograms; g++) {
         const DlPlanProgram *pr = &p->programs[g];

@@ -12,7 +12,6 @@
 #define NOUTKINDS DL_OUT_COUNT
 /* Names indexed by DL_AR_*, DlStepKind and init (roles, targets, metrics and
  * outputs: dl_*_name in plan.h). */
-extern const char *const arena_name[DL_AR_COUNT];
 #define role_name dl_role_name
 extern const char *const step_name[NSTEPKINDS];
 extern const char *const init_name[NINITS];

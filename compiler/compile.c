@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "../codegen/codegen.h"
+#include "../codegen/kir_plan.h"
 #include "../common/plan.h"
 #include "../grammar/ast.h"
 #include "autodiff.h"
@@ -100,6 +101,7 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
     dl_diag_init(&diag, &src, err);
     DlBuf b = {0};
     DlPlan *plan = NULL;
+    char *module_src = NULL;
     PbProgram prog[2] = {{.name = "train"}, {.name = "eval"}};
     int nprog = 2, stage = backend_stage(o), rc = 1;
     LowerResult lr;
@@ -154,13 +156,23 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
 
     plan = dl_xcalloc(1, sizeof *plan);
     if (plan_build(&lr, prog, nprog, plan, &diag)) goto done;
-    if (o->emit == EMIT_C) fputs(plan->c_source, out);
-    if (o->emit == EMIT_CUDA) fputs(plan->cuda_source, out);
+    if (o->emit == EMIT_C || o->emit == EMIT_CUDA || o->emit == EMIT_PTX) {
+        /* the module dldlrun renders from the plan's kernel IR, by the same code */
+        KirModule km;
+        if (kir_module_load(plan, &km, &why) != 0) {
+            fprintf(err, "dldlc: internal error: %s\n", why);
+            free(why);
+            goto done;
+        }
+        module_src = kir_module_source(&km, o->emit != EMIT_C);
+        kir_module_free(&km);
+    }
+    if (o->emit == EMIT_C || o->emit == EMIT_CUDA) fputs(module_src, out);
     if (o->emit == EMIT_PLAN) dl_plan_dump(plan, out);
     if (o->emit == EMIT_PTX) {
         const char *arch = o->arch ? o->arch : "compute_80";
         char *ptx = NULL, *log = NULL;
-        if (cg_compile_ptx(plan->cuda_source, arch, &ptx, &log) != 0) {
+        if (cg_compile_ptx(module_src, arch, &ptx, &log) != 0) {
             fprintf(err, "dldlc: NVRTC could not compile the CUDA module of '%s' for %s:\n%s\n",
                     o->spec, arch, log ? log : "(no log)");
             free(ptx);
@@ -182,6 +194,7 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
 ok:
     rc = 0;
 done:
+    free(module_src);
     dl_plan_free(plan);
     for (int i = 0; i < nprog; i++) pb_program_free(&prog[i]);
     dl_buf_free(&b);

@@ -327,10 +327,6 @@ int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan
     copy_meta(&lr->meta, out);
     out->programs = dl_xcalloc((size_t)nprogs + 1, sizeof *out->programs);
     DL_VEC(DlPlanKernel) kernels = {0};
-    DlBuf c = {0}, cu = {0};
-    const char *pc = cg_prelude_c(), *pcu = cg_prelude_cuda();
-    dl_buf_put(&c, pc, strlen(pc));
-    dl_buf_put(&cu, pcu, strlen(pcu));
     DL_VEC(DlPlanOutput) outs = {0};
     for (int pi = 0; pi < nprogs; pi++) {
         const PbProgram *p = &progs[pi];
@@ -342,12 +338,10 @@ int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan
             if (p->mem.arena_size[a] > out->arena_size[a]) out->arena_size[a] = p->mem.arena_size[a];
         int kernel_base = (int)kernels.n;
         for (int k = 0; k < p->mod.nkernels; k++) {
-            DlPlanKernel K = {dl_xstrdup(p->mod.kernels[k].name), p->mod.kernels[k].nargs};
+            const CgKernel *ck = &p->mod.kernels[k];
+            DlPlanKernel K = {dl_xstrdup(ck->name), ck->nargs, dl_xmalloc(ck->kir_len ? ck->kir_len : 1), ck->kir_len};
+            memcpy(K.kir, ck->kir, ck->kir_len);
             DL_PUSH(kernels, K);
-        }
-        if (p->mod.body) {
-            dl_buf_put(&c, p->mod.body, strlen(p->mod.body));
-            dl_buf_put(&cu, p->mod.body, strlen(p->mod.body));
         }
         build_program(&B, p, pi, kernel_base, tix);
         out->nprograms++;
@@ -372,7 +366,5 @@ int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan
     out->nkernels = (int)kernels.n;
     out->outputs = outs.a;
     out->noutputs = (int)outs.n;
-    out->c_source = c.s ? c.s : dl_xstrdup("");
-    out->cuda_source = cu.s ? cu.s : dl_xstrdup("");
     return B.errors;
 }

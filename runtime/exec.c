@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "../codegen/kir_plan.h"
 #include "../common/util.h"
 #include "data.h"
 
@@ -53,16 +55,59 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* A zeroed, 64-byte aligned arena of nfloats, or NULL. */
 static float *arena_alloc(int64_t nfloats)
 {
+    if (nfloats < 0 || (uint64_t)nfloats > (SIZE_MAX - 63) / sizeof(float)) return NULL;
     size_t bytes = ((size_t)(nfloats > 0 ? nfloats : 1) * sizeof(float) + 63) & ~(size_t)63;
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes) != 0) {
-        fprintf(stderr, "dldl: out of memory (%zu bytes)\n", bytes);
-        abort();
-    }
+    void *p;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
     memset(p, 0, bytes);
     return p;
+}
+
+/* The memory the arenas may take: $DLDL_MEMORY_LIMIT bytes, else the
+ * machine's physical memory. */
+static uint64_t memory_limit(void)
+{
+    const char *s = getenv("DLDL_MEMORY_LIMIT");
+    if (s && *s) {
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (*end == 0 && v > 0) return v;
+    }
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+    return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
+}
+
+/* Allocate every arena, or say which one does not fit. */
+static int alloc_arenas(DlExec *e, char **err)
+{
+    const DlPlan *p = e->plan;
+    uint64_t total = 0, limit = memory_limit();
+    int big = 0;
+    for (int a = 0; a < DL_AR_COUNT; a++) {
+        total += (uint64_t)p->arena_size[a] * sizeof(float);
+        if (p->arena_size[a] > p->arena_size[big]) big = a;
+    }
+    const double GiB = 1024.0 * 1024.0 * 1024.0;
+    if (total > limit) {
+        *err = dl_xasprintf("the plan's arenas take %.2f GiB, more than the %.2f GiB this machine has%s "
+                            "(the largest, '%s', takes %.2f GiB: lower the batch size in the spec)",
+                            (double)total / GiB, (double)limit / GiB,
+                            getenv("DLDL_MEMORY_LIMIT") ? " (DLDL_MEMORY_LIMIT)" : "", dl_arena_name[big],
+                            (double)p->arena_size[big] * sizeof(float) / GiB);
+        return -1;
+    }
+    for (int a = 0; a < DL_AR_COUNT; a++) {
+        e->arena[a] = arena_alloc(p->arena_size[a]);
+        if (!e->arena[a]) {
+            *err = dl_xasprintf("out of memory allocating arena '%s' (%.2f GiB)", dl_arena_name[a],
+                                (double)p->arena_size[a] * sizeof(float) / GiB);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static const char *tensor_name(const DlPlan *p, int t)
@@ -175,7 +220,23 @@ DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
     e->profile = o->profile;
     e->debug = o->debug;
     omp_set_num_threads(e->nthreads); /* our kernels and oneDNN share the team */
-    for (int a = 0; a < DL_AR_COUNT; a++) e->arena[a] = arena_alloc(p->arena_size[a]);
+    /* every kernel decoded, proven inside its buffers and checked against its
+       steps before anything is allocated; the C is rendered here, from the IR */
+    KirModule km;
+    if (kir_module_load(p, &km, err) != 0) {
+        char *why = *err;
+        *err = dl_xasprintf("plan refused: %s; re-run dldlc on the spec to regenerate it", why);
+        free(why);
+        free(e);
+        return NULL;
+    }
+    char *source = kir_module_source(&km, 0);
+    kir_module_free(&km);
+    if (alloc_arenas(e, err) != 0) {
+        free(source);
+        dl_exec_free(e);
+        return NULL;
+    }
     for (int t = 0; t < p->ntensors; t++) {
         const DlPlanTensor *x = &p->tensors[t];
         if (x->role == DL_ROLE_CONST && x->data)
@@ -184,8 +245,9 @@ DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
     const char **names = dl_xcalloc((size_t)(p->nkernels ? p->nkernels : 1), sizeof *names);
     for (int k = 0; k < p->nkernels; k++) names[k] = p->kernels[k].name;
     char *jerr = NULL;
-    int rc = dl_jit_load(p->c_source ? p->c_source : "", names, p->nkernels, &e->jit, &jerr);
+    int rc = dl_jit_load(source, names, p->nkernels, &e->jit, &jerr);
     free(names);
+    free(source);
     if (rc != 0) {
         *err = jerr;
         dl_exec_free(e);

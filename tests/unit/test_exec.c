@@ -20,15 +20,28 @@
 
 #include "common/util.h"
 #include "../ref/naive_conv.h"
+#include "codegen/kir.h"
 #include "runtime/exec.h"
 
-static const char *KERNEL_SRC =
-    "#include <stdint.h>\n"
-    "/* y = 2 x + z over [0, grid) */\n"
-    "void k_axpy(float *const *dl_b, int64_t dl_g0, int64_t dl_g1)\n"
-    "{\n"
-    "    for (int64_t g = dl_g0; g < dl_g1; g++) dl_b[2][g] = 2.0f * dl_b[0][g] + dl_b[1][g];\n"
-    "}\n";
+/* The kernel IR of y = 2 x + z over [0, n), encoded into out (what a plan carries). */
+static size_t axpy_kir(int64_t n, uint8_t *out, size_t cap)
+{
+    KirKernel k;
+    kir_init(&k, "k_axpy", n);
+    int x = kir_buf(&k, "x", n, 0), z = kir_buf(&k, "z", n, 0), y = kir_buf(&k, "y", n, 1);
+    int g = kir_gid(&k);
+    int v = kir_bin(&k, KX_ADD, kir_bin(&k, KX_MUL, kir_f32(&k, 2.0f), kir_load(&k, x, g)), kir_load(&k, z, g));
+    kir_store(&k, k.body, y, g, v, 0);
+    assert_int_equal(kir_verify(&k), 0);
+    DlBuf b = {0};
+    kir_encode(&k, &b);
+    kir_free(&k);
+    size_t len = b.n;
+    assert_true(len <= cap);
+    memcpy(out, b.s, len);
+    dl_buf_free(&b);
+    return len;
+}
 
 /* A plan under construction: every tensor in the activation arena. */
 typedef struct TPlan {
@@ -37,7 +50,15 @@ typedef struct TPlan {
     DlPlanTensor tensors[32];
     DlPlanKernel kernel;
     DlPlanProgram prog;
+    uint8_t kir[4096];
 } TPlan;
+
+/* The plan's one kernel: axpy over n elements. */
+static void tplan_axpy(TPlan *t, int64_t n)
+{
+    t->kernel.kir = t->kir;
+    t->kernel.kir_len = axpy_kir(n, t->kir, sizeof t->kir);
+}
 
 static int add_tensor(TPlan *t, int64_t n, int role, int arena)
 {
@@ -74,7 +95,7 @@ static void tplan_init(TPlan *t)
     t->p.nkernels = 1;
     t->kernel.name = "k_axpy";
     t->kernel.nargs = 3;
-    t->p.c_source = (char *)KERNEL_SRC;
+    tplan_axpy(t, 64);
     t->prog.name = "train";
     t->prog.steps = t->steps;
     t->p.programs = &t->prog;
@@ -122,6 +143,7 @@ static void run_case(int stride, int pad, int first)
     int64_t M = 5, N = 6, KK = 7, NK = 40000;
     TPlan t;
     tplan_init(&t);
+    tplan_axpy(&t, NK);
     int x = add_tensor(&t, B * C * H * W, DL_ROLE_TEMP, DL_AR_ACT);
     int w = add_tensor(&t, O * C * K * K, DL_ROLE_TEMP, DL_AR_ACT);
     int y = add_tensor(&t, B * O * OH * OW, DL_ROLE_TEMP, DL_AR_ACT);
@@ -275,6 +297,30 @@ static void test_bad_geometry(void **state)
     free(err);
 }
 
+/* A kernel step is checked against the kernel's proof before anything runs:
+ * tensors smaller than the buffers the proof assumed, or a grid wider than the
+ * kernel's, are refused with the step named. */
+static void test_kernel_step_refused(void **state)
+{
+    for (int c = 0; c < 2; c++) {
+        TPlan t;
+        tplan_init(&t); /* axpy proven for 64 elements */
+        int64_t n = c == 0 ? 32 : 64;
+        int a = add_tensor(&t, n, DL_ROLE_TEMP, DL_AR_ACT), b = add_tensor(&t, n, DL_ROLE_TEMP, DL_AR_ACT);
+        int y = add_tensor(&t, n, DL_ROLE_TEMP, DL_AR_ACT);
+        DlPlanStep *s = add_step(&t, DL_STEP_KERNEL, a, b, y, "c3.bn");
+        s->grid = c == 0 ? 32 : 128;
+        char *err = NULL;
+        DlExecOpts o = {.nthreads = 1};
+        assert_null(dl_exec_load(&t.p, &o, &err));
+        printf("%s\n", err);
+        assert_non_null(strstr(err, "step 0 (c3.bn)"));
+        assert_non_null(strstr(err, c == 0 ? "has 32 elements, kernel 'k_axpy' buffer 0 needs 64"
+                                           : "grid 128 exceeds kernel 'k_axpy''s 64"));
+        free(err);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_init_params),
         cmocka_unit_test(test_nan_located),
         cmocka_unit_test(test_bad_geometry),
+        cmocka_unit_test(test_kernel_step_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -105,10 +105,8 @@ static DlPlan *make_plan(int bn_arg2)
 
     p->nkernels = 2;
     p->kernels = dl_xcalloc(2, sizeof *p->kernels);
-    p->kernels[0] = (DlPlanKernel){S("k0_bn_relu"), 3};
-    p->kernels[1] = (DlPlanKernel){S("k1_loss"), 2};
-    p->c_source = S("void k0_bn_relu(float **dl_b) {}\n");
-    p->cuda_source = S("extern \"C\" __global__ void k0_bn_relu(float **dl_b) {}\n");
+    p->kernels[0] = (DlPlanKernel){S("k0_bn_relu"), 3, (uint8_t *)S("\x01kernel IR bytes"), 16};
+    p->kernels[1] = (DlPlanKernel){S("k1_loss"), 2, (uint8_t *)S("\x01\x00more"), 6};
 
     p->nprograms = 2;
     p->programs = dl_xcalloc(2, sizeof *p->programs);
@@ -193,10 +191,11 @@ static void plans_equal(const DlPlan *a, const DlPlan *b)
         if (u->data) assert_memory_equal(u->data, v->data, (size_t)u->numel * sizeof(float));
     }
     assert_int_equal(a->nkernels, b->nkernels);
-    for (int i = 0; i < a->nkernels; i++)
+    for (int i = 0; i < a->nkernels; i++) {
         str_eq(a->kernels[i].name, b->kernels[i].name), assert_int_equal(a->kernels[i].nargs, b->kernels[i].nargs);
-    str_eq(a->c_source, b->c_source);
-    str_eq(a->cuda_source, b->cuda_source);
+        assert_int_equal(a->kernels[i].kir_len, b->kernels[i].kir_len);
+        assert_memory_equal(a->kernels[i].kir, b->kernels[i].kir, a->kernels[i].kir_len);
+    }
     assert_int_equal(a->nprograms, b->nprograms);
     for (int g = 0; g < a->nprograms; g++) {
         const DlPlanProgram *u = &a->programs[g], *v = &b->programs[g];
@@ -350,9 +349,10 @@ static void test_corruption(void **state)
     free(want);
     b[0] = 'D';
 
-    put_le(b + 8, 3, 4);
+    put_le(b + 8, DL_PLAN_VERSION + 1, 4);
     spit(bad, b, n);
-    want = dl_xasprintf("%s: plan format version 3, this dldlrun reads version 2; re-run dldlc to regenerate it", bad);
+    want = dl_xasprintf("%s: plan format version %d, this dldlrun reads version %d; re-run dldlc to regenerate it", bad,
+                        DL_PLAN_VERSION + 1, DL_PLAN_VERSION);
     expect_error(bad, want, 1);
     free(want);
     put_le(b + 8, DL_PLAN_VERSION, 4);

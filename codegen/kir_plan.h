@@ -1,0 +1,36 @@
+/* kir_plan.h - a plan's kernels, from untrusted IR to a module source: what
+ * the runtime sees of codegen/ (and dldlc's --emit=c|cuda|ptx, so that the
+ * printed module is the one dldlrun compiles).
+ *
+ * A plan carries each kernel as its kernel IR (common/plan.h DlPlanKernel).
+ * Loading decodes and checks every kernel (kir_decode), proves every access
+ * inside its buffers for the kernel's grid (kir_prove), and checks every
+ * kernel step of every program against it: the step's grid within the
+ * kernel's, its tensors as many as the kernel's buffers and each at least as
+ * large as the buffer the proof assumed.  Only then is C or CUDA rendered, by
+ * this code, from the IR: a plan never supplies source text.
+ */
+#ifndef DL_KIR_PLAN_H
+#define DL_KIR_PLAN_H
+
+#include "../common/plan.h"
+#include "kir.h"
+
+typedef struct KirModule {
+    KirKernel *k;     /* one per DlPlan.kernels, same order */
+    int n;
+} KirModule;
+
+/* Decode, prove and cross-check every kernel of p (p already passed
+ * dl_plan_read's checks).  Returns 0, or -1 with *err (malloc'd) naming the
+ * kernel or step and why, e.g.
+ *   "kernel 'train_k3_bn_apply_relu': statement 12: the index into buffer 4
+ *    (%14 c1.z) ranges over [0, 4194304], outside [0, 4194304)". */
+int kir_module_load(const DlPlan *p, KirModule *m, char **err);
+void kir_module_free(KirModule *m);
+
+/* The module's source: the C11 (cuda = 0) or CUDA C (cuda = 1) prelude
+ * followed by every kernel rendered from its IR (malloc'd). */
+char *kir_module_source(const KirModule *m, int cuda);
+
+#endif

@@ -1,0 +1,353 @@
+/* test_kir_safety.c - a plan's kernels are data the runtime checks, never code
+ * it runs (codegen/kir.h kir_decode, kir_prove; codegen/kir_plan.h).
+ *
+ * Hand-built kernels the prover must refuse (an index one past the end, a
+ * divisor that may be 0, an i64 overflow, an index that cannot be bounded) and
+ * accept (the decompositions codegen emits); encodings the decoder must refuse
+ * (truncation, forward operands, bad names and labels, wrong types, a block
+ * used twice, deep nesting); and a real plan of specs/ldl_maxent.dldl tampered
+ * the way an attacker would, then re-sealed with a valid checksum: an injected
+ * C comment breakout, an out-of-bounds store, a kernel name carrying code.
+ * Each is refused by dl_exec_load before anything runs, and the command the
+ * injection tried to run never runs.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "codegen/kir.h"
+#include "codegen/kir_plan.h"
+#include "common/plan.h"
+#include "common/util.h"
+#include "compiler/compile.h"
+#include "runtime/exec.h"
+
+/* ---- the prover on hand-built kernels ------------------------------------- */
+
+/* y[idx(gid)] = x[gid] over grid n, with idx built by f. */
+typedef int (*IdxFn)(KirKernel *k, int gid);
+
+static int prove_store(int64_t n, int64_t numel, IdxFn f, char **why)
+{
+    KirKernel k;
+    kir_init(&k, "k", n);
+    int x = kir_buf(&k, "x", n, 0), y = kir_buf(&k, "y", numel, 1);
+    int g = kir_gid(&k);
+    kir_store(&k, k.body, y, f(&k, g), kir_load(&k, x, g), 0);
+    assert_int_equal(kir_verify(&k), 0);
+    int rc = kir_prove(&k, why);
+    kir_free(&k);
+    return rc;
+}
+
+static int idx_plus1(KirKernel *k, int g) { return kir_bin(k, KX_ADD, g, kir_i64(k, 1)); }
+static int idx_div_gid(KirKernel *k, int g) { return kir_bin(k, KX_DIV, kir_i64(k, 7), g); }
+static int idx_overflow(KirKernel *k, int g)
+{
+    int big = kir_bin(k, KX_MUL, g, kir_i64(k, INT64_C(1) << 62));
+    return kir_bin(k, KX_MOD, big, kir_i64(k, 8));
+}
+/* (gid / 8) * 8 + gid % 8: the decomposition codegen emits, in bounds */
+static int idx_decompose(KirKernel *k, int g)
+{
+    int q = kir_bin(k, KX_DIV, g, kir_i64(k, 8)), r = kir_bin(k, KX_MOD, g, kir_i64(k, 8));
+    return kir_madd(k, q, kir_i64(k, 8), r);
+}
+static int idx_float(KirKernel *k, int g)
+{
+    return kir_un(k, KX_TOI64, kir_bin(k, KX_MUL, kir_f32(k, 0.5f), kir_un(k, KX_TOF32, g)));
+}
+
+/* rc is -1 and *why (set by the call that gave rc) contains want. */
+static void expect_refused(int rc, char **why, const char *want)
+{
+    assert_int_equal(rc, -1);
+    assert_non_null(*why);
+    if (!strstr(*why, want)) fail_msg("'%s' does not contain '%s'", *why, want);
+    free(*why);
+    *why = NULL;
+}
+
+static void test_prove(void **state)
+{
+    char *why = NULL;
+    assert_int_equal(prove_store(64, 64, idx_decompose, &why), 0);
+    assert_null(why);
+    expect_refused(prove_store(64, 64, idx_plus1, &why), &why, "ranges over [1, 64], outside [0, 64)");
+    expect_refused(prove_store(64, 64, idx_div_gid, &why), &why, "division by a value that may be 0");
+    expect_refused(prove_store(64, 64, idx_overflow, &why), &why, "multiplication that may overflow");
+    expect_refused(prove_store(64, 64, idx_float, &why), &why, "a float converted to i64");
+    /* a loop whose bounds make the index leave the buffer */
+    KirKernel k;
+    kir_init(&k, "k", 4);
+    int y = kir_buf(&k, "y", 16, 1);
+    int i = kir_var(&k, "i", KT_I64, 0), body = kir_block(&k);
+    kir_store(&k, body, y, kir_madd(&k, kir_gid(&k), kir_i64(&k, 4), kir_ref(&k, i)), kir_f32(&k, 1), 0);
+    kir_loop(&k, k.body, i, kir_i64(&k, 0), kir_i64(&k, 5), body);
+    assert_int_equal(kir_verify(&k), 0);
+    expect_refused(kir_prove(&k, &why), &why, "ranges over [0, 16], outside [0, 16)");
+    kir_free(&k);
+}
+
+/* ---- the decoder on damaged encodings ------------------------------------- */
+
+/* A small valid kernel (a loop, locals, loads and stores), encoded. */
+static DlBuf good_kernel(void)
+{
+    KirKernel k;
+    kir_init(&k, "k", 8);
+    int x = kir_buf(&k, "%1 x [8,4]", 32, 0), y = kir_buf(&k, "%2 y [8]", 8, 1);
+    int i = kir_var(&k, "i", KT_I64, 0), body = kir_block(&k);
+    int acc = kir_decl_var(&k, k.body, "acc", KT_F32, kir_f32(&k, 0));
+    kir_assign(&k, body, acc, kir_load(&k, x, kir_madd(&k, kir_gid(&k), kir_i64(&k, 4), kir_ref(&k, i))), 1);
+    kir_loop(&k, k.body, i, kir_i64(&k, 0), kir_i64(&k, 4), body);
+    kir_store(&k, k.body, y, kir_gid(&k), kir_ref(&k, acc), 0);
+    assert_int_equal(kir_verify(&k), 0);
+    DlBuf b = {0};
+    kir_encode(&k, &b);
+    kir_free(&k);
+    return b;
+}
+
+static int decode(const DlBuf *b, char **why)
+{
+    KirKernel k;
+    int rc = kir_decode((const uint8_t *)b->s, b->n, "k", &k, why);
+    if (rc == 0) rc = kir_prove(&k, why);
+    kir_free(&k);
+    return rc;
+}
+
+/* Replace the first occurrence of `from` (same length as `to`) in b. */
+static void patch(DlBuf *b, const char *from, const char *to)
+{
+    size_t n = strlen(from);
+    assert_int_equal(n, strlen(to));
+    for (size_t i = 0; i + n <= b->n; i++)
+        if (memcmp(b->s + i, from, n) == 0) {
+            memcpy(b->s + i, to, n);
+            return;
+        }
+    fail_msg("'%s' not in the encoding", from);
+}
+
+static void test_decode(void **state)
+{
+    char *why = NULL;
+    DlBuf b = good_kernel();
+    assert_int_equal(decode(&b, &why), 0);
+    /* every truncation is refused, none crashes */
+    for (size_t n = 0; n < b.n; n++) {
+        DlBuf t = {b.s, n, n};
+        assert_int_equal(decode(&t, &why), -1);
+        free(why), why = NULL;
+    }
+    DlBuf c;
+    /* a label that closes the comment it is rendered in */
+    c = (DlBuf){dl_xstrndup(b.s, b.n), b.n, b.n};
+    patch(&c, "%1 x [8,4]", "*/ x [8,4]");
+    expect_refused(decode(&c, &why), &why, "label with characters a comment cannot hold");
+    free(c.s);
+    /* variable names that are not letters then digits, or shadow a buffer */
+    c = (DlBuf){dl_xstrndup(b.s, b.n), b.n, b.n};
+    patch(&c, "acc0", "a;b0");
+    expect_refused(decode(&c, &why), &why, "is not letters then digits");
+    free(c.s);
+    c = (DlBuf){dl_xstrndup(b.s, b.n), b.n, b.n};
+    patch(&c, "acc0", "buf0");
+    expect_refused(decode(&c, &why), &why, "is not letters then digits");
+    free(c.s);
+    dl_buf_free(&b);
+
+    /* expressions: a forward operand, a type that breaks the rules */
+    KirKernel k;
+    kir_init(&k, "k", 4);
+    int y = kir_buf(&k, "y", 4, 1);
+    int g = kir_gid(&k);
+    kir_store(&k, k.body, y, g, kir_f32(&k, 1), 0);
+    k.ex.a[g].a = g + 1; /* gid takes no operand */
+    DlBuf e = {0};
+    kir_encode(&k, &e);
+    expect_refused(decode(&e, &why), &why, "extra operand");
+    k.ex.a[g].a = -1;
+    k.ex.a[g].type = KT_F32; /* gid is i64 */
+    e.n = 0;
+    kir_encode(&k, &e);
+    expect_refused(decode(&e, &why), &why, "breaks the rules of its operands");
+    k.ex.a[g].type = KT_I64;
+    /* the root block used again as a loop body */
+    int i = kir_var(&k, "i", KT_I64, 0);
+    kir_loop(&k, k.body, i, kir_i64(&k, 0), kir_i64(&k, 2), kir_block(&k));
+    k.st.a[k.st.n - 1].body = 0;
+    e.n = 0;
+    kir_encode(&k, &e);
+    expect_refused(decode(&e, &why), &why, "bad operands");
+    dl_buf_free(&e);
+    kir_free(&k);
+
+    /* loops nested deeper than KIR_MAX_NEST */
+    kir_init(&k, "k", 1);
+    int blk = k.body;
+    for (int d = 0; d < KIR_MAX_NEST + 2; d++) {
+        int v = kir_var(&k, "i", KT_I64, 0), inner = kir_block(&k);
+        kir_loop(&k, blk, v, kir_i64(&k, 0), kir_i64(&k, 1), inner);
+        blk = inner;
+    }
+    e = (DlBuf){0};
+    kir_encode(&k, &e);
+    expect_refused(decode(&e, &why), &why, "nested deeper than");
+    dl_buf_free(&e);
+    kir_free(&k);
+}
+
+/* ---- a real plan, tampered and re-sealed ---------------------------------- */
+
+static char *dir, *plan_path;
+
+static int setup(void **state)
+{
+    char tmpl[] = "/tmp/dldl_test_kir_XXXXXX";
+    dir = dl_xstrdup(mkdtemp(tmpl));
+    char *cache = dl_xasprintf("%s/cache", dir);
+    setenv("DLDL_CACHE", cache, 1);
+    free(cache);
+    plan_path = dl_xasprintf("%s/ldl.plan", dir);
+    CompileOptions o = {.spec = "specs/ldl_maxent.dldl", .output = plan_path};
+    FILE *null = fopen("/dev/null", "w");
+    int rc = compile_run(&o, null, stderr);
+    fclose(null);
+    return rc;
+}
+
+static int teardown(void **state)
+{
+    char *cmd = dl_xasprintf("rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    free(cmd);
+    free(dir);
+    free(plan_path);
+    return 0;
+}
+
+/* Read the plan, let f tamper with kernel 0's decoded IR, re-encode, write
+ * the plan again (a valid checksum), and return dl_exec_load's error. */
+typedef void (*Tamper)(KirKernel *k);
+
+static char *load_tampered(Tamper f)
+{
+    char *err = NULL;
+    DlPlan *p = dl_plan_read(plan_path, &err);
+    if (!p) fail_msg("%s", err);
+    assert_true(p->nkernels > 0);
+    KirKernel k;
+    char *why = NULL;
+    if (kir_decode(p->kernels[0].kir, p->kernels[0].kir_len, p->kernels[0].name, &k, &why)) fail_msg("%s", why);
+    f(&k);
+    DlBuf b = {0};
+    kir_encode(&k, &b);
+    kir_free(&k);
+    free(p->kernels[0].kir);
+    p->kernels[0].kir = (uint8_t *)b.s;
+    p->kernels[0].kir_len = b.n;
+    char *bad = dl_xasprintf("%s/tampered.plan", dir);
+    if (dl_plan_write(p, bad, &err)) fail_msg("%s", err);
+    dl_plan_free(p);
+    p = dl_plan_read(bad, &err); /* the checksum holds: only the kernel check stands in the way */
+    if (!p) fail_msg("%s", err);
+    DlExecOpts o = {.nthreads = 1};
+    DlExec *e = dl_exec_load(p, &o, &err);
+    assert_null(e);
+    assert_non_null(err);
+    printf("%s\n", err);
+    dl_plan_free(p);
+    free(bad);
+    return err;
+}
+
+static char *marker;
+
+static void inject_label(KirKernel *k)
+{
+    free(k->bufs[0].label);
+    k->bufs[0].label = dl_xasprintf("*/ __attribute__((constructor)) static void pwn(void) "
+                                    "{ system(\"touch %s\"); } /*", marker);
+}
+
+static void store_out_of_bounds(KirKernel *k)
+{
+    /* the first store's index + the buffer's size: one buffer further on */
+    for (size_t i = 0; i < k->st.n; i++) {
+        KirStmt *s = &k->st.a[i];
+        if (s->op != KS_STORE) continue;
+        KirExpr off = {.op = KX_CONST, .type = KT_I64, .a = -1, .b = -1, .c = -1, .buf = -1, .var = -1,
+                       .i = k->bufs[s->buf].numel};
+        DL_PUSH(k->ex, off);
+        KirExpr add = {.op = KX_ADD, .type = KT_I64, .a = s->idx, .b = (int32_t)k->ex.n - 1, .c = -1, .buf = -1,
+                       .var = -1};
+        DL_PUSH(k->ex, add);
+        s->idx = (int32_t)k->ex.n - 1;
+        return;
+    }
+    fail_msg("no store in kernel 0");
+}
+
+static void test_tampered_plan(void **state)
+{
+    /* the untouched plan loads */
+    char *err = NULL;
+    DlPlan *p = dl_plan_read(plan_path, &err);
+    assert_non_null(p);
+    DlExecOpts o = {.nthreads = 1};
+    DlExec *e = dl_exec_load(p, &o, &err);
+    if (!e) fail_msg("%s", err);
+    dl_exec_free(e);
+    dl_plan_free(p);
+
+    marker = dl_xasprintf("%s/PWNED", dir);
+    err = load_tampered(inject_label);
+    assert_non_null(strstr(err, "plan refused: kernel '"));
+    assert_non_null(strstr(err, "label with characters a comment cannot hold"));
+    free(err);
+    assert_int_equal(access(marker, F_OK), -1); /* the command never ran */
+    free(marker);
+
+    err = load_tampered(store_out_of_bounds);
+    assert_non_null(strstr(err, "plan refused: kernel '"));
+    assert_non_null(strstr(err, "outside [0, "));
+    free(err);
+}
+
+/* A kernel name is a C symbol: one carrying code is refused by the plan
+ * reader itself (dl_plan_write refuses to write it too). */
+static void test_kernel_name(void **state)
+{
+    char *err = NULL;
+    DlPlan *p = dl_plan_read(plan_path, &err);
+    assert_non_null(p);
+    free(p->kernels[0].name);
+    p->kernels[0].name = dl_xstrdup("k(void){} __attribute__((constructor)) void x");
+    char *bad = dl_xasprintf("%s/named.plan", dir);
+    assert_int_equal(dl_plan_write(p, bad, &err), -1);
+    printf("%s\n", err);
+    assert_non_null(strstr(err, "is not a C identifier"));
+    free(err);
+    free(bad);
+    dl_plan_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_prove),
+        cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_tampered_plan),
+        cmocka_unit_test(test_kernel_name),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
