@@ -1,17 +1,31 @@
 /* jit.c - compile generated C kernels with the system compiler (jit.h). */
 #include "jit.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "../common/util.h"
+
+/* The largest shared object the cache loads (bytes); the age plan's is about 0.1 MB. */
+#define SO_LIMIT ((size_t)256 << 20)
+/* A *.tmp.PID file of a dead process is removed once it is this old (seconds):
+ * a live compile renames its files within seconds of writing them, so an old
+ * file is stale even if PID is alive in another pid namespace or on another
+ * host sharing the directory. */
+#define STALE_TMP_AGE 60
 
 static const char *const JIT_FLAGS[] = {"-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno"};
 #define NFLAGS (int)(sizeof JIT_FLAGS / sizeof *JIT_FLAGS)
@@ -81,20 +95,22 @@ static char *cc_version(void)
     return v;
 }
 
+/* Create path and its missing parents, each with mode 0700. */
 static int mkdir_p(const char *path)
 {
     char *p = dl_xstrdup(path);
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/') continue;
+    int rc = 0;
+    for (char *s = p + 1;; s++) {
+        if (*s && *s != '/') continue;
+        char c = *s;
         *s = 0;
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            free(p);
-            return -1;
-        }
-        *s = '/';
+        if (mkdir(p, 0700) != 0 && errno != EEXIST) rc = -1;
+        *s = c;
+        if (rc != 0 || !c) break;
     }
-    int rc = mkdir(p, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    int e = errno;
     free(p);
+    errno = e;
     return rc;
 }
 
@@ -106,42 +122,298 @@ static char *cache_dir(void)
     return dl_xasprintf("%s/.cache/dldl", home && *home ? home : "/tmp");
 }
 
-static int compile(const char *src_path, const char *so_path, char **err)
+/* Open the cache directory, which must be private: a directory itself (not a
+ * symbolic link), owned by the effective uid and not writable by group or
+ * others; anyone else who can write there could plant kernels.  Returns an
+ * O_DIRECTORY descriptor that every later read goes through, or -1 with *err
+ * naming the directory, what is wrong and the fix. */
+static int open_cache_dir(const char *dir, char **err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    char *why = NULL;
+    if (fd < 0) {
+        int e = errno;
+        struct stat lst;
+        if (lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+            why = dl_xstrdup("it is a symbolic link; set DLDL_CACHE to a real directory of yours "
+                             "(the link's target, if that is private)");
+        else if (e == ENOTDIR)
+            why = dl_xstrdup("it is not a directory; set DLDL_CACHE to a directory of yours");
+        else
+            why = dl_xasprintf("%s; set DLDL_CACHE to a directory of yours", strerror(e));
+    } else if (fstat(fd, &st) != 0) {
+        why = dl_xasprintf("%s; set DLDL_CACHE to a directory of yours", strerror(errno));
+    } else if (st.st_uid != geteuid()) {
+        why = dl_xasprintf("it is owned by uid %lu, not by you (uid %lu); set DLDL_CACHE to a directory of yours",
+                           (unsigned long)st.st_uid, (unsigned long)geteuid());
+    } else if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+        why = dl_xasprintf("it is writable by group or others (mode %04o), who could plant kernels in it; "
+                           "run chmod 700 '%s', or set DLDL_CACHE to a private directory",
+                           (unsigned)(st.st_mode & 07777), dir);
+    }
+    if (!why) return fd;
+    *err = dl_xasprintf("refusing the kernel cache '%s': %s", dir, why);
+    free(why);
+    if (fd >= 0) close(fd);
+    return -1;
+}
+
+/* The PID of a name "X.tmp.PID" (X not empty, PID decimal without a leading
+ * zero), else 0. */
+static long tmp_pid(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+    if (!dot || dot - name < 5 || memcmp(dot - 4, ".tmp", 4) != 0) return 0;
+    const char *d = dot + 1;
+    if (*d < '1' || *d > '9') return 0;
+    long pid = 0;
+    for (; *d; d++) {
+        if (*d < '0' || *d > '9') return 0;
+        pid = 10 * pid + (*d - '0');
+        if (pid > INT_MAX) return 0;
+    }
+    return pid;
+}
+
+/* Remove the regular files "X.tmp.PID" left in the cache by processes that
+ * died while writing them (PID gone, file older than STALE_TMP_AGE). */
+static void remove_stale_tmp(int dfd)
+{
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0) close(fd);
+        return;
+    }
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = tmp_pid(e->d_name);
+        if (pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to signal */
+        struct stat st;
+        if (fstatat(dfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(st.st_mode)) continue;
+        if (now - st.st_mtime < STALE_TMP_AGE) continue;
+        unlinkat(dfd, e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Read name (in the directory dfd) whole into *data: opened without following
+ * a symbolic link, a regular file owned by the effective uid, at most limit
+ * bytes, read to its end.  Returns 0, 1 when there is no such file, or -1
+ * with *why (malloc'd). */
+static int read_private(int dfd, const char *name, size_t limit, unsigned char **data, size_t *n, char **why)
+{
+    *data = NULL, *n = 0, *why = NULL;
+    /* O_NONBLOCK: a fifo under that name must not hang the open */
+    int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (fd < 0) {
+        if (errno == ENOENT) return 1;
+        *why = errno == ELOOP ? dl_xstrdup("it is a symbolic link") : dl_xasprintf("cannot open it: %s", strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        *why = dl_xasprintf("cannot stat it: %s", strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        *why = dl_xstrdup("it is not a regular file");
+    else if (st.st_uid != geteuid())
+        *why = dl_xasprintf("it is owned by uid %lu, not by you", (unsigned long)st.st_uid);
+    else if ((unsigned long long)st.st_size > (unsigned long long)limit)
+        *why = dl_xasprintf("it is %lld bytes, more than the %zu allowed", (long long)st.st_size, limit);
+    if (*why) {
+        close(fd);
+        return -1;
+    }
+    size_t want = (size_t)st.st_size, got = 0;
+    unsigned char *buf = dl_xmalloc(want + 1); /* one byte more: a file that grew is seen */
+    while (got < want + 1) {
+        ssize_t k = read(fd, buf + got, want + 1 - got);
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            *why = dl_xasprintf("cannot read it: %s", strerror(errno));
+            break;
+        }
+        if (k == 0) break;
+        got += (size_t)k;
+    }
+    close(fd);
+    if (!*why && got != want)
+        *why = got < want ? dl_xasprintf("short read: %zu of its %zu bytes", got, want)
+                          : dl_xstrdup("it grew while being read");
+    if (*why) {
+        free(buf);
+        return -1;
+    }
+    *data = buf, *n = want;
+    return 0;
+}
+
+/* The checksum record of an object: "<XXH3-128, 32 hex digits> <size in bytes>\n". */
+static char *record_of(const unsigned char *data, size_t n)
+{
+    XXH128_hash_t h = XXH3_128bits(data, n);
+    return dl_xasprintf("%016llx%016llx %zu\n", (unsigned long long)h.high64, (unsigned long long)h.low64, n);
+}
+
+/* Whether data (n bytes) matches the record recname in dfd; -1 with *why if not. */
+static int verify(int dfd, const char *recname, const unsigned char *data, size_t n, char **why)
+{
+    unsigned char *rec;
+    size_t rn;
+    char *rwhy = NULL;
+    int r = read_private(dfd, recname, 256, &rec, &rn, &rwhy);
+    if (r != 0) {
+        *why = r > 0 ? dl_xasprintf("no checksum record %s", recname)
+                     : dl_xasprintf("its checksum record %s: %s", recname, rwhy);
+        free(rwhy);
+        return -1;
+    }
+    char *want = record_of(data, n);
+    char hex[33];
+    unsigned long long size;
+    int rc = 0;
+    rec[rn] = 0; /* read_private leaves a spare byte */
+    if (rn == strlen(want) && memcmp(rec, want, rn) == 0) {
+        rc = 0;
+    } else if (strlen((char *)rec) != rn || sscanf((char *)rec, "%32[0-9a-f] %llu", hex, &size) != 2 || strlen(hex) != 32) {
+        *why = dl_xasprintf("its checksum record %s is malformed", recname);
+        rc = -1;
+    } else if (size != (unsigned long long)n) {
+        *why = dl_xasprintf("it is %zu bytes, its record says %llu", n, size);
+        rc = -1;
+    } else {
+        *why = dl_xstrdup("its XXH3-128 differs from its record");
+        rc = -1;
+    }
+    free(want), free(rec);
+    return rc;
+}
+
+static int debug_level(void)
+{
+    const char *dbg = getenv("DLDL_DEBUG");
+    return dbg ? atoi(dbg) : 0;
+}
+
+/* Compile src_path into dir/soname through dir/soname.tmp.PID, and read the
+ * result into *data (via dfd) before it is renamed into place, writing its
+ * checksum record recname first.  The temporary is removed on every failure.
+ * Returns 0 or -1 with *err. */
+static int compile(const char *dir, int dfd, const char *src_path, const char *soname, const char *recname,
+                   unsigned char **data, size_t *size, char **err)
 {
     char *store;
     int argc;
     char **argv = cc_argv(NFLAGS + 4, &argc, &store);
     for (int i = 0; i < NFLAGS; i++) argv[argc++] = (char *)JIT_FLAGS[i];
-    char *tmp = dl_xasprintf("%s.tmp.%ld", so_path, (long)getpid());
+    char *tmpname = dl_xasprintf("%s.tmp.%ld", soname, (long)getpid());
+    char *tmp = dl_xasprintf("%s/%s", dir, tmpname);
     argv[argc++] = "-o";
     argv[argc++] = tmp;
     argv[argc++] = (char *)src_path;
-    const char *dbg = getenv("DLDL_DEBUG");
-    if (dbg && atoi(dbg) >= 1) {
+    if (debug_level() >= 1) {
         fprintf(stderr, "dldlrun: jit:");
         for (int i = 0; i < argc; i++) fprintf(stderr, " %s", argv[i]);
         fprintf(stderr, "\n");
     }
     DlBuf out = {0};
-    int rc = run(argv, &out);
-    if (rc == 0 && rename(tmp, so_path) != 0) {
-        *err = dl_xasprintf("cannot rename '%s' to '%s': %s", tmp, so_path, strerror(errno));
-        rc = -2;
-    } else if (rc != 0) {
+    char *why = NULL, *rec = NULL, *rec_path = NULL;
+    int rc = run(argv, &out), r;
+    if (rc != 0) {
         *err = dl_xasprintf("the C compiler failed on the generated kernels (%s %d):\n%s"
                             "the source is saved at %s",
-                            rc < 0 ? "could not run it, status" : "exit status", rc,
-                            out.s ? out.s : "", src_path);
+                            rc < 0 ? "could not run it, status" : "exit status", rc, out.s ? out.s : "", src_path);
+    } else if ((r = read_private(dfd, tmpname, SO_LIMIT, data, size, &why)) != 0) {
+        *err = dl_xasprintf("the C compiler's output '%s' cannot be used: %s", tmp,
+                            r > 0 ? "the compiler did not write it" : why);
+        rc = -1;
+    } else { /* the record first: whoever sees the new object sees its record */
+        rec = record_of(*data, *size);
+        rec_path = dl_xasprintf("%s/%s", dir, recname);
+        if (dl_write_file_atomic(rec_path, rec, strlen(rec)) != 0) {
+            *err = dl_xasprintf("cannot write '%s': %s", rec_path, strerror(errno));
+            rc = -1;
+        } else if (renameat(dfd, tmpname, dfd, soname) != 0) {
+            *err = dl_xasprintf("cannot rename '%s' to '%s/%s': %s", tmp, dir, soname, strerror(errno));
+            rc = -1;
+        }
     }
-    if (rc != 0) unlink(tmp);
+    if (rc != 0) {
+        unlinkat(dfd, tmpname, 0);
+        free(*data);
+        *data = NULL, *size = 0;
+    }
     dl_buf_free(&out);
-    free(tmp), free(argv), free(store);
+    free(why), free(rec), free(rec_path);
+    free(tmpname), free(tmp), free(argv), free(store);
     return rc == 0 ? 0 : -1;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        p += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* dlopen the verified bytes (data, n) from a sealed memfd named name, so that
+ * what runs is what was checked, whatever happens to the file meanwhile; the
+ * memfd is returned in *memfd (-1 if none) and must stay open while the
+ * object is loaded: glibc knows an object by its name, /proc/self/fd/N, and
+ * would hand back the old object for a new memfd that got the same number.
+ * Without memfd_create or /proc, dlopen(path) of the verified file instead. */
+static void *load_verified(const unsigned char *data, size_t n, const char *name, const char *path, int *memfd,
+                           char **err)
+{
+    *memfd = -1;
+#if defined(MFD_ALLOW_SEALING) && defined(F_ADD_SEALS)
+    int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd >= 0 && write_all(fd, data, n) == 0 &&
+        fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) == 0) {
+        int held[8], nheld = 0, clash = 0; /* numbers whose name a loaded object still answers to */
+        char proc[64];
+        for (;;) {
+            snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+            void *old = access(proc, F_OK) == 0 ? dlopen(proc, RTLD_LAZY | RTLD_NOLOAD) : NULL;
+            if (!old) break;
+            dlclose(old);
+            int fd2 = nheld < 8 ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+            if (fd2 < 0) {
+                clash = 1;
+                break;
+            }
+            held[nheld++] = fd, fd = fd2;
+        }
+        for (int i = 0; i < nheld; i++) close(held[i]);
+        if (!clash && access(proc, F_OK) == 0) {
+            void *h = dlopen(proc, RTLD_NOW | RTLD_LOCAL);
+            if (!h) {
+                *err = dl_xasprintf("cannot load the kernels '%s': %s", path, dlerror());
+                close(fd);
+                return NULL;
+            }
+            *memfd = fd;
+            return h;
+        }
+    }
+    if (fd >= 0) close(fd);
+#endif
+    if (debug_level() >= 1) fprintf(stderr, "dldlrun: jit: no sealed memfd, loading %s by its path\n", path);
+    void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) *err = dl_xasprintf("cannot load the kernels '%s': %s (delete it to recompile)", path, dlerror());
+    return h;
 }
 
 int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out, char **err)
 {
     memset(out, 0, sizeof *out);
+    out->memfd = -1;
     static char *version; /* one `cc --version` per process */
     if (!version) version = cc_version();
     DlBuf key = {0};
@@ -152,30 +424,43 @@ int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out,
     dl_buf_free(&key);
 
     char *dir = cache_dir();
-    char *so = dl_xasprintf("%s/%016llx.so", dir, (unsigned long long)h);
+    char *soname = dl_xasprintf("%016llx.so", (unsigned long long)h);
+    char *recname = dl_xasprintf("%s.xxh128", soname);
+    char *so = dl_xasprintf("%s/%s", dir, soname);
     char *src = dl_xasprintf("%s/%016llx.c", dir, (unsigned long long)h);
-    int rc = -1;
-    out->cache_hit = access(so, R_OK) == 0;
+    unsigned char *data = NULL;
+    size_t size = 0;
+    char *why = NULL;
+    int rc = -1, dfd = -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (mkdir_p(dir) != 0) {
+        *err = dl_xasprintf("cannot create the kernel cache '%s': %s (set DLDL_CACHE)", dir, strerror(errno));
+        goto done;
+    }
+    if ((dfd = open_cache_dir(dir, err)) < 0) goto done;
+    remove_stale_tmp(dfd);
+    int r = read_private(dfd, soname, SO_LIMIT, &data, &size, &why);
+    if (r == 0 && verify(dfd, recname, data, size, &why) != 0) r = -1;
+    if (r < 0) { /* never loaded: removed and compiled again */
+        fprintf(stderr, "dldlrun: kernel cache entry %s is damaged (%s); rebuilding\n", so, why);
+        free(data);
+        data = NULL, size = 0;
+        unlinkat(dfd, soname, 0);
+        unlinkat(dfd, recname, 0);
+    }
+    out->cache_hit = r == 0;
     if (!out->cache_hit) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        if (mkdir_p(dir) != 0) {
-            *err = dl_xasprintf("cannot create the kernel cache '%s': %s (set DLDL_CACHE)", dir, strerror(errno));
-            goto done;
-        }
         if (dl_write_file_atomic(src, source, strlen(source)) != 0) {
             *err = dl_xasprintf("cannot write '%s': %s", src, strerror(errno));
             goto done;
         }
-        if (compile(src, so, err) != 0) goto done;
+        if (compile(dir, dfd, src, soname, recname, &data, &size, err) != 0) goto done;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         out->compile_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     }
-    out->handle = dlopen(so, RTLD_NOW | RTLD_LOCAL);
-    if (!out->handle) {
-        *err = dl_xasprintf("cannot load the kernels '%s': %s (delete it to recompile)", so, dlerror());
-        goto done;
-    }
+    out->handle = load_verified(data, size, soname, so, &out->memfd, err);
+    if (!out->handle) goto done;
     out->n = n;
     out->fn = dl_xcalloc((size_t)(n ? n : 1), sizeof *out->fn);
     for (int i = 0; i < n; i++) {
@@ -192,14 +477,18 @@ int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out,
     rc = 0;
 done:
     if (rc != 0) dl_jit_close(out);
-    free(so), free(src), free(dir);
+    if (dfd >= 0) close(dfd);
+    free(data), free(why);
+    free(so), free(src), free(soname), free(recname), free(dir);
     return rc;
 }
 
 void dl_jit_close(DlJit *j)
 {
     if (j->handle) dlclose(j->handle);
+    if (j->handle && j->memfd >= 0) close(j->memfd);
     free(j->fn);
     free(j->so_path);
     memset(j, 0, sizeof *j);
+    j->memfd = -1;
 }
