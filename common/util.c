@@ -154,10 +154,28 @@ void dl_buf_free(DlBuf *b)
 
 uint64_t dl_hash64(const void *p, size_t n) { return XXH3_64bits(p, n); }
 
+/* fsync the folder holding path, so that a rename into it survives a crash
+ * (best effort: some file systems refuse to fsync a directory). */
+static void fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? dl_xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : dl_xstrdup(".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    free(dir);
+}
+
 int dl_write_file_atomic(const char *path, const void *data, size_t n)
 {
     char *tmp = dl_xasprintf("%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    /* A file of this name is a leftover of a dead process that had our pid
+     * (a live one cannot: the pid is ours); O_EXCL and O_NOFOLLOW then make
+     * sure we write a file we created, never through a link planted there. */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0) {
         int e = errno;
         free(tmp);
@@ -176,15 +194,14 @@ int dl_write_file_atomic(const char *path, const void *data, size_t n)
         left -= (size_t)w;
     }
     if (fsync(fd) != 0) goto fail;
-    if (close(fd) != 0) {
-        fd = -1;
-        goto fail;
-    }
+    int c = close(fd);
     fd = -1;
+    if (c != 0) goto fail;
     if (rename(tmp, path) != 0) goto fail;
+    fsync_parent(path);
     free(tmp);
     return 0;
-fail: {
+fail: { /* every failure after the open removes the temporary */
     int e = errno;
     if (fd >= 0) close(fd);
     unlink(tmp);

@@ -478,21 +478,26 @@ int dl_load_weights(const char *path, const DlPlan *p, float *const arena[DL_AR_
     return rc;
 }
 
-/* A metadata integer: decimal digits only (a leading '-' if allow_neg). */
-static int meta_int(const StFile *f, const char *key, int allow_neg, int64_t *out)
+/* A metadata count: decimal digits only, at most max.  Returns 0, or -1
+ * with *err naming the file, the key and its text. */
+static int meta_count(const StFile *f, const char *path, const char *key, const char *what, uint64_t max,
+                      uint64_t *out, char **err)
 {
     const char *s = st_meta(f, key);
-    if (!s || !*s) return -1;
-    const char *q = s + (allow_neg && *s == '-');
-    if (!*q) return -1;
-    for (const char *c = q; *c; c++)
-        if (*c < '0' || *c > '9') return -1;
-    errno = 0;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (errno == ERANGE) return -1;
-    *out = v;
-    return 0;
+    int ok = s && *s && strspn(s, "0123456789") == strlen(s);
+    if (ok) {
+        errno = 0;
+        unsigned long long v = strtoull(s, NULL, 10);
+        ok = errno != ERANGE && v <= max;
+        *out = v;
+    }
+    if (ok) return 0;
+    if (!s)
+        *err = dl_xasprintf("%s: checkpoint metadata '%s' is missing", path, key);
+    else
+        *err = dl_xasprintf("%s: checkpoint metadata '%s' is '%.40s%s', not %s in 0..%" PRIu64, path, key, s,
+                            strlen(s) > 40 ? "..." : "", what, max);
+    return -1;
 }
 
 int dl_load_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT],
@@ -505,16 +510,20 @@ int dl_load_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_
         return -1;
     }
     int rc = -1;
-    const char *ck = st_meta(&f, "plan_checksum"), *seed = st_meta(&f, "seed");
-    int64_t epoch = 0, step = 0;
+    const char *ck = st_meta(&f, "plan_checksum");
+    uint64_t epoch = 0, step = 0, seed = 0;
     char want[32];
     snprintf(want, sizeof want, "%016" PRIx64, dl_plan_state_hash(p));
     if (!ck) {
         *err = dl_xasprintf("%s: not a dldl checkpoint (no 'plan_checksum' in its metadata; a weights file is for "
                             "--predict)", path);
-    } else if (meta_int(&f, "epoch", 0, &epoch) != 0 || epoch > INT32_MAX || meta_int(&f, "step", 0, &step) != 0 ||
-               !seed || !*seed || strspn(seed, "0123456789") != strlen(seed)) {
-        *err = dl_xasprintf("%s: checkpoint metadata 'epoch', 'step' or 'seed' missing or not a number", path);
+    } else if (meta_count(&f, path, "epoch", "a count of epochs", DL_MAX_EPOCHS, &epoch, err) != 0 ||
+               meta_count(&f, path, "step", "a step count", (uint64_t)DL_MAX_STEP, &step, err) != 0 ||
+               meta_count(&f, path, "seed", "a seed", UINT64_MAX, &seed, err) != 0) {
+        /* *err names the key */
+    } else if (step < epoch) {
+        *err = dl_xasprintf("%s: checkpoint metadata 'step' is %" PRIu64 ", fewer than its %" PRIu64
+                            " epochs (each epoch takes a step at least)", path, step, epoch);
     } else if (st_verify(path, &f, p, &e, arena, err) != 0) {
         /* *err names the first differing tensor */
     } else if (strcmp(ck, want) != 0) {
@@ -523,17 +532,11 @@ int dl_load_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_
                             "--resume or use a checkpoint of this plan", path, ck, want, hint);
         free(hint);
     } else {
-        errno = 0;
-        unsigned long long sd = strtoull(seed, NULL, 10);
-        if (errno == ERANGE) {
-            *err = dl_xasprintf("%s: checkpoint metadata 'seed' out of range", path);
-        } else {
-            pos->epoch = (int)epoch;
-            pos->step = step;
-            pos->seed = sd;
-            st_copy(&f, p, &e, arena);
-            rc = 0;
-        }
+        pos->epoch = (int)epoch;
+        pos->step = (int64_t)step;
+        pos->seed = seed;
+        st_copy(&f, p, &e, arena);
+        rc = 0;
     }
     st_close(&f);
     entries_free(&e);

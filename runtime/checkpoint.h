@@ -42,6 +42,15 @@
 #include <stdint.h>
 #include "../common/plan.h"
 
+/* Bounds on the training position.  --epochs and the plan's epochs are at
+ * most DL_MAX_EPOCHS; a step count stays below DL_MAX_STEP = 2^53, where a
+ * double (the schedules compute with doubles) still holds every integer, and
+ * DL_MAX_EPOCHS epochs of 2^31 batches stay below it.  dl_load_checkpoint
+ * refuses a checkpoint whose "epoch" or "step" lies beyond them, so that the
+ * counters of a checkpoint from someone else can never overflow. */
+#define DL_MAX_EPOCHS 1000000
+#define DL_MAX_STEP ((int64_t)1 << 53)
+
 /* Where training stands. */
 typedef struct DlTrainPos {
     int epoch;        /* epochs completed */
@@ -99,7 +108,13 @@ int dl_save_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_
 /* Restore what dl_save_checkpoint saved into the arenas and *pos.  A
  * checkpoint of another model (another set of saved tensors, see
  * dl_plan_state_hash) is refused with the first differing tensor or the two
- * checksums.  Returns 0, or -1 with *err and the arenas untouched. */
+ * checksums; so is one whose "epoch" is not a decimal in 0..DL_MAX_EPOCHS,
+ * whose "step" is not one in 0..DL_MAX_STEP or is fewer than its epochs
+ * (every epoch takes a step at least), or whose "seed" is not a decimal
+ * uint64 ("c.safetensors: checkpoint metadata 'step' is
+ * '9223372036854775807', not a step count in 0..9007199254740992").  The
+ * caller checks the position against its run (train.c: step = epoch *
+ * batches per epoch).  Returns 0, or -1 with *err and the arenas untouched. */
 int dl_load_checkpoint(const char *path, const DlPlan *p, float *const arena[DL_AR_COUNT],
                        DlTrainPos *pos, char **err);
 

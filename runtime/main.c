@@ -10,13 +10,15 @@
 #include "../common/diag.h"
 #include "../common/plan.h"
 #include "../common/util.h"
+#include "checkpoint.h"
 #include "train.h"
 
 static const char USAGE[] =
-    "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume | --weights FILE]\n"
-    "                            [--skip-bad] [--threads N] [--profile] [--device cpu|cuda|auto]\n"
-    "                            [--quiet]\n"
-    "       dldlrun PLAN --cv [--epochs N] [--data DIR] [--out DIR] [--threads N] [--quiet]\n"
+    "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume | --overwrite]\n"
+    "                            [--weights FILE] [--skip-bad] [--threads N] [--profile]\n"
+    "                            [--device cpu|cuda|auto] [--quiet]\n"
+    "       dldlrun PLAN --cv [--epochs N] [--data DIR] [--out DIR] [--resume | --overwrite]\n"
+    "                         [--threads N] [--quiet]\n"
     "       dldlrun PLAN --eval [--weights FILE] [--data DIR]\n"
     "       dldlrun PLAN --predict [--weights FILE] IMAGE...\n"
     "\n"
@@ -32,11 +34,17 @@ static const char USAGE[] =
     "  --predict        print, per image, the expectation per axis and the top-3 bins\n"
     "  --epochs N       epochs to train (default: the plan's)\n"
     "  --data DIR       data root (default: $DLDL_DATA, else ../shared/data)\n"
-    "  --out DIR        where weights and checkpoints go (default: runs/<plan name>)\n"
+    "  --out DIR        where weights and checkpoints go (default: runs/<plan name>); locked\n"
+    "                   while a run uses it (a second dldlrun on it is refused); a folder\n"
+    "                   that holds a run is refused without --resume or --overwrite\n"
     "  --weights FILE   weights for --eval / --predict (default: OUT/weights.safetensors);\n"
     "                   with --train, fine-tune: start from FILE's tensors of the same name and\n"
     "                   shape (a weights file or checkpoint); the others keep their initialisation\n"
-    "  --resume         continue from OUT/checkpoint.safetensors at the next epoch\n"
+    "  --resume         continue from OUT/checkpoint.safetensors at the next epoch (history.csv\n"
+    "                   rows after the checkpoint's epoch, left by a killed run, are dropped)\n"
+    "  --overwrite      start over in an OUT that holds a run: remove its checkpoint, weights\n"
+    "                   and history.csv (with --cv also cv.csv, cv.json and the folds' files)\n"
+    "                   once the new run is set up; no other file is touched\n"
     "  --skip-bad       skip unreadable or unlabelable samples (counted) instead of failing\n"
     "  --threads N      threads for kernels and convolutions (default: all cores)\n"
     "  --profile        time every step and print a table at the end\n"
@@ -48,8 +56,8 @@ static const char USAGE[] =
     "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked\n";
 
 static const char *const OPTIONS[] = {"--train", "--cv", "--eval", "--predict", "--epochs", "--data", "--out",
-                                      "--weights", "--resume", "--skip-bad", "--threads", "--profile",
-                                      "--device", "--quiet", "--help"};
+                                      "--weights", "--resume", "--overwrite", "--skip-bad", "--threads",
+                                      "--profile", "--device", "--quiet", "--help"};
 #define NOPT (int)(sizeof OPTIONS / sizeof *OPTIONS)
 
 static int usage_error(const char *fmt, const char *a, const char *b)
@@ -125,13 +133,14 @@ int main(int argc, char **argv)
                 return rc;
             }
             mode = a;
-        } else if (!strcmp(name, "--epochs")) bad = parse_int(name, val, 1, 1000000, &o.epochs);
+        } else if (!strcmp(name, "--epochs")) bad = parse_int(name, val, 1, DL_MAX_EPOCHS, &o.epochs);
         else if (!strcmp(name, "--threads")) bad = parse_int(name, val, 1, MAX_THREADS, &o.threads);
         else if (!strcmp(name, "--data")) o.data_root = val;
         else if (!strcmp(name, "--out")) o.out_dir = val;
         else if (!strcmp(name, "--weights")) o.weights = val;
         else if (!strcmp(name, "--device")) device = val;
         else if (!strcmp(name, "--resume")) o.resume = 1;
+        else if (!strcmp(name, "--overwrite")) o.overwrite = 1;
         else if (!strcmp(name, "--skip-bad")) o.skip_bad = 1;
         else if (!strcmp(name, "--profile")) o.profile = 1;
         else if (!strcmp(name, "--quiet")) o.quiet = 1;
@@ -160,6 +169,11 @@ int main(int argc, char **argv)
         return usage_error("--weights and --resume cannot be combined: --resume continues a run from its "
                            "checkpoint, which holds the weights already; --weights starts a new run from a file's "
                            "weights%s%s", "", "");
+    if (o.resume && o.overwrite)
+        return usage_error("--resume and --overwrite cannot be combined: --resume continues the run in OUT, "
+                           "--overwrite starts it over%s%s", "", "");
+    if (o.overwrite && strcmp(mode, "--train") && strcmp(mode, "--cv"))
+        return usage_error("--overwrite is for --train and --cv, not %s%s", mode, "");
     if (!strcmp(mode, "--predict") && o.nimages == 0) return usage_error("--predict needs at least one IMAGE%s%s", "", "");
     if (strcmp(mode, "--predict") && o.nimages > 0)
         return usage_error("unexpected argument '%s'%s", o.images[0], "");

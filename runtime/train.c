@@ -6,14 +6,33 @@
  * check; then the "eval" program over the test split, one result line, and
  * the weights and checkpoint saved atomically.  Nothing is allocated inside
  * the batch loop.
+ *
+ * The run folder (OUT; with --cv, OUT and each OUT/foldN) is locked for the
+ * whole run by flock on OUT/.dldlrun.lock, which holds the pid for the
+ * message a second dldlrun gets; the kernel drops the lock when the process
+ * ends, however it ends, so a killed run leaves no stale lock.  A folder
+ * holding a run (any of RUN_FILES, or for --cv CV_FILES) is refused unless
+ * --resume continues it or --overwrite starts it over.  Those file names
+ * are the only ones dldlrun removes: with --overwrite (after --weights is
+ * read, which may be one of them), and NAME.tmp.PID left by a dead process
+ * (dl_write_file_atomic's temporary, when a kill came between its write and
+ * its rename).  Per epoch the history row is written and fsynced before the
+ * weights and checkpoint, so after a kill history.csv holds every epoch of
+ * the checkpoint and at most one more (or a part of one), which --resume
+ * drops (history_trim): the rows stay exactly epochs 1..N, once each.
  */
 #include "train.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,6 +86,111 @@ static void progress_clear(Progress *pg)
     pg->shown = 0;
 }
 
+/* ---- the run folder ------------------------------------------------------ */
+
+#define LOCK_NAME ".dldlrun.lock"
+static const char *const RUN_FILES[] = {"checkpoint.safetensors", "weights.safetensors", "history.csv"};
+static const char *const CV_FILES[] = {"cv.csv", "cv.json"};
+#define NRUN_FILES (int)(sizeof RUN_FILES / sizeof *RUN_FILES)
+#define NCV_FILES (int)(sizeof CV_FILES / sizeof *CV_FILES)
+
+/* Create dir if needed and lock it for this process: the descriptor to
+ * close at the end of the run, or -1 with *err ("runs/age is in use by
+ * another dldlrun (pid 4242)"). */
+static int folder_lock(const char *dir, char **err)
+{
+    struct stat st;
+    if (dl_mkdir_p(dir) != 0 || stat(dir, &st) != 0) {
+        *err = dl_xasprintf("cannot create the output directory '%s': %s", dir, strerror(errno));
+        return -1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        *err = dl_xasprintf("the output directory '%s' is not a directory", dir);
+        return -1;
+    }
+    char *path = dl_xasprintf("%s/%s", dir, LOCK_NAME);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        *err = dl_xasprintf("cannot open the lock file '%s': %s", path, strerror(errno));
+    } else if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *err = dl_xasprintf("the lock file '%s' is not a regular file", path);
+    } else if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK) {
+            char b[24] = {0};
+            long pid = pread(fd, b, sizeof b - 1, 0) > 0 ? strtol(b, NULL, 10) : 0;
+            *err = pid > 0 ? dl_xasprintf("%s is in use by another dldlrun (pid %ld)", dir, pid)
+                           : dl_xasprintf("%s is in use by another dldlrun (it holds '%s')", dir, path);
+        } else {
+            *err = dl_xasprintf("cannot lock '%s': %s", path, strerror(errno));
+        }
+    } else {
+        char b[24];
+        int n = snprintf(b, sizeof b, "%ld\n", (long)getpid());
+        /* the pid is for the message only: a failure here changes nothing */
+        if (ftruncate(fd, 0) != 0 || pwrite(fd, b, (size_t)n, 0) != n) {}
+        free(path);
+        return fd;
+    }
+    if (fd >= 0) close(fd);
+    free(path);
+    return -1;
+}
+
+/* The first of names[0..n) present in dir (as anything), or NULL. */
+static const char *first_present(const char *dir, const char *const *names, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *path = dl_xasprintf("%s/%s", dir, names[i]);
+        struct stat st;
+        int there = lstat(path, &st) == 0;
+        free(path);
+        if (there) return names[i];
+    }
+    return NULL;
+}
+
+static char *previous_run(const char *dir, const char *file)
+{
+    return dl_xasprintf("%s already holds a run (%s): --resume continues it, --overwrite starts it over", dir, file);
+}
+
+/* --overwrite: remove names[0..n) from dir.  Returns 0, or -1 with *err. */
+static int remove_files(const char *dir, const char *const *names, int n, char **err)
+{
+    for (int i = 0; i < n; i++) {
+        char *path = dl_xasprintf("%s/%s", dir, names[i]);
+        int bad = unlink(path) != 0 && errno != ENOENT;
+        if (bad) *err = dl_xasprintf("--overwrite: cannot remove '%s': %s", path, strerror(errno));
+        free(path);
+        if (bad) return -1;
+    }
+    return 0;
+}
+
+/* Remove NAME.tmp.PID from dir for each NAME of names[0..n) whose process PID
+ * is gone: dl_write_file_atomic's temporary, left by a kill between its write
+ * and its rename.  Only that exact pattern; a live PID's file is left alone. */
+static void remove_stale_tmp(const char *dir, const char *const *names, int n, int quiet)
+{
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        for (int i = 0; i < n; i++) {
+            size_t k = strlen(names[i]);
+            if (strncmp(de->d_name, names[i], k) != 0 || strncmp(de->d_name + k, ".tmp.", 5) != 0) continue;
+            const char *q = de->d_name + k + 5;
+            if (!*q || strlen(q) > 10 || strspn(q, "0123456789") != strlen(q)) continue;
+            long pid = strtol(q, NULL, 10);
+            if (pid <= 0 || pid > INT_MAX || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+            if (unlinkat(dirfd(d), de->d_name, 0) == 0 && !quiet)
+                fprintf(stderr, "dldlrun: removed %s/%s, left by a run stopped while saving\n", dir, de->d_name);
+            break;
+        }
+    }
+    closedir(d);
+}
+
 static int save_all(const char *out, const DlPlan *p, DlExec *e, const DlTrainPos *pos, const char *metrics,
                     char **err)
 {
@@ -105,6 +229,11 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     dl_data_shuffle(L->d, L->pos.seed, ep, order);
     double t0 = now(), sum = 0;
     for (int b = 0; b < L->nb; b++) {
+        if (L->pos.step >= DL_MAX_STEP) { /* unreachable from a checked checkpoint: the counter cannot overflow */
+            free(lab);
+            *err = dl_xasprintf("the step counter reached its bound %lld at epoch %d", (long long)DL_MAX_STEP, ep + 1);
+            return -1;
+        }
         dl_feed(e, p, &L->tr, L->d, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, lab);
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
@@ -132,38 +261,120 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     return 0;
 }
 
-/* Append one row to OUT/history.csv (created with its header when training
- * starts from epoch 0): epoch, mean training loss, seconds, images/s, then
- * each metric's values (dl_metric_values: MAE in the label's unit, accuracies
- * as fractions, LDL measures as they are).  For plotting curves. */
+/* Append one row to OUT/history.csv (with its header first when the file is
+ * new or empty): epoch, mean training loss, seconds, images/s, then each
+ * metric's values (dl_metric_values: MAE in the label's unit, accuracies as
+ * fractions, LDL measures as they are).  For plotting curves.  The row goes
+ * out in one write and is fsynced before the epoch's checkpoint is saved. */
 static void history_append(const Loop *L, const DlMetricAcc *acc, int epoch, double loss, double secs,
                            double ips)
 {
     const DlPlan *p = L->p;
     char *path = dl_xasprintf("%s/history.csv", L->out);
-    FILE *f = fopen(path, epoch == 1 ? "w" : "a");
-    if (!f) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         fprintf(stderr, "dldlrun: warning: cannot write '%s': %s\n", path, strerror(errno));
+        if (fd >= 0) close(fd);
         free(path);
         return;
     }
+    DlBuf b = {0};
     DlMetricValue v[DL_MAX_AXES + 1];
-    if (epoch == 1) {
-        fprintf(f, "epoch,train_loss,seconds,images_per_s");
+    if (st.st_size == 0) {
+        dl_buf_printf(&b, "epoch,train_loss,seconds,images_per_s");
         for (int m = 0; m < p->nmetrics; m++) {
             int nv = dl_metric_values(&acc[m], p, &p->metrics[m], v, DL_MAX_AXES + 1);
-            for (int k = 0; k < nv; k++) fprintf(f, ",%s", v[k].name);
+            for (int k = 0; k < nv; k++) dl_buf_printf(&b, ",%s", v[k].name);
         }
-        fputc('\n', f);
+        dl_buf_printf(&b, "\n");
     }
-    fprintf(f, "%d,%.6g,%.2f,%.1f", epoch, loss, secs, ips);
+    dl_buf_printf(&b, "%d,%.6g,%.2f,%.1f", epoch, loss, secs, ips);
     for (int m = 0; m < p->nmetrics; m++) {
         int nv = dl_metric_values(&acc[m], p, &p->metrics[m], v, DL_MAX_AXES + 1);
-        for (int k = 0; k < nv; k++) fprintf(f, ",%.6g", v[k].value);
+        for (int k = 0; k < nv; k++) dl_buf_printf(&b, ",%.6g", v[k].value);
     }
-    fputc('\n', f);
-    if (fclose(f) != 0) fprintf(stderr, "dldlrun: warning: cannot write '%s': %s\n", path, strerror(errno));
+    dl_buf_printf(&b, "\n");
+    const char *s = b.s;
+    size_t left = b.n;
+    int bad = 0;
+    while (left > 0 && !bad) {
+        ssize_t w = write(fd, s, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) bad = 1;
+        else s += w, left -= (size_t)w;
+    }
+    if (bad || fsync(fd) != 0) bad = 1;
+    if (close(fd) != 0) bad = 1;
+    if (bad) fprintf(stderr, "dldlrun: warning: cannot write '%s': %s\n", path, strerror(errno));
+    dl_buf_free(&b);
     free(path);
+}
+
+/* --resume after L->pos.epoch epochs: keep the header of OUT/history.csv and,
+ * in order, the first complete row of each epoch 1..L->pos.epoch; drop the
+ * rest (the row of an epoch whose checkpoint a kill prevented, a row cut
+ * short, a repeat), rewriting the file atomically when anything is dropped.
+ * Returns 0, or -1 with *err when the file is not a history. */
+static int history_trim(const Loop *L, char **err)
+{
+    char *path = dl_xasprintf("%s/history.csv", L->out), *why = NULL;
+    DlBuf in = {0}, keep = {0};
+    int rc = -1, kept = 0, dropped = 0, last = 0;
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) {
+        rc = 0;
+        goto out;
+    }
+    if (dl_read_file(path, DL_LIMIT_TEXT, &in, &why) != 0) {
+        *err = dl_xasprintf("cannot read '%s': %s", path, why);
+        goto out;
+    }
+    const char *s = in.s, *end = in.s + in.n, *nl = memchr(s, '\n', in.n);
+    if (in.n == 0) {
+        rc = 0;
+        goto out;
+    }
+    if (!nl && strncmp(s, "epoch,", in.n < 6 ? in.n : 6) == 0) { /* the header itself cut short */
+        dropped = 1;
+    } else if (!nl || strncmp(s, "epoch,", 6) != 0) {
+        *err = dl_xasprintf("'%s' is not a dldlrun history (its first line is not 'epoch,...'); move it away to "
+                            "resume", path);
+        goto out;
+    }
+    size_t ncomma = 0;
+    for (const char *c = s; nl && c < nl; c++) ncomma += *c == ',';
+    if (nl) dl_buf_put(&keep, s, (size_t)(nl + 1 - s));
+    for (const char *q = nl ? nl + 1 : end; q < end;) {
+        const char *e = memchr(q, '\n', (size_t)(end - q));
+        size_t len = e ? (size_t)(e - q) : (size_t)(end - q), commas = 0, digits = strspn(q, "0123456789");
+        for (size_t i = 0; i < len; i++) commas += q[i] == ',';
+        long ep = digits > 0 && digits <= 9 && digits < len && q[digits] == ',' ? strtol(q, NULL, 10) : 0;
+        if (e && commas == ncomma && ep > last && ep <= L->pos.epoch) {
+            dl_buf_put(&keep, q, len + 1);
+            last = (int)ep, kept++;
+        } else {
+            dropped++;
+        }
+        q += len + (e != NULL);
+    }
+    if (dropped) {
+        if (dl_write_file_atomic(path, keep.s ? keep.s : "", keep.n) != 0) {
+            *err = dl_xasprintf("cannot rewrite '%s': %s", path, strerror(errno));
+            goto out;
+        }
+        if (!L->o->quiet)
+            fprintf(stderr, "dldlrun: %s: dropped %d row%s not covered by the checkpoint (after epoch %d)\n", path,
+                    dropped, dropped == 1 ? "" : "s", L->pos.epoch);
+    }
+    rc = 0;
+out:
+    if (rc == 0 && kept < L->pos.epoch)
+        fprintf(stderr, "dldlrun: warning: %s holds %d of the checkpoint's %d epochs; the missing rows cannot be "
+                        "rebuilt\n", path, kept, L->pos.epoch);
+    dl_buf_free(&in), dl_buf_free(&keep);
+    free(path), free(why);
+    return rc;
 }
 
 static int train_loop(Loop *L)
@@ -176,7 +387,17 @@ static int train_loop(Loop *L)
     DlMetricAcc *acc = L->acc;
     Progress pg = {.tty = isatty(2), .quiet = o->quiet, .last = -1e9};
     if (start >= L->epochs) {
-        printf("nothing to do: %s holds %d epochs of %d\n", L->out, start, L->epochs);
+        if (!L->fold) {
+            printf("nothing to do: %s holds %d epochs of %d\n", L->out, start, L->epochs);
+        } else { /* --cv --resume: a finished fold still counts, with its evaluation */
+            if (dl_eval_pass(L->e, p, &L->ev, L->d, acc, &err) != 0) {
+                fprintf(stderr, "dldlrun: %s\n", err);
+                goto done;
+            }
+            char m[512];
+            dl_format_metrics(p, acc, "test ", m, sizeof m);
+            printf("%s: %d epochs (trained before)  %s\n", L->fold, start, m);
+        }
         rc = 0;
         goto done;
     }
@@ -224,15 +445,38 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
 {
     Loop L = {.p = p, .o = o, .acc = acc, .fold = fold_name};
     char *err = NULL;
-    int rc = 1;
+    int rc = 1, lock = -1, resume = o->resume;
     L.out = dl_xstrdup(out);
+    char *cp = dl_xasprintf("%s/checkpoint.safetensors", L.out);
+    /* The run folder first, so that a second run or a folder holding a run is refused at once. */
+    if ((lock = folder_lock(L.out, &err)) < 0) goto fail;
+    const char *prev = first_present(L.out, RUN_FILES, NRUN_FILES);
+    if (resume && access(cp, F_OK) != 0) {
+        if (!fold_name) {
+            err = prev ? dl_xasprintf("no checkpoint '%s' to resume from (the run stopped before its first epoch "
+                                      "ended?); --overwrite starts %s over", cp, L.out)
+                       : dl_xasprintf("no checkpoint '%s' to resume from; train without --resume", cp);
+            goto fail;
+        }
+        resume = 0; /* --cv --resume: this fold had not finished an epoch, it starts over */
+    } else if (prev && !resume && !o->overwrite) {
+        err = previous_run(L.out, prev);
+        goto fail;
+    }
+    remove_stale_tmp(L.out, RUN_FILES, NRUN_FILES, o->quiet);
     if (dl_prog_io(p, "train", &L.tr, &err) != 0 || dl_prog_io(p, "eval", &L.ev, &err) != 0) goto fail;
     if (L.tr.loss < 0 || L.tr.scalars < 0) {
         err = dl_xasprintf("%s: the train program has no %s (re-run dldlc)", o->plan_path,
                            L.tr.loss < 0 ? "loss output" : "scalars input");
         goto fail;
     }
-    L.epochs = o->epochs > 0 ? o->epochs : (int)dl_plan_hyper_num(p, "epochs", 1);
+    double epochs = o->epochs > 0 ? o->epochs : dl_plan_hyper_num(p, "epochs", 1);
+    if (!(epochs >= 1 && epochs <= DL_MAX_EPOCHS) || epochs != floor(epochs)) {
+        err = dl_xasprintf("%s: the plan's epochs %g is not a whole number in 1..%d (or give --epochs)", o->plan_path,
+                           epochs, DL_MAX_EPOCHS);
+        goto fail;
+    }
+    L.epochs = (int)epochs;
     L.pos.seed = (uint64_t)dl_plan_hyper_num(p, "seed", 0);
     if (dl_load_data(p, o, fold, &L.d, &err) != 0) goto fail;
     L.nb = L.d->ntrain / L.tr.batch;
@@ -263,20 +507,23 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
         free(msg);
         dl_init_report_free(&ir);
     }
-    if (dl_mkdir_p(L.out) != 0) {
-        err = dl_xasprintf("cannot create the output directory '%s': %s", L.out, strerror(errno));
-        goto fail;
+    /* Starting over (--overwrite, or a --cv fold without a checkpoint): the
+     * previous run's files go only now, after --weights (which may be one of
+     * them) is read and everything that could fail has been checked. */
+    if (!resume && prev) {
+        if (remove_files(L.out, RUN_FILES, NRUN_FILES, &err) != 0) goto fail;
+        if (!o->quiet) fprintf(stderr, "dldlrun: starting %s over: removed the previous run's files\n", L.out);
     }
-    if (o->resume) {
-        char *cp = dl_xasprintf("%s/checkpoint.safetensors", L.out);
-        if (access(cp, R_OK) != 0) {
-            err = dl_xasprintf("no checkpoint '%s' to resume from", cp);
-            free(cp);
+    if (resume) {
+        if (dl_load_checkpoint(cp, p, dl_exec_arenas(L.e), &L.pos, &err) != 0) goto fail;
+        if (L.pos.step != (int64_t)L.pos.epoch * L.nb) {
+            err = dl_xasprintf("%s: the checkpoint is at step %lld after %d epochs, but an epoch of this data is %d "
+                               "batches (%lld steps): has the training split changed? --resume needs the data the "
+                               "run started with", cp, (long long)L.pos.step, L.pos.epoch, L.nb,
+                               (long long)L.pos.epoch * L.nb);
             goto fail;
         }
-        int lrc = dl_load_checkpoint(cp, p, dl_exec_arenas(L.e), &L.pos, &err);
-        free(cp);
-        if (lrc != 0) goto fail;
+        if (history_trim(&L, &err) != 0) goto fail;
         if (!o->quiet)
             fprintf(stderr, "dldlrun: resuming after epoch %d (step %lld)\n", L.pos.epoch, (long long)L.pos.step);
     }
@@ -286,9 +533,11 @@ fail:
     fprintf(stderr, "dldlrun: %s\n", err);
 done:
     free(err);
+    free(cp);
     dl_exec_free(L.e);
     dl_data_free(L.d);
     free(L.out);
+    if (lock >= 0) close(lock); /* releases the folder */
     return rc;
 }
 
@@ -306,6 +555,38 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
 
 #define CV_MAXV 256
 
+/* --cv's folder OUT, locked (the descriptor, or -1 with *err): refused when
+ * it holds a run (cv.csv, cv.json, or a run in one of the folds) without
+ * --resume or --overwrite; with --overwrite, cv.csv and cv.json go now, each
+ * fold's files when its run starts (train_run). */
+static int cv_folder(const DlRunOpts *o, const char *out, char **names, int nf, char **err)
+{
+    int lock = folder_lock(out, err);
+    if (lock < 0) return -1;
+    const char *prev = first_present(out, CV_FILES, NCV_FILES);
+    char *what = prev ? dl_xstrdup(prev) : NULL;
+    for (int f = 0; f < nf && !what; f++) {
+        char *fo = dl_xasprintf("%s/%s", out, names[f]);
+        const char *x = first_present(fo, RUN_FILES, NRUN_FILES);
+        if (x) what = dl_xasprintf("%s/%s", names[f], x);
+        free(fo);
+    }
+    int bad = 0;
+    if (what && !o->resume && !o->overwrite) {
+        *err = previous_run(out, what);
+        bad = 1;
+    } else {
+        remove_stale_tmp(out, CV_FILES, NCV_FILES, o->quiet);
+        bad = o->overwrite && remove_files(out, CV_FILES, NCV_FILES, err) != 0;
+    }
+    free(what);
+    if (bad) {
+        close(lock);
+        return -1;
+    }
+    return lock;
+}
+
 int dl_cv(const DlPlan *p, const DlRunOpts *o)
 {
     char *err = NULL, **names = NULL;
@@ -317,6 +598,14 @@ int dl_cv(const DlPlan *p, const DlRunOpts *o)
         return 1;
     }
     char *out = dl_out_dir(o);
+    int lock = cv_folder(o, out, names, nf, &err);
+    if (lock < 0) {
+        fprintf(stderr, "dldlrun: %s\n", err);
+        free(err);
+        for (int f = 0; f < nf; f++) free(names[f]);
+        free(names), free(out);
+        return 1;
+    }
     DlMetricAcc *acc = dl_xcalloc((size_t)p->nmetrics + 1, sizeof *acc);
     DlMetricValue names_v[CV_MAXV];
     double *vals = dl_xcalloc((size_t)nf * CV_MAXV, sizeof *vals);
@@ -375,5 +664,6 @@ int dl_cv(const DlPlan *p, const DlRunOpts *o)
     }
     for (int f = 0; f < nf; f++) free(names[f]);
     free(names), free(vals), free(acc), free(out);
+    close(lock);
     return rc;
 }

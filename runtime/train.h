@@ -19,6 +19,7 @@ typedef struct DlRunOpts {
     const char *weights;    /* --weights: for eval and predict (else OUT/weights.safetensors);
                                for train, the initial weights (fine-tuning; NULL: from scratch) */
     int resume, skip_bad, threads, profile, quiet, debug;
+    int overwrite;          /* --overwrite: start over in an OUT that holds a run (train.c) */
     int cv;                 /* --cv */
     char **images;          /* --predict */
     int nimages;
@@ -28,7 +29,9 @@ typedef struct DlRunOpts {
  * the plan's batch size is fixed), evaluating on the test split after each
  * epoch; saves OUT/weights.safetensors and OUT/checkpoint.safetensors after
  * every epoch.  With resume, continues from the checkpoint at the next epoch
- * on the same schedule (bit-exact: all randomness is counter-based). */
+ * on the same schedule (bit-exact: all randomness is counter-based).  OUT is
+ * locked for the whole run; one that holds a run is refused without resume
+ * or overwrite (train.c, "the run folder"). */
 int dl_train(const DlPlan *p, const DlRunOpts *o);
 /* Evaluate saved weights on the test split and print the plan's metrics. */
 int dl_eval(const DlPlan *p, const DlRunOpts *o);

@@ -480,6 +480,42 @@ static void test_damaged(void **state)
     arenas_free(a);
 }
 
+/* The training position of a checkpoint from someone else: counters beyond
+ * DL_MAX_EPOCHS / DL_MAX_STEP (a step near INT64_MAX would overflow when
+ * incremented), a step fewer than the epochs, or not decimal, are refused
+ * naming the file and the key; the bounds themselves load. */
+static void test_counters(void **state)
+{
+    TPlan tp;
+    make_plan(&tp, 4, 1);
+    float *a[DL_AR_COUNT];
+    arenas_new(&tp.p, a, 0);
+    char *path = path_of("counters.safetensors"), *err = NULL;
+    DlTrainPos got = {0};
+    DlTrainPos ok = {DL_MAX_EPOCHS, DL_MAX_STEP, 1};
+    assert_int_equal(dl_save_checkpoint(path, &tp.p, a, &ok, &err), 0);
+    if (dl_load_checkpoint(path, &tp.p, a, &got, &err) != 0) fail_msg("%s", err);
+    assert_true(got.epoch == DL_MAX_EPOCHS && got.step == DL_MAX_STEP);
+    DlTrainPos huge = {3, INT64_MAX, 1};
+    assert_int_equal(dl_save_checkpoint(path, &tp.p, a, &huge, &err), 0);
+    expect_refused(path, &tp.p, "checkpoint metadata 'step' is '9223372036854775807', not a step count in "
+                                "0..9007199254740992");
+    DlTrainPos over = {3, DL_MAX_STEP + 1, 1};
+    assert_int_equal(dl_save_checkpoint(path, &tp.p, a, &over, &err), 0);
+    expect_refused(path, &tp.p, "'step' is '9007199254740993', not a step count");
+    DlTrainPos neg = {3, -1, 1};
+    assert_int_equal(dl_save_checkpoint(path, &tp.p, a, &neg, &err), 0);
+    expect_refused(path, &tp.p, "'step' is '-1', not a step count");
+    DlTrainPos ep = {DL_MAX_EPOCHS + 1, DL_MAX_STEP, 1};
+    assert_int_equal(dl_save_checkpoint(path, &tp.p, a, &ep, &err), 0);
+    expect_refused(path, &tp.p, "'epoch' is '1000001', not a count of epochs in 0..1000000");
+    DlTrainPos few = {5, 4, 1};
+    assert_int_equal(dl_save_checkpoint(path, &tp.p, a, &few, &err), 0);
+    expect_refused(path, &tp.p, "checkpoint metadata 'step' is 4, fewer than its 5 epochs");
+    free(path);
+    arenas_free(a);
+}
+
 /* Every byte of the size field and the JSON header replaced (by '9', '"',
  * ']' and 0xFF): each load succeeds or fails with one line, and never reads
  * out of bounds (run under ASan by `make asan`). */
@@ -754,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_mismatched_plan),
         cmocka_unit_test(test_adam_state_round_trip),
         cmocka_unit_test(test_damaged),
+        cmocka_unit_test(test_counters),
         cmocka_unit_test(test_every_header_byte),
         cmocka_unit_test(test_state_hash),
         cmocka_unit_test(test_finetune_by_name),
