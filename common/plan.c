@@ -423,6 +423,9 @@ static char *plan_check(const DlPlan *p)
         for (int k = 0; k < t->ncols; k++)
             if (t->cols[k] < 0 || t->cols[k] >= p->nlabels)
                 return dl_xasprintf("tensor %d ('%s'): label column %d out of range", i, tname(p, i), t->cols[k]);
+        if (t->role == DL_ROLE_SCALARS && t->numel != 4)
+            return dl_xasprintf("tensor %d ('%s'): the scalars input holds 4 values (lr, momentum, step, seed)", i,
+                                tname(p, i));
         if (t->role == DL_ROLE_LABEL && (t->ncols < 1 || t->ndim != 2 || t->shape[1] != t->ncols))
             return dl_xasprintf("tensor %d ('%s'): a label input must be [B,ncols]", i, tname(p, i));
     }

@@ -267,3 +267,15 @@ int dl_read_file(const char *path, size_t limit, DlBuf *out, char **why)
     if (!out->s) dl_buf_put(out, "", 0); /* an empty file: an empty string */
     return 0;
 }
+
+int dl_path_stays_inside(const char *path)
+{
+    if (!path || !*path || path[0] == '/') return 0;
+    for (const char *c = path; *c;) {
+        size_t n = strcspn(c, "/");
+        if (n == 2 && c[0] == '.' && c[1] == '.') return 0;
+        c += n;
+        while (*c == '/') c++;
+    }
+    return 1;
+}

@@ -23,6 +23,9 @@ char *dl_xstrdup(const char *s);
 char *dl_xstrndup(const char *s, size_t n);
 /* printf into a fresh malloc'd string. */
 char *dl_xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 1 when path is relative and stays beneath its base: not empty, not
+ * starting with '/', no component "..". */
+int dl_path_stays_inside(const char *path);
 
 /* A bump allocator: many small objects, freed together. */
 typedef struct DlPool DlPool;

@@ -60,9 +60,20 @@ static int kv_num(const DlPlan *p, const char *key, double def, double lo, doubl
     return 0;
 }
 
-static char *join(const char *root, const char *rel)
+static char *join(const char *root, const char *rel) { return dl_xasprintf("%s/%s", root, rel); }
+
+/* The data binding's path KEY (dldlc only writes paths beneath the data root;
+ * a plan from elsewhere may say anything): NULL when absent, -1 when it leaves
+ * the data root. */
+static int root_path(const DlPlan *plan, const char *key, const char **out, char **err)
 {
-    return rel[0] == '/' ? dl_xstrdup(rel) : dl_xasprintf("%s/%s", root, rel);
+    *out = kv(plan, key);
+    if (*out && !dl_path_stays_inside(*out)) {
+        *err = dl_xasprintf("data binding: %s '%s' leaves the data root (an absolute path or '..'): "
+                            "the plan was not written by dldlc; re-run dldlc on its spec", key, *out);
+        return -1;
+    }
+    return 0;
 }
 
 /* Where a label or distribution is read: "<prefix>:<field>" (LabelFrom). */
@@ -100,11 +111,13 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     if (!source_find(s->source))
         return *err = dl_xasprintf("data binding: unknown source '%s' (known: %s)", s->source,
                                    source_kind_names()), -1;
-    const char *path = kv(plan, "source.path");
+    const char *path;
+    if (root_path(plan, "source.path", &path, err)) return -1;
     if (!path) return *err = dl_xasprintf("data binding: no 'source.path'"), -1;
     s->rel_path = dl_xstrdup(path);
     s->path = join(root, path);
-    if ((path = kv(plan, "source.images"))) {
+    if (root_path(plan, "source.images", &path, err)) return -1;
+    if (path) {
         s->rel_images = dl_xstrdup(path);
         s->images = join(root, path);
     }
@@ -128,7 +141,8 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
         if (s->split == SPLIT_FOLDS) return *err = dl_xasprintf("data binding: folds split without 'split.column'"), -1;
         s->split_col = "split";
     }
-    if ((path = kv(plan, "split.path"))) {
+    if (root_path(plan, "split.path", &path, err)) return -1;
+    if (path) {
         s->rel_split_path = dl_xstrdup(path);
         s->split_path = join(root, path);
     } else if (s->split == SPLIT_FOLDS || (s->split == SPLIT_COLUMN && strcmp(s->source, "csv") != 0)) {
@@ -206,6 +220,15 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
         p = *end ? end + 1 : end;
     }
     return 0;
+}
+
+int dl_data_input_shape(const DlPlan *plan, int *C, int *H, int *W, char **err)
+{
+    DataSpec s;
+    int rc = data_spec_parse(plan, ".", &s, err);
+    if (rc == 0) *C = s.C, *H = s.H, *W = s.W;
+    data_spec_free(&s);
+    return rc;
 }
 
 void data_spec_free(DataSpec *s)

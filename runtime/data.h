@@ -54,6 +54,10 @@ typedef struct DlDataOpts {
  * without skip_bad any bad sample fails the load.  Returns 0 or -1 with a
  * one-line message in *err (malloc'd), e.g. a missing data root. */
 int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, char **err);
+/* The size of one sample's input, C x H x W (features: d x 1 x 1), as the
+ * plan's data binding declares it (checked, without reading any data).
+ * Returns 0, or -1 with *err naming the binding's bad key. */
+int dl_data_input_shape(const DlPlan *plan, int *C, int *H, int *W, char **err);
 void dl_data_free(DlDataset *d);
 
 /* The folds a cross-validation runs (--cv): kfold(k): "fold1".."foldk";

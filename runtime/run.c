@@ -10,6 +10,38 @@
 #include <sys/stat.h>
 
 #include "../common/util.h"
+#include "data.h"
+
+/* What dl_feed writes must fit what the program reads: the input tensor is
+ * [B, C, H, W] of the data binding's sample size, every target and label
+ * input has B rows (their widths are checked by dl_plan_read). */
+static int prog_io_fits(const DlPlan *p, const char *name, const DlProgIO *io, char **err)
+{
+    int C, H, W;
+    if (dl_data_input_shape(p, &C, &H, &W, err) != 0) return -1;
+    const DlPlanTensor *in = &p->tensors[io->input];
+    if (in->ndim < 1 || in->shape[0] != io->batch || in->numel != (int64_t)io->batch * C * H * W) {
+        *err = dl_xasprintf("the '%s' program's input '%s' has %lld elements, its batch of %d samples of "
+                            "%d x %d x %d needs %lld (re-run dldlc)", name, in->name ? in->name : "?",
+                            (long long)in->numel, io->batch, C, H, W, (long long)io->batch * C * H * W);
+        return -1;
+    }
+    if (io->data_stats >= 0 && p->tensors[io->data_stats].numel != 2 * (int64_t)C) {
+        *err = dl_xasprintf("the '%s' program's feature statistics hold %lld values, not 2 x %d (re-run dldlc)", name,
+                            (long long)p->tensors[io->data_stats].numel, C);
+        return -1;
+    }
+    for (int j = 0; j < io->ntarget + io->nlabel; j++) {
+        int t = j < io->ntarget ? io->target[j] : io->label[j - io->ntarget];
+        if (p->tensors[t].shape[0] != io->batch) {
+            *err = dl_xasprintf("the '%s' program's %s input '%s' has %lld rows, not its batch of %d (re-run dldlc)",
+                                name, j < io->ntarget ? "target" : "label", p->tensors[t].name ? p->tensors[t].name : "?",
+                                (long long)p->tensors[t].shape[0], io->batch);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 int dl_prog_io(const DlPlan *p, const char *name, DlProgIO *io, char **err)
 {
@@ -56,7 +88,7 @@ int dl_prog_io(const DlPlan *p, const char *name, DlProgIO *io, char **err)
                             io->batch <= 0 ? "no batch size" : "no input");
         return -1;
     }
-    return 0;
+    return prog_io_fits(p, name, io, err);
 }
 
 int dl_prog_expect(const DlProgIO *io, int head, int target)

@@ -287,6 +287,9 @@ static int scan_csv(const DataSpec *spec, SampleList *out, char **err)
         s->key_dir = dl_xstrdup(file);
         s->key_parent = dl_xasprintf("%s/%s", folder, file);
         if (!*file) s->bad = dl_xasprintf("%s:%d: empty file name", c.name, row->line);
+        else if (!dl_path_stays_inside(file))
+            s->bad = dl_xasprintf("%s:%d: file '%s' leaves the image folder (an absolute path or '..')", c.name,
+                                  row->line, file);
         for (int a = 0; a < spec->nlabels && !s->bad; a++)
             if (parse_float(row->f[lcol[a]], &s->labels[a]))
                 s->bad = dl_xasprintf("%s:%d: %s '%s' is not a number", c.name, row->line,

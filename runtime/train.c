@@ -477,7 +477,12 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
         goto fail;
     }
     L.epochs = (int)epochs;
-    L.pos.seed = (uint64_t)dl_plan_hyper_num(p, "seed", 0);
+    double seed = dl_plan_hyper_num(p, "seed", 0);
+    if (!(seed >= 0 && seed <= 9007199254740992.0) || seed != floor(seed)) {
+        err = dl_xasprintf("%s: the plan's seed %g is not a whole number in 0..2^53 (re-run dldlc)", o->plan_path, seed);
+        goto fail;
+    }
+    L.pos.seed = (uint64_t)seed;
     if (dl_load_data(p, o, fold, &L.d, &err) != 0) goto fail;
     L.nb = L.d->ntrain / L.tr.batch;
     if (L.nb == 0) {
