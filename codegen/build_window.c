@@ -39,10 +39,14 @@ typedef struct Win {
     int xo, yo;            /* plane offsets of this work item in the input / output tensors */
 } Win;
 
-/* The clipped window of output o (an expression) along one axis: input
- * coordinates start + [klo, khi), start = o*s - p. */
+/* The window of output o (an expression) along one axis, start = o*s - p.
+ * Interior windows (clip 0): input coordinates start + [klo, khi) with the
+ * constant offsets [0, ks).  Border windows (clip 1): the input coordinates
+ * themselves, [klo, khi) = [max(start, 0), min(start + ks, n)): so that every
+ * index is an interval the kernel prover (kir_prove) bounds without knowing
+ * how the offset and the start correlate. */
 typedef struct WinAx {
-    int start, klo, khi;
+    int start, klo, khi, clip;
 } WinAx;
 
 static Axis axis_of(int64_t n, int64_t no, int64_t ks, int64_t s, int64_t p)
@@ -68,11 +72,11 @@ static WinAx win_ax(const Win *w, int blk, const Axis *a, int interior, int o, c
 {
     KirKernel *k = w->k;
     WinAx r = {kir_bin(k, KX_SUB, kir_bin(k, KX_MUL, o, kir_i64(k, w->s)), kir_i64(k, w->p)), kir_i64(k, 0),
-               kir_i64(k, w->ks)};
+               kir_i64(k, w->ks), 0};
     if (!interior) {
-        int neg = kir_bin(k, KX_SUB, kir_i64(k, 0), r.start);
-        r.klo = kir_decl(k, blk, rlo, kir_bin(k, KX_MAX, neg, kir_i64(k, 0)));
-        r.khi = kir_decl(k, blk, rhi, kir_bin(k, KX_MIN, kir_bin(k, KX_SUB, kir_i64(k, a->n), r.start), kir_i64(k, w->ks)));
+        r.clip = 1;
+        r.klo = kir_decl(k, blk, rlo, kir_bin(k, KX_MAX, r.start, kir_i64(k, 0)));
+        r.khi = kir_decl(k, blk, rhi, kir_bin(k, KX_MIN, kir_bin(k, KX_ADD, r.start, kir_i64(k, w->ks)), kir_i64(k, a->n)));
     }
     return r;
 }
@@ -112,9 +116,9 @@ static int win_loops(Win *w, int blk, const WinAx *rh, const WinAx *rw, int *pos
 {
     KirKernel *k = w->k;
     int kh, kw;
-    int l1 = loop(k, blk, "kh", rh->klo, rh->khi, &kh);
-    int l2 = loop(k, l1, "kw", rw->klo, rw->khi, &kw);
-    int h = kir_bin(k, KX_ADD, rh->start, kh), x = kir_bin(k, KX_ADD, rw->start, kw);
+    int l1 = loop(k, blk, rh->clip ? "ih" : "kh", rh->klo, rh->khi, &kh);
+    int l2 = loop(k, l1, rw->clip ? "iw" : "kw", rw->klo, rw->khi, &kw);
+    int h = rh->clip ? kh : kir_bin(k, KX_ADD, rh->start, kh), x = rw->clip ? kw : kir_bin(k, KX_ADD, rw->start, kw);
     *pos = kir_madd(k, h, kir_i64(k, w->ax[1].n), x);
     return l2;
 }
@@ -154,7 +158,8 @@ static void bwd_scatter(Win *w, int blk, int oi, int oj, const WinAx *rh, const 
         return;
     }
     int g = kir_decl(k, blk, "g", kir_bin(k, KX_ADD, kir_f32(k, 0), dy));
-    int h0 = kir_bin(k, KX_ADD, rh->start, rh->klo), x0 = kir_bin(k, KX_ADD, rw->start, rw->klo);
+    int h0 = rh->clip ? rh->klo : kir_bin(k, KX_ADD, rh->start, rh->klo);
+    int x0 = rw->clip ? rw->klo : kir_bin(k, KX_ADD, rw->start, rw->klo);
     int best = kir_decl_var(k, blk, "best", KT_F32, kir_f32(k, -INFINITY));
     int arg = kir_decl_var(k, blk, "arg", KT_I64, kir_madd(k, h0, kir_i64(k, w->ax[1].n), x0));
     int l = win_loops(w, blk, rh, rw, &pos);
