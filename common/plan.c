@@ -166,6 +166,7 @@ static void encode(const DlPlan *p, DlBuf *b)
         put_i32(b, t->dist);
         put_i32(b, t->has_ignore);
         put_f32(b, t->ignore);
+        put_i32(b, t->clamp);
         put_u32(b, (uint32_t)t->naxes);
         for (int a = 0; a < t->naxes; a++) {
             const DlPlanAxis *ax = &t->axes[a];
@@ -300,6 +301,7 @@ static char *target_check(const DlPlan *p, const DlPlanTarget *t)
     if (t->kind == DL_TGT_GAUSSIAN2D && t->naxes != 2) return dl_xasprintf("a gaussian2d target has two axes");
     if (t->kind == DL_TGT_GIVEN ? t->dist < 0 : t->dist != -1) return dl_xasprintf("bad distribution field %d", t->dist);
     if (!isfinite(t->ignore)) return dl_xasprintf("bad ignore value");
+    if (t->clamp != 0 && (t->clamp != 1 || t->kind == DL_TGT_GIVEN)) return dl_xasprintf("bad clamp flag %d", t->clamp);
     int64_t K = 1;
     for (int a = 0; a < t->naxes; a++) {
         const DlPlanAxis *ax = &t->axes[a];
@@ -621,6 +623,7 @@ static void decode_section(Rd *r, int s, DlPlan *p)
             t->dist = get_i32(r);
             t->has_ignore = get_i32(r);
             t->ignore = get_f32(r);
+            t->clamp = get_i32(r);
             int na = get_count(r, 24, DL_MAX_AXES);
             t->naxes = na;
             for (int a = 0; a < na && !r->err; a++) {

@@ -165,6 +165,8 @@ typedef struct DlPlanTarget {
     int dist;         /* GIVEN: distribution field index; else -1 */
     int has_ignore;   /* ONEHOT: a label equal to `ignore` carries no mass */
     float ignore;
+    int clamp;        /* GAUSSIAN*, ONEHOT: a label outside [bins[0], bins[nbins-1]] is clamped
+                         to it; else its sample is bad (runtime/target.c dl_target_check) */
 } DlPlanTarget;
 
 /* A metric, computed by the runtime from the eval program's outputs.

@@ -79,6 +79,7 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
         fprintf(o, "  %s: %s (%d axes)", tg->name, dl_target_kind_name[tg->kind], tg->naxes);
         if (tg->dist >= 0) fprintf(o, ", distribution field %d", tg->dist);
         if (tg->has_ignore) fprintf(o, ", ignore %g", tg->ignore);
+        if (tg->clamp) fprintf(o, ", labels clamped to the bins");
         fputc('\n', o);
         for (int a = 0; a < tg->naxes; a++) {
             const DlPlanAxis *ax = &tg->axes[a];

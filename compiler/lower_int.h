@@ -89,6 +89,7 @@ typedef struct TargetInfo {
     int dist;                      /* GIVEN: index into DataInfo.dists; else -1 */
     int has_ignore;
     float ignore;
+    int clamp;                     /* labels outside the bins' range are clamped (else bad samples) */
     int class_head;                /* a ce target: the head whose classes it spans; else -1 */
     int64_t K;
 } TargetInfo;

@@ -131,9 +131,18 @@ static int parse_sigma(Lower *L, const AstExpr *e, TargetInfo *t, int axis, cons
     return 0;
 }
 
+/* clamp = true: a label outside the bins' range is moved to the nearest end
+ * instead of making its sample bad (runtime/target.c). */
+static int parse_clamp(Lower *L, const AstExpr *e, TargetInfo *t)
+{
+    return lw_get_bool(L, e, "clamp", dl_target_kind_name[t->kind], 0, &t->clamp);
+}
+
 static int tgt_gaussian1d(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
 {
     t->naxes = 1;
+    if (parse_clamp(L, a[3], t))
+        return -1;
     if (lw_label_refs(L, a[0], t->label, 1) != 1)
         return -1;
     return parse_bins(L, a[1], t, 0) | parse_sigma(L, a[2], t, 0, dl_target_kind_name[t->kind]);
@@ -141,6 +150,8 @@ static int tgt_gaussian1d(Lower *L, TargetInfo *t, const AstExpr *c, const AstEx
 static int tgt_gaussian2d(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
 {
     t->naxes = 2;
+    if (parse_clamp(L, a[4], t))
+        return -1;
     if (lw_label_refs(L, a[0], &t->label[0], 1) != 1 || lw_label_refs(L, a[1], &t->label[1], 1) != 1)
         return -1;
     if (t->label[0] == t->label[1]) {
@@ -213,6 +224,8 @@ static int tgt_given(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **
 static int tgt_onehot(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
 {
     t->naxes = 1;
+    if (parse_clamp(L, a[2], t))
+        return -1;
     if (lw_label_refs(L, a[0], t->label, 1) != 1)
         return -1;
     t->sigma[0] = 0;
@@ -225,10 +238,12 @@ static const struct TargetKind {
     ArgSpec spec[LW_MAX_ARGS];
     int nspec;
 } target_kinds[] = {
-    {"gaussian1d", tgt_gaussian1d, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0}}, 3},
+    {"gaussian1d", tgt_gaussian1d,
+     {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0}, {"clamp", AT_BOOL, 0, 0}}, 4},
     {"gaussian2d", tgt_gaussian2d,
-     {{"label1", AT_EXPR, 1, 0}, {"label2", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0}}, 4},
-    {"onehot", tgt_onehot, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
+     {{"label1", AT_EXPR, 1, 0}, {"label2", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"sigma", AT_EXPR, 1, 0},
+      {"clamp", AT_BOOL, 0, 0}}, 5},
+    {"onehot", tgt_onehot, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"clamp", AT_BOOL, 0, 0}}, 3},
     {"given", tgt_given, {{"distribution", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
 };
 
@@ -294,6 +309,7 @@ void lw_plan_meta(Lower *L, DlPlan *meta)
         pt->dist = t->dist >= 0 ? D->dists.a[t->dist].index : -1;
         pt->has_ignore = t->has_ignore;
         pt->ignore = t->ignore;
+        pt->clamp = t->clamp;
         for (int a = 0; a < t->naxes; a++) {
             const DataLabel *lab = t->label[a] >= 0 ? &D->labels.a[t->label[a]] : NULL;
             pt->axes[a].name = dl_pool_strdup(L->pool, lab ? lab->name : t->name);

@@ -356,6 +356,12 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
             goto fail;
         }
     }
+    for (size_t i = 0; i < l.n; i++) /* labels within their targets' bins (or clamped) */
+        for (int t = 0; t < plan->ntargets && !l.a[i].bad; t++) {
+            char *why = dl_target_check_labels(&plan->targets[t], l.a[i].labels);
+            if (why) l.a[i].bad = dl_xasprintf("%s: %s", l.a[i].rel ? l.a[i].rel : "?", why);
+            free(why);
+        }
     if (split_assign(&spec, &l, err)) goto fail;
     if (l.n == 0) {
         *err = dl_xasprintf("%s: no samples", spec.rel_path);

@@ -98,6 +98,13 @@ void dl_target_build(const DlPlanTarget *t, const float *labels, const float *di
 int dl_target_bins(const DlPlanTarget *t); /* K */
 /* The index of the bin of ax nearest to label l (ties: the lower bin). */
 int dl_target_nearest_bin(const DlPlanAxis *ax, float l);
+/* A sample's labels against target t (labels: the sample's label columns):
+ * each axis's label within its bins' range [bins[0], bins[nbins-1]] (or
+ * equal to a one-hot target's ignore value), clamped into it when t->clamp;
+ * a per-sample sigma positive and finite.  NULL, or what is wrong, e.g.
+ * "age 1e+09 is outside target 'dist''s bins [0, 116] years (clamp = true in
+ * the target clamps it)" (malloc'd). */
+char *dl_target_check_labels(const DlPlanTarget *t, float *labels);
 /* The target rows of samples idx[0..B) from their (possibly augmented)
  * labels [B,nlabels]: y [B,K]. */
 void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, int B, const float *labels,

@@ -21,6 +21,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "../common/util.h"
 #include "data.h"
 
 int dl_target_bins(const DlPlanTarget *t)
@@ -42,6 +43,30 @@ int dl_target_nearest_bin(const DlPlanAxis *ax, float l)
         }
     }
     return best;
+}
+
+char *dl_target_check_labels(const DlPlanTarget *t, float *labels)
+{
+    if (t->kind == DL_TGT_GIVEN) return NULL;
+    for (int a = 0; a < t->naxes; a++) {
+        const DlPlanAxis *ax = &t->axes[a];
+        float *l = &labels[ax->label];
+        if (t->has_ignore && *l == t->ignore) continue; /* no class: no mass, no loss */
+        float lo = ax->bins[0], hi = ax->bins[ax->nbins - 1];
+        if (!(*l >= lo && *l <= hi)) {
+            if (t->clamp && !isnan(*l)) {
+                *l = *l < lo ? lo : hi;
+            } else {
+                return dl_xasprintf("%s %g is outside target '%s''s bins [%g, %g]%s%s%s", ax->name, (double)*l, t->name,
+                                    (double)lo, (double)hi, *ax->unit ? " " : "", ax->unit,
+                                    t->clamp ? "" : " (clamp = true in the target clamps it)");
+            }
+        }
+        if (ax->sigma_label >= 0 && !(labels[ax->sigma_label] > 0 && isfinite(labels[ax->sigma_label])))
+            return dl_xasprintf("sigma %g of target '%s' is not a positive number", (double)labels[ax->sigma_label],
+                                t->name);
+    }
+    return NULL;
 }
 
 static void onehot(const DlPlanTarget *t, const float *labels, float *y, int K)

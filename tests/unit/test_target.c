@@ -230,6 +230,52 @@ static void test_sigma_given_ignore(void **state)
     free(y), free(z);
 }
 
+/* Labels outside their target's bins make a bad sample, unless the target
+ * clamps them; an ignore value and a given target pass; a per-sample sigma
+ * must be positive and finite. */
+static void test_label_range(void **state)
+{
+    float bins[3] = {0, 50, 116};
+    DlPlanTarget t = {.name = "dist", .kind = DL_TGT_GAUSSIAN1D, .naxes = 1, .dist = -1};
+    t.axes[0] = (DlPlanAxis){.name = "age", .unit = "years", .nbins = 3, .bins = bins, .sigma = 2, .label = 0,
+                             .sigma_label = -1};
+    float lab[2] = {116, 1};
+    assert_null(dl_target_check_labels(&t, lab));
+    float bad[] = {1e9f, -5, NAN, INFINITY};
+    for (int i = 0; i < 4; i++) {
+        lab[0] = bad[i];
+        char *why = dl_target_check_labels(&t, lab);
+        assert_non_null(why);
+        printf("%s\n", why);
+        assert_non_null(strstr(why, "is outside target 'dist''s bins [0, 116] years (clamp = true"));
+        free(why);
+    }
+    t.clamp = 1;
+    lab[0] = 1e9f;
+    assert_null(dl_target_check_labels(&t, lab));
+    assert_true(lab[0] == 116);
+    lab[0] = -5;
+    assert_null(dl_target_check_labels(&t, lab));
+    assert_true(lab[0] == 0);
+    lab[0] = NAN; /* never clamped: a NaN has no nearest end */
+    char *why = dl_target_check_labels(&t, lab);
+    assert_non_null(why);
+    free(why);
+    lab[0] = 30, lab[1] = 0;
+    t.axes[0].sigma_label = 1;
+    why = dl_target_check_labels(&t, lab);
+    assert_non_null(strstr(why, "sigma 0 of target 'dist' is not a positive number"));
+    free(why);
+
+    DlPlanTarget oh = {.name = "cls", .kind = DL_TGT_ONEHOT, .naxes = 1, .dist = -1, .has_ignore = 1, .ignore = 255};
+    oh.axes[0] = (DlPlanAxis){.name = "class", .unit = "", .nbins = 3, .bins = bins, .label = 0, .sigma_label = -1};
+    float cls = 255;
+    assert_null(dl_target_check_labels(&oh, &cls));
+    DlPlanTarget gv = {.name = "y", .kind = DL_TGT_GIVEN, .naxes = 1, .dist = 0};
+    gv.axes[0] = (DlPlanAxis){.nbins = 3, .bins = bins, .label = -1, .sigma_label = -1};
+    assert_null(dl_target_check_labels(&gv, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_fixture),
         cmocka_unit_test(test_label_columns),
         cmocka_unit_test(test_by_hand),
+        cmocka_unit_test(test_label_range),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);
 }
