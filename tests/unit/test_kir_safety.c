@@ -28,6 +28,8 @@
 #include "compiler/compile.h"
 #include "runtime/exec.h"
 
+#include "../ref/kir_interp.c"
+
 /* ---- the prover on hand-built kernels ------------------------------------- */
 
 /* y[idx(gid)] = x[gid] over grid n, with idx built by f. */
@@ -341,6 +343,63 @@ static void test_kernel_name(void **state)
     dl_plan_free(p);
 }
 
+/* The checking interpreter (tests/ref/kir_interp.c) is the oracle of the
+ * prover's soundness: it catches the out-of-bounds store the prover refuses,
+ * and every kernel of every spec, which the prover accepted, runs under it on
+ * buffers of exactly the proven sizes without one failed check (the first
+ * 300000 statements of each kernel, on random data). */
+static void test_interpreter_oracle(void **state)
+{
+    KirKernel k;
+    kir_init(&k, "k", 64);
+    int x = kir_buf(&k, "x", 64, 0), y = kir_buf(&k, "y", 64, 1);
+    int g = kir_gid(&k);
+    kir_store(&k, k.body, y, idx_plus1(&k, g), kir_load(&k, x, g), 0);
+    float xs[64] = {0}, ys[64] = {0};
+    float *bufs[2] = {xs, ys};
+    int64_t n[2] = {64, 64}, budget = 1000;
+    char why[300];
+    assert_int_equal(kir_interp(&k, 64, bufs, n, &budget, why), -1);
+    assert_non_null(strstr(why, "work item 63: store index 64 outside buffer of 64"));
+    kir_free(&k);
+
+    static const char *const specs[] = {"specs/age.dldl", "specs/pose.dldl", "specs/ldl_mlp.dldl",
+                                        "specs/ldl_maxent.dldl", "specs/emotion6.dldl", "specs/age_gender.dldl",
+                                        "tests/ops/adam.dldl", "tests/ops/adamw.dldl", "tests/ops/sgd_nesterov.dldl"};
+    unsigned seed = 7;
+    int nkernels = 0;
+    for (size_t si = 0; si < sizeof specs / sizeof *specs; si++) {
+        char *path = dl_xasprintf("%s/spec.plan", dir);
+        CompileOptions o = {.spec = specs[si], .output = path};
+        FILE *null = fopen("/dev/null", "w");
+        assert_int_equal(compile_run(&o, null, stderr), 0);
+        fclose(null);
+        char *err = NULL;
+        DlPlan *p = dl_plan_read(path, &err);
+        if (!p) fail_msg("%s", err);
+        KirModule m;
+        if (kir_module_load(p, &m, &err)) fail_msg("%s: %s", specs[si], err);
+        for (int ki = 0; ki < m.n; ki++, nkernels++) {
+            const KirKernel *kk = &m.k[ki];
+            float *b[16];
+            int64_t nb[16];
+            for (int i = 0; i < kk->nbufs; i++) {
+                nb[i] = kk->bufs[i].numel;
+                b[i] = dl_xmalloc((size_t)nb[i] * sizeof(float));
+                for (int64_t j = 0; j < nb[i]; j++) b[i][j] = (float)rand_r(&seed) / (float)RAND_MAX + 0.5f;
+            }
+            int64_t left = 300000;
+            if (kir_interp(kk, kk->grid, b, nb, &left, why) < 0) fail_msg("%s kernel %s: %s", specs[si], kk->name, why);
+            for (int i = 0; i < kk->nbufs; i++) free(b[i]);
+        }
+        kir_module_free(&m);
+        dl_plan_free(p);
+        free(path);
+    }
+    printf("%d kernels ran under the checking interpreter\n", nkernels);
+    assert_true(nkernels > 100);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -348,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_decode),
         cmocka_unit_test(test_tampered_plan),
         cmocka_unit_test(test_kernel_name),
+        cmocka_unit_test(test_interpreter_oracle),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
