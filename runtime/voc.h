@@ -102,10 +102,11 @@ typedef struct DlVocAnnotation {
  *   "NAME:LINE: entity declarations are not allowed in an annotation (entity 'E')"
  *   "NAME:LINE: the root element is 'X', not 'annotation'"
  *   "NAME:LINE: class 'dragon' is not one of the 20 VOC classes"
- *   "NAME:LINE: object without a name"
+ *   "NAME:LINE: object without a name (object N)"  (N counts from 1)
  *   "NAME:LINE: more than 10000 objects"
  *   "NAME:LINE: ELEM is 'TEXT', expected ..." (difficult, segmented not 0/1;
  *     width, height not a decimal integer)
+ *   "NAME:LINE: ELEM is longer than 256 bytes"
  *   "NAME:LINE: more than one ELEM"  (size, width, height, segmented, an object's
  *     name or difficult)
  *   "NAME: no size/width" (or size/height)

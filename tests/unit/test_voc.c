@@ -6,9 +6,10 @@
  * 0, a body part's name is not a class, a missing `difficult` is 0, white
  * space around values) and refused, each with its exact message: malformed
  * and truncated XML, an empty file, the wrong root, an unknown class, a
- * missing, zero, fractional or huge size, a duplicated width, a bad
- * difficult flag, an object without a name, 10001 objects, a file over
- * 1 MiB, an external entity (a file holding "dog" that must not be read)
+ * 300-byte class name, a missing, zero, fractional or huge size, a
+ * duplicated width, a bad difficult flag, an object without a name, 10001
+ * objects, a file over 1 MiB, an external entity (a file holding "dog" that
+ * must not be read)
  * and an entity-expansion bomb; label maps read (palette and greyscale,
  * interlaced, a short palette) and refused: not a PNG, RGB, 16-bit grey,
  * 4-bit palette, index 77, a header claiming 100000x100000, a truncated
@@ -327,6 +328,10 @@ static void test_annotation_refused(void **state)
     xml_err("noname.xml", "noname.xml:3: object without a name (object 1)", 0);
     write_text("twonames.xml", HEAD "<object><name>dog</name>\n<name>cat</name></object>\n</annotation>");
     xml_err("twonames.xml", "twonames.xml:4: more than one object/name", 0);
+    char *longname = dl_xasprintf(HEAD "<object><name>%0300d</name></object></annotation>", 7);
+    write_text("longname.xml", longname);
+    free(longname);
+    xml_err("longname.xml", "longname.xml:3: object/name is longer than 256 bytes", 0);
     write_text("diff2.xml", HEAD OBJ("dog", "2") "</annotation>");
     xml_err("diff2.xml", "diff2.xml:3: object/difficult is '2', expected 0 or 1", 0);
     write_text("seg.xml", HEAD "<segmented>yes</segmented></annotation>");
