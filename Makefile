@@ -30,7 +30,7 @@ RUNTIME_OBJ  = $(RUNTIME_SRC:%.c=$(B)/%.o)
 KIR_OBJ      = $(patsubst %,$(B)/codegen/%.o,kir kir_io kir_prove kir_plan render prelude)
 
 DLDLC_LIBS   = -lxxhash -ldl -lm
-DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lmatio -lxxhash -ldl -lm -lpthread -fopenmp
+DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lmatio -lexpat -lpng -lxxhash -ldl -lm -lpthread -fopenmp
 
 all: dldlc dldlrun
 

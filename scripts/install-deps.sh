@@ -4,7 +4,8 @@
 # The CUDA toolkit (NVRTC, for --emit=ptx and the tests) comes with the machine image.
 set -euo pipefail
 deps=(build-essential g++ flex bison libopenblas-dev libdnnl-dev libstb-dev
-      libturbojpeg0-dev libxxhash-dev libcmocka-dev libjansson-dev libmatio-dev)
+      libturbojpeg0-dev libxxhash-dev libcmocka-dev libjansson-dev libmatio-dev
+      libexpat1-dev libpng-dev)
 missing=()
 for p in "${deps[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
