@@ -105,8 +105,10 @@ static DlPlan *make_plan(int bn_arg2)
 
     p->nkernels = 2;
     p->kernels = dl_xcalloc(2, sizeof *p->kernels);
-    p->kernels[0] = (DlPlanKernel){S("k0_bn_relu"), 3, (uint8_t *)S("\x01kernel IR bytes"), 16};
-    p->kernels[1] = (DlPlanKernel){S("k1_loss"), 2, (uint8_t *)S("\x01\x00more"), 6};
+    p->kernels[0] = (DlPlanKernel){S("k0_bn_relu"), 3, dl_xmalloc(16), 16};
+    memcpy(p->kernels[0].kir, "\x01kernel IR byte", 16);
+    p->kernels[1] = (DlPlanKernel){S("k1_loss"), 2, dl_xmalloc(6), 6};
+    memcpy(p->kernels[1].kir, "\x01\x00more", 6); /* bytes, not a string: a 0 inside */
 
     p->nprograms = 2;
     p->programs = dl_xcalloc(2, sizeof *p->programs);
