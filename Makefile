@@ -13,6 +13,11 @@ CFLAGS  ?= $(OPT) -g
 # Warnings: all and extra; unused parameters are common in op tables and
 # callbacks, so that one is off.
 WARN    = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+# WERROR=1 (CI) makes any warning in our own sources an error; the flex and
+# bison output (rules below) is compiled without our warnings and stays out.
+ifeq ($(WERROR),1)
+WARN   += -Werror
+endif
 B      ?= build
 BIN    ?= .
 DLDLC   = $(BIN)/dldlc
