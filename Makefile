@@ -144,21 +144,23 @@ clean:
 .PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-# ---- fuzzing (clang only; not run by CI) -----------------------------------
-# make fuzz: build the libFuzzer harnesses of tests/fuzz/ with ASan and UBSan
-# into build/fuzz/ (objects apart from the gcc build), replay every file of
-# tests/fuzz/regressions/, then fuzz each harness for FUZZ_SECONDS, one after
-# the other (corpora in build/fuzz/corpus/, seeded from specs/, tests/errors/,
-# a plan of specs/age.dldl and tests/fuzz/seeds/).  Needs clang and
-# libclang-rt-14-dev.  See tests/fuzz/README.md.
+# ---- fuzzing (clang) ------------------------------------------------------
+# Every tests/fuzz/fuzz_NAME.c is a libFuzzer harness (adding one is adding the
+# file), built with clang, ASan and UBSan into build/fuzz/fuzz_NAME (objects in
+# build/fuzz/obj/, apart from the gcc build), linked with the compiler's objects
+# and runtime/checkpoint.c.  tests/fuzz/run.sh replays each harness's
+# tests/fuzz/regressions/NAME/ and then fuzzes it for FUZZ_SECONDS, one after
+# the other; a crash fails and names the input.  Needs clang and
+# libclang-rt-14-dev (make deps).  See tests/fuzz/README.md.
+#   make fuzz      the corpora of build/fuzz/corpus/, which grow across runs
+#   make fuzz-ci   (CI) fresh corpora seeded from the repository only
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_ARGS    ?= -timeout=2 -rss_limit_mb=2048 -print_final_stats=1
 FB = $(B)/fuzz
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -O1 -g $(FUZZ_SAN) $(CPPFLAGS)
-FUZZ_NAMES  = fuzz_spec fuzz_plan fuzz_plan_payload fuzz_checkpoint
-FUZZ_BINS   = $(FUZZ_NAMES:%=$(FB)/%)
+FUZZ_NAMES  = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS   = $(FUZZ_NAMES:%=$(FB)/fuzz_%)
 FUZZ_SRC    = $(COMMON_SRC) $(GRAMMAR_SRC) $(COMPILER_SRC) $(CODEGEN_SRC) runtime/checkpoint.c
 FUZZ_OBJ    = $(FUZZ_SRC:%.c=$(FB)/obj/%.o) $(FB)/obj/grammar/parser.o $(FB)/obj/grammar/lexer.o
 
@@ -170,32 +172,23 @@ $(FB)/obj/grammar/lexer.o: $(B)/grammar/lexer.c $(B)/grammar/parser.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Igrammar -c -o $@ $<
 $(FB)/obj/%.o: %.c | $(B)/grammar/parser.h $(B)/grammar/lexer.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_io.h $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -ljansson $(DLDLC_LIBS)
+	$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -ljansson $(DLDLC_LIBS)
 
-# The age plan the checkpoint harness loads, and the plan seeds.
-$(FB)/age.plan: dldlc specs/age.dldl
+# The age plan the checkpoint harness loads ($$DLDL_FUZZ_PLAN's default).
+$(FB)/age.plan: $(DLDLC) specs/age.dldl
 	@mkdir -p $(@D)
-	./dldlc specs/age.dldl -o $@
+	$(DLDLC) specs/age.dldl -o $@
 
 fuzz-build: $(FUZZ_BINS) $(FB)/age.plan
 
 fuzz: fuzz-build
-	@set -e; c=$(FB)/corpus; mkdir -p $$c/spec $$c/plan $$c/plan_payload $$c/checkpoint; \
-	cp specs/*.dldl tests/errors/*.dldl $$c/spec/; \
-	cp $(FB)/age.plan $$c/plan/; tail -c +33 $(FB)/age.plan > $$c/plan_payload/age.payload; \
-	cp tests/fuzz/seeds/checkpoint/* $$c/checkpoint/; \
-	for h in spec plan plan_payload checkpoint; do \
-	  r=$$(find tests/fuzz/regressions/$$h -type f | sort); \
-	  if [ -n "$$r" ]; then echo "== fuzz_$$h: regressions"; $(FB)/fuzz_$$h -timeout=2 $$r; fi; \
-	done; \
-	for h in spec plan plan_payload checkpoint; do \
-	  d=; [ $$h = spec ] && d=-dict=tests/fuzz/dldl.dict; \
-	  echo "== fuzz_$$h: $(FUZZ_SECONDS) s"; \
-	  $(FB)/fuzz_$$h $$d $(FUZZ_ARGS) -max_total_time=$(FUZZ_SECONDS) \
-	    -artifact_prefix=$(FB)/crash-$$h- $$c/$$h; \
-	done
+	@sh tests/fuzz/run.sh $(FB) $(FB)/corpus $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build
+	@rm -rf $(FB)/ci-corpus
+	@sh tests/fuzz/run.sh $(FB) $(FB)/ci-corpus $(FUZZ_SECONDS)
 
 .SECONDARY: $(FUZZ_OBJ)
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-ci
