@@ -1,7 +1,11 @@
-# dldl - one plain Makefile.  make | make test | make golden | make asan | make clean
+# dldl - one plain Makefile.  make | make test | make test-asan | make golden |
+# make fuzz | make clean
 #
 # Layout (processing order): grammar/ -> compiler/ -> codegen/ -> runtime/,
 # common/ is shared by all.  Generated parser/lexer go to build/, never to git.
+# B is the build directory and BIN where dldlc and dldlrun go: build/ and the
+# repository root for the normal build, build-asan/ for both in the sanitizer
+# build (make test-asan), which never touches build/ or ./dldlc.
 
 CC      ?= cc
 OPT     ?= -O2
@@ -9,10 +13,18 @@ CFLAGS  ?= $(OPT) -g
 # Warnings: all and extra; unused parameters are common in op tables and
 # callbacks, so that one is off.
 WARN    = -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
-CPPFLAGS += -D_GNU_SOURCE -Ibuild -I.
+# WERROR=1 (CI) makes any warning in our own sources an error; the flex and
+# bison output (rules below) is compiled without our warnings and stays out.
+ifeq ($(WERROR),1)
+WARN   += -Werror
+endif
+B      ?= build
+BIN    ?= .
+DLDLC   = $(BIN)/dldlc
+DLDLRUN = $(BIN)/dldlrun
+CPPFLAGS += -D_GNU_SOURCE -I$(B) -I.
 ALL_CFLAGS = -std=c11 $(WARN) $(CFLAGS) $(CPPFLAGS) -MMD -MP
 
-B = build
 COMMON_SRC   = $(wildcard common/*.c)
 GRAMMAR_SRC  = $(wildcard grammar/*.c)
 COMPILER_SRC = $(filter-out compiler/main.c,$(wildcard compiler/*.c))
@@ -32,16 +44,16 @@ KIR_OBJ      = $(patsubst %,$(B)/codegen/%.o,kir kir_io kir_prove kir_plan rende
 DLDLC_LIBS   = -lxxhash -ldl -lm
 DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lmatio -lexpat -lpng -lxxhash -ldl -lm -lpthread -fopenmp
 
-all: dldlc dldlrun
+all: $(DLDLC) $(DLDLRUN)
 
 # Install the Debian packages the build needs (only the missing ones).
 deps:
 	bash scripts/install-deps.sh
 
-dldlc: $(B)/compiler/main.o $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMON_OBJ)
+$(DLDLC): $(B)/compiler/main.o $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) -o $@ $^ $(DLDLC_LIBS) $(LDFLAGS)
 
-dldlrun: $(B)/runtime/main.o $(RUNTIME_OBJ) $(KIR_OBJ) $(COMMON_OBJ)
+$(DLDLRUN): $(B)/runtime/main.o $(RUNTIME_OBJ) $(KIR_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) -fopenmp -o $@ $^ $(DLDLRUN_LIBS) $(LDFLAGS)
 
 $(B)/grammar/parser.c $(B)/grammar/parser.h: grammar/parser.y
@@ -77,46 +89,81 @@ $(B)/tests/%: tests/unit/%.c $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMO
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fopenmp -o $@ $< $(filter %.o,$^) -lcmocka $(DLDLRUN_LIBS)
 
+test-bins: $(TEST_BINS)
+
+# The whole suite, then the golden and unit sections again under the sanitizers.
 test: all $(TEST_BINS)
 	@sh tests/run.sh
+	@$(MAKE) --no-print-directory test-asan
 
 # Rewrite every golden file from the current build; review with git diff.
 golden: all
 	@UPDATE=1 sh tests/run.sh golden
 
-# The suite under AddressSanitizer and UBSan, without the end-to-end trainings
-# (too slow instrumented); rebuilds everything.
-asan:
-	$(MAKE) clean
-	$(MAKE) CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer" \
-	        LDFLAGS="-fsanitize=address,undefined" all $(TEST_BINS)
-	sh tests/run.sh golden unit
+# ---- sanitizer build -------------------------------------------------------
+# make test-asan: dldlc, dldlrun and the unit tests built with AddressSanitizer
+# and UBSan into build-asan/ (objects, build-asan/dldlc, build-asan/tests/),
+# then tests/run.sh's golden and unit sections (ASAN_SECTIONS) with those
+# binaries (DLDL_BIN_DIR, DLDL_TEST_DIR).  The end-to-end trainings are left
+# out (too slow instrumented).  The kernels the runtime JIT-compiles are built
+# by the system cc at run time, uninstrumented.
+# A sanitizer report fails the pass twice over: every report ends its process
+# with exit status 86 (UBSan too: -fno-sanitize-recover, halt_on_error), which
+# each test checks or sees in its diffed output; and ASan's and LeakSanitizer's
+# reports also go to files under build-asan/sanitizer-logs/ (log_path), so one
+# from a process whose status nobody looks at still fails the pass, and they
+# are printed at the end.  gcc's UBSan runtime is a second library that
+# ignores log_path: its reports go to stderr, which the tests capture.
+# LeakSanitizer is on: dldlc and the unit tests free what they allocate.
+AB  = build-asan
+SAN = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+SAN_LOG = $(AB)/sanitizer-logs
+SAN_ENV = ASAN_OPTIONS=log_path=$(abspath $(SAN_LOG))/asan:exitcode=86:detect_stack_use_after_return=1 \
+          UBSAN_OPTIONS=exitcode=86:print_stacktrace=1:halt_on_error=1
+ASAN_SECTIONS ?= golden unit
+
+asan-build:
+	@$(MAKE) --no-print-directory B=$(AB) BIN=$(AB) CFLAGS="-O1 -g $(SAN)" LDFLAGS="$(SAN)" all test-bins
+
+test-asan: asan-build
+	@rm -rf $(SAN_LOG); mkdir -p $(SAN_LOG)
+	@echo "== sanitizers (ASan, UBSan, LeakSanitizer): $(AB)/"
+	@$(SAN_ENV) DLDL_BIN_DIR=$(AB) DLDL_TEST_DIR=$(AB)/tests sh tests/run.sh $(ASAN_SECTIONS); rc=$$?; \
+	if [ -n "$$(ls -A $(SAN_LOG))" ]; then \
+	    for f in $(SAN_LOG)/*; do echo "---- $$f"; head -60 "$$f"; done; \
+	    echo "FAIL: sanitizer reports in $(SAN_LOG)/"; rc=1; \
+	fi; exit $$rc
+
+# The old name.
+asan: test-asan
 
 # Ten-fold cross-validation of every LDL spec on the real files: bench/results/ldl.md.
 bench-ldl: all
 	sh bench/ldl.sh
 
 clean:
-	rm -rf $(B) dldlc dldlrun
+	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test golden asan clean bench-ldl
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
-# ---- fuzzing (clang only; not run by CI) -----------------------------------
-# make fuzz: build the libFuzzer harnesses of tests/fuzz/ with ASan and UBSan
-# into build/fuzz/ (objects apart from the gcc build), replay every file of
-# tests/fuzz/regressions/, then fuzz each harness for FUZZ_SECONDS, one after
-# the other (corpora in build/fuzz/corpus/, seeded from specs/, tests/errors/,
-# a plan of specs/age.dldl and tests/fuzz/seeds/).  Needs clang and
-# libclang-rt-14-dev.  See tests/fuzz/README.md.
+# ---- fuzzing (clang) ------------------------------------------------------
+# Every tests/fuzz/fuzz_NAME.c is a libFuzzer harness (adding one is adding the
+# file), built with clang, ASan and UBSan into build/fuzz/fuzz_NAME (objects in
+# build/fuzz/obj/, apart from the gcc build), linked with the compiler's objects
+# and runtime/checkpoint.c.  tests/fuzz/run.sh replays each harness's
+# tests/fuzz/regressions/NAME/ and then fuzzes it for FUZZ_SECONDS, one after
+# the other; a crash fails and names the input.  Needs clang and
+# libclang-rt-14-dev (make deps).  See tests/fuzz/README.md.
+#   make fuzz      the corpora of build/fuzz/corpus/, which grow across runs
+#   make fuzz-ci   (CI) fresh corpora seeded from the repository only
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_ARGS    ?= -timeout=2 -rss_limit_mb=2048 -print_final_stats=1
 FB = $(B)/fuzz
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=c11 -O1 -g $(FUZZ_SAN) $(CPPFLAGS)
-FUZZ_NAMES  = fuzz_spec fuzz_plan fuzz_plan_payload fuzz_checkpoint
-FUZZ_BINS   = $(FUZZ_NAMES:%=$(FB)/%)
+FUZZ_NAMES  = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS   = $(FUZZ_NAMES:%=$(FB)/fuzz_%)
 FUZZ_SRC    = $(COMMON_SRC) $(GRAMMAR_SRC) $(COMPILER_SRC) $(CODEGEN_SRC) runtime/checkpoint.c
 FUZZ_OBJ    = $(FUZZ_SRC:%.c=$(FB)/obj/%.o) $(FB)/obj/grammar/parser.o $(FB)/obj/grammar/lexer.o
 
@@ -128,32 +175,23 @@ $(FB)/obj/grammar/lexer.o: $(B)/grammar/lexer.c $(B)/grammar/parser.h
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -Igrammar -c -o $@ $<
 $(FB)/obj/%.o: %.c | $(B)/grammar/parser.h $(B)/grammar/lexer.h
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
+	$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c -o $@ $<
 $(FB)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_io.h $(FUZZ_OBJ)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -ljansson $(DLDLC_LIBS)
+	$(FUZZ_CC) $(WARN) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) -ljansson $(DLDLC_LIBS)
 
-# The age plan the checkpoint harness loads, and the plan seeds.
-$(FB)/age.plan: dldlc specs/age.dldl
+# The age plan the checkpoint harness loads ($$DLDL_FUZZ_PLAN's default).
+$(FB)/age.plan: $(DLDLC) specs/age.dldl
 	@mkdir -p $(@D)
-	./dldlc specs/age.dldl -o $@
+	$(DLDLC) specs/age.dldl -o $@
 
 fuzz-build: $(FUZZ_BINS) $(FB)/age.plan
 
 fuzz: fuzz-build
-	@set -e; c=$(FB)/corpus; mkdir -p $$c/spec $$c/plan $$c/plan_payload $$c/checkpoint; \
-	cp specs/*.dldl tests/errors/*.dldl $$c/spec/; \
-	cp $(FB)/age.plan $$c/plan/; tail -c +33 $(FB)/age.plan > $$c/plan_payload/age.payload; \
-	cp tests/fuzz/seeds/checkpoint/* $$c/checkpoint/; \
-	for h in spec plan plan_payload checkpoint; do \
-	  r=$$(find tests/fuzz/regressions/$$h -type f | sort); \
-	  if [ -n "$$r" ]; then echo "== fuzz_$$h: regressions"; $(FB)/fuzz_$$h -timeout=2 $$r; fi; \
-	done; \
-	for h in spec plan plan_payload checkpoint; do \
-	  d=; [ $$h = spec ] && d=-dict=tests/fuzz/dldl.dict; \
-	  echo "== fuzz_$$h: $(FUZZ_SECONDS) s"; \
-	  $(FB)/fuzz_$$h $$d $(FUZZ_ARGS) -max_total_time=$(FUZZ_SECONDS) \
-	    -artifact_prefix=$(FB)/crash-$$h- $$c/$$h; \
-	done
+	@sh tests/fuzz/run.sh $(FB) $(FB)/corpus $(FUZZ_SECONDS)
+
+fuzz-ci: fuzz-build
+	@rm -rf $(FB)/ci-corpus
+	@sh tests/fuzz/run.sh $(FB) $(FB)/ci-corpus $(FUZZ_SECONDS)
 
 .SECONDARY: $(FUZZ_OBJ)
-.PHONY: fuzz fuzz-build
+.PHONY: fuzz fuzz-build fuzz-ci

@@ -85,13 +85,14 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The driver; images has room for argc image paths. */
+static int dldlrun(int argc, char **argv, char **images)
 {
     DlRunOpts o = {0};
     const char *mode = NULL, *device = "auto";
     const char *dbg = getenv("DLDL_DEBUG");
     o.debug = dbg ? atoi(dbg) : 0;
-    o.images = dl_xcalloc((size_t)argc, sizeof *o.images);
+    o.images = images;
     for (int i = 1; i < argc; i++) {
         char *a = argv[i];
         if (a[0] != '-' || !a[1]) {
@@ -189,6 +190,13 @@ int main(int argc, char **argv)
            : !strcmp(mode, "--eval")  ? dl_eval(p, &o)
                                       : dl_predict(p, &o);
     dl_plan_free(p);
-    free(o.images);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    char **images = dl_xcalloc((size_t)argc, sizeof *images);
+    int rc = dldlrun(argc, argv, images);
+    free(images); /* on every path, usage errors too, so LeakSanitizer stays quiet */
     return rc;
 }

@@ -3,9 +3,12 @@
 # Quick when everything is there already: only missing packages are installed.
 # The CUDA toolkit (NVRTC, for --emit=ptx and the tests) comes with the machine image.
 set -euo pipefail
+# clang, libclang-rt-14-dev (libclang_rt.fuzzer, ASan, UBSan for clang) and llvm
+# (llvm-symbolizer, for readable stack traces): the fuzz harnesses (make fuzz,
+# make fuzz-ci).  All from Debian 12's main archive.
 deps=(build-essential g++ flex bison libopenblas-dev libdnnl-dev libstb-dev
       libturbojpeg0-dev libxxhash-dev libcmocka-dev libjansson-dev libmatio-dev
-      libexpat1-dev libpng-dev)
+      libexpat1-dev libpng-dev clang libclang-rt-14-dev llvm)
 missing=()
 for p in "${deps[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

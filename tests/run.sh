@@ -10,8 +10,14 @@
 # tests/golden/X.STAGE pins `dldlc specs/X.dldl --emit=STAGE`, tests/ops/X.STAGE pins
 # `dldlc tests/ops/X.dldl --emit=STAGE` (small specs, one op family each).
 # Ends with the line "N passed, N failed".
+#
+#   DLDL_BIN_DIR=DIR   where dldlc is (default: the repository root)
+#   DLDL_TEST_DIR=DIR  where the unit-test binaries are (default: build/tests)
+# `make test-asan` points both at build-asan/ (the sanitizer build).
 set -u
 cd "$(dirname "$0")/.." || exit 2
+dldlc=${DLDL_BIN_DIR:-.}/dldlc
+test_dir=${DLDL_TEST_DIR:-build/tests}
 pass=0 fail=0 failed=""
 ok()  { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); failed="$failed
@@ -30,17 +36,18 @@ check() {
 }
 
 run_golden() {
+    [ -x "$dldlc" ] || { bad "golden: no $dldlc (make first)"; return; }
     for exp in tests/parse/*.ast; do
         [ -e "$exp" ] || continue
         name=$(basename "$exp" .ast)
         spec=specs/$name.dldl; [ -e "$spec" ] || spec=tests/parse/$name.dldl
-        ./dldlc "$spec" --emit=ast > "$tmp/out" 2>&1
+        "$dldlc" "$spec" --emit=ast > "$tmp/out" 2>&1
         check "ast $name" "$exp" "$tmp/out"
     done
     for exp in tests/errors/*.err tests/lower/errors/*.err; do
         [ -e "$exp" ] || continue
         spec=${exp%.err}.dldl
-        ./dldlc "$spec" --emit=graph > /dev/null 2> "$tmp/out"
+        "$dldlc" "$spec" --emit=graph > /dev/null 2> "$tmp/out"
         rc=$?
         if [ $rc -ne 1 ] && [ "${UPDATE:-0}" != 1 ]; then bad "errors $spec: exit $rc, expected 1"; continue; fi
         check "errors $spec" "$exp" "$tmp/out"
@@ -49,7 +56,7 @@ run_golden() {
         [ -e "$exp" ] || continue
         case "$exp" in *.sh|*README*) continue;; esac
         base=$(basename "$exp"); name=${base%%.*}; stage=${base#*.}
-        ./dldlc "specs/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1
+        "$dldlc" "specs/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1
         check "golden $base" "$exp" "$tmp/out"
     done
     # small per-op specs: tests/ops/NAME.STAGE pins `dldlc tests/ops/NAME.dldl --emit=STAGE`
@@ -57,7 +64,7 @@ run_golden() {
         [ -e "$exp" ] || continue
         case "$exp" in *.dldl|*README*) continue;; esac
         base=$(basename "$exp"); name=${base%%.*}; stage=${base#*.}; stage=${stage%.txt} # NAME.plan.txt: *.plan is ignored by git
-        if ! ./dldlc "tests/ops/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1; then
+        if ! "$dldlc" "tests/ops/$name.dldl" --emit="$stage" > "$tmp/out" 2>&1; then
             tail -5 "$tmp/out"; bad "ops $base: dldlc failed (nothing pinned)"; continue
         fi
         check "ops $base" "$exp" "$tmp/out"
@@ -69,7 +76,7 @@ run_golden() {
 run_regressions() {
     for f in tests/fuzz/regressions/spec/*; do
         [ -e "$f" ] || continue
-        ./dldlc "$f" --emit=plan > /dev/null 2> "$tmp/reg.err"
+        "$dldlc" "$f" --emit=plan > /dev/null 2> "$tmp/reg.err"
         rc=$?
         if [ $rc -le 1 ] && ! grep -q 'error: internal' "$tmp/reg.err"; then ok; else
             tail -5 "$tmp/reg.err"; bad "regression $f: exit $rc"
@@ -78,12 +85,15 @@ run_regressions() {
 }
 
 run_unit() {
-    for t in build/tests/test_*; do
+    n=0
+    for t in "$test_dir"/test_*; do
         [ -x "$t" ] || continue
+        n=$((n + 1))
         if "$t" > "$tmp/unit.log" 2>&1; then ok; else
             tail -30 "$tmp/unit.log"; bad "unit $(basename "$t")"
         fi
     done
+    [ $n -gt 0 ] || bad "unit: no test binaries in $test_dir (make test-bins first)"
 }
 
 # Every CUDA kernel of every spec compiles with NVRTC (no GPU needed).
@@ -91,7 +101,7 @@ run_ptx() {
     for spec in specs/*.dldl tests/ops/*.dldl; do
         [ -e "$spec" ] || continue
         for arch in compute_80 compute_90; do
-            if ./dldlc "$spec" --emit=ptx --arch=$arch > "$tmp/ptx" 2> "$tmp/ptx.err" \
+            if "$dldlc" "$spec" --emit=ptx --arch=$arch > "$tmp/ptx" 2> "$tmp/ptx.err" \
                && grep -q '.visible .entry' "$tmp/ptx"; then ok; else
                 tail -20 "$tmp/ptx.err"; bad "nvrtc $spec $arch"
             fi

@@ -3,7 +3,17 @@
  * magic "DLDLPLAN", version, flags 0, payload length, XXH3-64 of the payload),
  * so every input reaches the section parser and the index checks of
  * dl_plan_read.  A plan that reads is also dumped (--emit=plan's text) to
- * /dev/null, which walks every field the reader accepted. */
+ * /dev/null, which walks every field the reader accepted.
+ *
+ * The checksum is recomputed for every input: a mutated plan gets past it to
+ * the decoder and the verifier, as a plan edited and re-hashed on purpose
+ * would (issue 13, plans as untrusted input).  Seeds: the payloads of a plan
+ * of every spec (tests/fuzz/run.sh).
+ *
+ * Not yet here (issue 13): loading a plan that reads into the runtime and
+ * running the first step of each of its programs.  The plan format is being
+ * changed (kernels become a verified kernel IR), so that part waits for the
+ * new format; it will need the runtime's objects in the fuzz build. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
