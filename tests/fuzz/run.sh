@@ -40,7 +40,7 @@ seed() {
             for f in specs/*.dldl tests/errors/*.dldl tests/lower/errors/*.dldl tests/ops/*.dldl; do
                 [ -e "$f" ] && cp "$f" "$2/$(echo "$f" | tr / _)"
             done ;;
-        plan|plan_payload)
+        plan|plan_payload|plan_run)
             # a plan of every spec by today's ./dldlc (specs/age.dldl among them);
             # a payload is what follows the plan's 32-byte header
             if [ -z "$plans_made" ]; then
