@@ -167,6 +167,7 @@ static void encode(const DlPlan *p, DlBuf *b)
         put_i32(b, t->has_ignore);
         put_f32(b, t->ignore);
         put_i32(b, t->clamp);
+        put_f32(b, t->difficult);
         put_u32(b, (uint32_t)t->naxes);
         for (int a = 0; a < t->naxes; a++) {
             const DlPlanAxis *ax = &t->axes[a];
@@ -296,12 +297,15 @@ static char *target_check(const DlPlan *p, const DlPlanTarget *t)
     if (!t->name) return dl_xasprintf("no name");
     if (t->kind < 0 || t->kind >= DL_TGT_COUNT) return dl_xasprintf("unknown kind %d", t->kind);
     if (t->naxes < 1 || t->naxes > DL_MAX_AXES) return dl_xasprintf("%d axes (1 to %d)", t->naxes, DL_MAX_AXES);
-    if ((t->kind == DL_TGT_GAUSSIAN1D || t->kind == DL_TGT_GIVEN) && t->naxes != 1)
+    if ((t->kind == DL_TGT_GAUSSIAN1D || t->kind == DL_TGT_GIVEN || t->kind == DL_TGT_MULTILABEL) && t->naxes != 1)
         return dl_xasprintf("a %s target has one axis", dl_target_kind_name[t->kind]);
     if (t->kind == DL_TGT_GAUSSIAN2D && t->naxes != 2) return dl_xasprintf("a gaussian2d target has two axes");
-    if (t->kind == DL_TGT_GIVEN ? t->dist < 0 : t->dist != -1) return dl_xasprintf("bad distribution field %d", t->dist);
+    int reads_field = t->kind == DL_TGT_GIVEN || t->kind == DL_TGT_MULTILABEL;
+    if (reads_field ? t->dist < 0 : t->dist != -1) return dl_xasprintf("bad distribution field %d", t->dist);
+    if (t->kind == DL_TGT_MULTILABEL ? !(t->difficult >= 0 && t->difficult <= 1) : t->difficult != 0)
+        return dl_xasprintf("bad difficult weight %g", (double)t->difficult);
     if (!isfinite(t->ignore)) return dl_xasprintf("bad ignore value");
-    if (t->clamp != 0 && (t->clamp != 1 || t->kind == DL_TGT_GIVEN)) return dl_xasprintf("bad clamp flag %d", t->clamp);
+    if (t->clamp != 0 && (t->clamp != 1 || reads_field)) return dl_xasprintf("bad clamp flag %d", t->clamp);
     int64_t K = 1;
     for (int a = 0; a < t->naxes; a++) {
         const DlPlanAxis *ax = &t->axes[a];
@@ -312,7 +316,7 @@ static char *target_check(const DlPlan *p, const DlPlanTarget *t)
                 return dl_xasprintf("axis %d: bins are not finite and ascending at bin %d", a, k);
         }
         if (!isfinite(ax->sigma) || ax->sigma < 0) return dl_xasprintf("axis %d: bad sigma", a);
-        if (!col_ok(p, ax->label, t->kind == DL_TGT_GIVEN) || (t->kind == DL_TGT_GIVEN && ax->label != -1))
+        if (!col_ok(p, ax->label, reads_field) || (reads_field && ax->label != -1))
             return dl_xasprintf("axis %d: label column %d out of range (plan has %d labels)", a, ax->label, p->nlabels);
         if (!col_ok(p, ax->sigma_label, 1)) return dl_xasprintf("axis %d: bad sigma column %d", a, ax->sigma_label);
         K *= ax->nbins;
@@ -344,6 +348,8 @@ static char *metric_check(const DlPlan *p, const DlPlanMetric *m)
         return dl_xasprintf("bad tolerance or sigma");
     if (m->kind == DL_MET_EPS_ERROR && m->sigma_col < 0 && !(m->sigma > 0))
         return dl_xasprintf("eps_error needs sigma > 0");
+    if (m->kind == DL_MET_MEAN_AP && p->targets[m->target].kind != DL_TGT_MULTILABEL)
+        return dl_xasprintf("mean_ap needs a multilabel target");
     return NULL;
 }
 
@@ -624,6 +630,7 @@ static void decode_section(Rd *r, int s, DlPlan *p)
             t->has_ignore = get_i32(r);
             t->ignore = get_f32(r);
             t->clamp = get_i32(r);
+            t->difficult = get_f32(r);
             int na = get_count(r, 24, DL_MAX_AXES);
             t->naxes = na;
             for (int a = 0; a < na && !r->err; a++) {

@@ -146,7 +146,11 @@ typedef struct DlKV { char *key, *val; } DlKV;
  *   ONEHOT         all mass on the bin nearest the label (ignore: a label
  *                  equal to it gives an all-zero row, no loss);
  *   GIVEN          the row of distribution field `dist` (data binding
- *                  dist.N), renormalised when loaded.
+ *                  dist.N), renormalised when loaded;
+ *   MULTILABEL     from field `dist`'s row of class presence (VOC: 1 present,
+ *                  0 only 'difficult' objects, -1 absent): y_c proportional
+ *                  to 1, `difficult` and 0, normalised (Gao et al., TIP
+ *                  2017, Sec. IV-C: a distribution over the image's classes).
  * Bins are row-major over the axes, first axis slowest; K = prod nbins. */
 typedef struct DlPlanAxis {
     char *name;       /* the label it reads ("age", "pitch"), or the target's name (GIVEN) */
@@ -167,6 +171,7 @@ typedef struct DlPlanTarget {
     float ignore;
     int clamp;        /* GAUSSIAN*, ONEHOT: a label outside [bins[0], bins[nbins-1]] is clamped
                          to it; else its sample is bad (runtime/target.c dl_target_check) */
+    float difficult;  /* MULTILABEL: the weight of a class present only as difficult objects, in [0, 1] */
 } DlPlanTarget;
 
 /* A metric, computed by the runtime from the eval program's outputs.
@@ -174,7 +179,9 @@ typedef struct DlPlanTarget {
  *   ACCURACY        the arg-max bin of each axis's marginal of head against the
  *                   target's axis labels (within tolerance; 0 = exact bin)
  *   TOP1            arg-max bin index of head == label cols[0] (a class)
- *   the LDL six     PROBS of head against target's distribution per sample */
+ *   the LDL six     PROBS of head against target's distribution per sample
+ *   MEAN_AP         PROBS of head as scores against the MULTILABEL target's
+ *                   class presence, over the whole pass (runtime/seg_metrics.c) */
 typedef struct DlPlanMetric {
     char *name;       /* as in the spec: "mae", "cheb" */
     int kind;         /* DlMetricKind */

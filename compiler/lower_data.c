@@ -55,6 +55,15 @@ static void src_mat(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
         lw_kv(L, &D->kv, "source.features", "%s", v);
 }
 
+/* voc("voc2012/VOC2012", list = "ImageSets/Main/multilabel.txt"): a VOC
+ * devkit folder and an image list inside it; the images' objects are a field
+ * (NAME = objects()) */
+static void src_voc(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    path_arg(L, D, "source.path", a[0], "voc");
+    path_arg(L, D, "source.list", a[1], "voc list");
+}
+
 static const char *const utk_fields[] = {"age", "gender", "race"};
 static const char *const p04_fields[] = {"pitch", "yaw", "person", "series"};
 static const DataKind source_kinds[] = {
@@ -62,6 +71,7 @@ static const DataKind source_kinds[] = {
     {"utkface", src_folder, {{"path", AT_STR, 1, 0}}, 1, utk_fields, 3},
     {"pointing04", src_folder, {{"path", AT_STR, 1, 0}}, 1, p04_fields, 4},
     {"mat", src_mat, {{"path", AT_STR, 1, 0}, {"features", AT_STR, 0, 0}}, 2, NULL, 0},
+    {"voc", src_voc, {{"path", AT_STR, 1, 0}, {"list", AT_STR, 1, 0}}, 2, NULL, 0},
 };
 
 static void split_column(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
@@ -369,7 +379,26 @@ static void dist_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr *
         return;
     char *s = dl_pool_alloc(L->pool, strlen(field) + 5);
     sprintf(s, "var:%s", field);
-    DataDist dd = {it->name, it->loc, s, 0, -1};
+    DataDist dd = {it->name, it->loc, s, 0, -1, 0};
+    DL_PUSH(D->dists, dd);
+}
+
+/* `NAME = objects()`: a voc source's image classes from the XML annotations,
+ * 20 values in VOC order (1 present, 0 only difficult, -1 absent), for
+ * multilabel(...) targets. */
+static void objects_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr *call)
+{
+    const AstExpr *a[1];
+    char w[96];
+    snprintf(w, sizeof w, "objects '%s'", it->name);
+    if (lw_bind(L, call, w, NULL, 0, a))
+        return;
+    if (!D->source_kind || strcmp(D->source_kind, "voc")) {
+        lw_error(L, call->loc, "objects() reads VOC annotations; data '%s' has a %s source", D->decl->name,
+                 D->source_kind ? D->source_kind : "missing");
+        return;
+    }
+    DataDist dd = {it->name, it->loc, "objects:xml", 0, -1, 20};
     DL_PUSH(D->dists, dd);
 }
 
@@ -405,7 +434,8 @@ void lw_data(Lower *L, const AstDecl *d)
                 continue;
             }
             int is_label = it->value->kind == EX_CALL && !strcmp(it->value->name, "label");
-            int is_dist = it->value->kind == EX_CALL && !strcmp(it->value->name, "distribution");
+            int is_objects = it->value->kind == EX_CALL && !strcmp(it->value->name, "objects");
+            int is_dist = is_objects || (it->value->kind == EX_CALL && !strcmp(it->value->name, "distribution"));
             if (is_label || is_dist) {
                 int dup = 0;
                 for (size_t j = 0; j < D->labels.n; j++)
@@ -416,6 +446,8 @@ void lw_data(Lower *L, const AstDecl *d)
                     lw_error(L, it->loc, "duplicate label '%s' in data '%s'", it->name, d->name);
                 else if (is_label)
                     label_entry(L, D, it, it->value);
+                else if (is_objects)
+                    objects_entry(L, D, it, it->value);
                 else
                     dist_entry(L, D, it, it->value);
                 continue;

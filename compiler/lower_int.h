@@ -55,6 +55,7 @@ typedef struct DataDist {
     const char *from;  /* "var:labels" */
     int used;
     int index;         /* dist.N of the binding, or -1 */
+    int width;         /* values per sample when the kind fixes it (objects(): 20), else 0 */
 } DataDist;
 
 typedef struct DataInfo {
@@ -90,6 +91,7 @@ typedef struct TargetInfo {
     int has_ignore;
     float ignore;
     int clamp;                     /* labels outside the bins' range are clamped (else bad samples) */
+    float difficult;               /* MULTILABEL: weight of a class present only as difficult objects */
     int class_head;                /* a ce target: the head whose classes it spans; else -1 */
     int64_t K;
 } TargetInfo;

@@ -266,6 +266,21 @@ static int metric_ldl(Lower *L, const AstExpr *c, const AstExpr **a, DlPlanMetri
     return m->head < 0 || m->target < 0 ? -1 : 0;
 }
 
+/* mean_ap(network, target): VOC average precision of the head's class
+ * probabilities against a multilabel target's objects */
+static int metric_map(Lower *L, const AstExpr *c, const AstExpr **a, DlPlanMetric *m)
+{
+    if (metric_ldl(L, c, a, m))
+        return -1;
+    const TargetInfo *t = &L->targets.a[m->target];
+    if (t->kind != DL_TGT_MULTILABEL) {
+        lw_error(L, a[1]->loc, "mean_ap scores an image's classes: '%s' is a %s target, not multilabel(...)", t->name,
+                 dl_target_kind_name[t->kind]);
+        return -1;
+    }
+    return 0;
+}
+
 #define ARGS_HT {{"network", AT_EXPR, 1, 0}, {"target", AT_EXPR, 1, 0}}, 2
 static const struct MetricKindRow {
     int kind; /* DlMetricKind; the name is dl_metric_kind_name[kind] */
@@ -285,6 +300,7 @@ static const struct MetricKindRow {
     {DL_MET_KL, metric_ldl, ARGS_HT},
     {DL_MET_COSINE, metric_ldl, ARGS_HT},
     {DL_MET_INTERSECTION, metric_ldl, ARGS_HT},
+    {DL_MET_MEAN_AP, metric_map, ARGS_HT},
 };
 #undef ARGS_HT
 #define NMETRIC ((int)(sizeof metric_kinds / sizeof *metric_kinds))

@@ -176,17 +176,19 @@ static int tgt_gaussian2d(Lower *L, TargetInfo *t, const AstExpr *c, const AstEx
     t->sigma[1] = t->sigma[0];
     return 0;
 }
-/* given(data.dist, bins = lo..hi | [..] | K): the data's own distribution
- * per sample; bins are the label values of its columns (default 0..K-1). */
-static int tgt_given(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+/* t->dist from e, a field of the data (DATA.NAME of a distribution() or
+ * objects() entry).  what: "a distribution" / "the objects"; example: the
+ * call's usage with %s for the data's name; declare: how to declare one. */
+static int field_ref(Lower *L, TargetInfo *t, const AstExpr *e, const char *what, const char *example,
+                     const char *noun, const char *declare)
 {
     const DataInfo *D = &L->data;
     t->naxes = 1;
     t->label[0] = -1;
-    const AstExpr *e = a[0];
     if (e->kind != EX_FIELD || e->a->kind != EX_IDENT || !D->decl || strcmp(e->a->name, D->decl->name)) {
-        lw_error(L, e->loc, "given() takes a distribution of the data, e.g. given(%s.dist, bins = 6)",
-                 D->decl ? D->decl->name : "data");
+        char ex[160];
+        snprintf(ex, sizeof ex, example, D->decl ? D->decl->name : "data");
+        lw_error(L, e->loc, "%s() takes %s of the data, e.g. %s", dl_target_kind_name[t->kind], what, ex);
         return -1;
     }
     for (size_t i = 0; i < D->dists.n; i++)
@@ -199,10 +201,24 @@ static int tgt_given(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **
         int n = 0;
         for (size_t i = 0; i < D->dists.n && n < 64; i++)
             names[n++] = D->dists.a[i].name;
-        char ctx[160];
-        snprintf(ctx, sizeof ctx, " in data '%s' (declare one with NAME = distribution(variable(\"labels\")))",
-                 D->decl->name);
-        lw_unknown(L, e->loc, "distribution", e->name, names, n, ctx);
+        char ctx[200];
+        snprintf(ctx, sizeof ctx, " in data '%s' (declare one with %s)", D->decl->name, declare);
+        lw_unknown(L, e->loc, noun, e->name, names, n, ctx);
+        return -1;
+    }
+    return 0;
+}
+
+/* given(data.dist, bins = lo..hi | [..] | K): the data's own distribution
+ * per sample; bins are the label values of its columns (default 0..K-1). */
+static int tgt_given(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    if (field_ref(L, t, a[0], "a distribution", "given(%s.dist, bins = 6)", "distribution",
+                  "NAME = distribution(variable(\"labels\"))"))
+        return -1;
+    if (L->data.dists.a[t->dist].width) {
+        lw_error(L, a[0]->loc, "given() reads a distribution; '%s' holds objects: use multilabel(%s.%s)",
+                 a[0]->name, L->data.decl->name, a[0]->name);
         return -1;
     }
     if (a[1]->kind == EX_RANGE || a[1]->kind == EX_LIST)
@@ -232,6 +248,35 @@ static int tgt_onehot(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr *
     return parse_bins(L, a[1], t, 0);
 }
 
+/* multilabel(data.objects, difficult = 0.5): DLDL's multi-label target (Gao
+ * et al., TIP 2017, Sec. IV-C): mass 1 on each class present in the image, a
+ * smaller weight on one present only as 'difficult' objects, normalised. */
+static int tgt_multilabel(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    if (field_ref(L, t, a[0], "the objects", "multilabel(%s.objects, difficult = 0.5)", "field",
+                  "NAME = objects() in a voc data block"))
+        return -1;
+    int K = L->data.dists.a[t->dist].width;
+    if (!K) {
+        lw_error(L, a[0]->loc, "multilabel() reads an image's objects (NAME = objects() of a voc source); '%s' is a "
+                 "distribution: use given(%s.%s, bins = ...)", a[0]->name, L->data.decl->name, a[0]->name);
+        return -1;
+    }
+    double w;
+    if (lw_get_num(L, a[1], "difficult", "multilabel", 0.5, &w))
+        return -1;
+    if (!(w >= 0 && w <= 1)) {
+        lw_error(L, a[1]->loc, "'difficult' of multilabel is a weight in [0, 1], not %g", w);
+        return -1;
+    }
+    t->difficult = (float)w;
+    t->nbins[0] = K;
+    t->bins[0] = dl_pool_alloc(L->pool, (size_t)K * sizeof(float));
+    for (int k = 0; k < K; k++)
+        t->bins[0][k] = (float)k;
+    return 0;
+}
+
 static const struct TargetKind {
     const char *name;
     int (*fn)(Lower *L, TargetInfo *t, const AstExpr *call, const AstExpr **a);
@@ -245,6 +290,7 @@ static const struct TargetKind {
       {"clamp", AT_BOOL, 0, 0}}, 5},
     {"onehot", tgt_onehot, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"clamp", AT_BOOL, 0, 0}}, 3},
     {"given", tgt_given, {{"distribution", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
+    {"multilabel", tgt_multilabel, {{"objects", AT_EXPR, 1, 0}, {"difficult", AT_NUM, 0, 0.5}}, 2},
 };
 
 void lw_target(Lower *L, const AstDecl *d)
@@ -310,6 +356,7 @@ void lw_plan_meta(Lower *L, DlPlan *meta)
         pt->has_ignore = t->has_ignore;
         pt->ignore = t->ignore;
         pt->clamp = t->clamp;
+        pt->difficult = t->difficult;
         for (int a = 0; a < t->naxes; a++) {
             const DataLabel *lab = t->label[a] >= 0 ? &D->labels.a[t->label[a]] : NULL;
             pt->axes[a].name = dl_pool_strdup(L->pool, lab ? lab->name : t->name);

@@ -78,7 +78,7 @@ static int root_path(const DlPlan *plan, const char *key, const char **out, char
 
 /* Where a label or distribution is read: "<prefix>:<field>" (LabelFrom). */
 static const char *const from_prefix[] = {[LBL_COLUMN] = "column", [LBL_NAME] = "name", [LBL_VAR] = "var",
-                                          [LBL_ARGMAX] = "argmax"};
+                                          [LBL_ARGMAX] = "argmax", [LBL_OBJECTS] = "objects"};
 
 /* WHAT.I = name and WHAT.I.from = prefix:field (label.0, dist.1): malloc'd
  * name and field; 0 or -1 with *err. */
@@ -94,7 +94,8 @@ static int entry(const DlPlan *plan, const char *what, int i, char **name, int *
     for (k = 0; k < (int)(sizeof from_prefix / sizeof *from_prefix); k++)
         if (strlen(from_prefix[k]) == (size_t)(colon - fr) && !strncmp(fr, from_prefix[k], (size_t)(colon - fr))) break;
     if (k == (int)(sizeof from_prefix / sizeof *from_prefix))
-        return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var: or argmax:)", fkey, fr), -1;
+        return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var:, argmax: or objects:)", fkey,
+                                   fr), -1;
     *from = k;
     *name = dl_xstrdup(nm);
     *field = dl_xstrdup(colon + 1);
@@ -141,6 +142,13 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
         if (s->split == SPLIT_FOLDS) return *err = dl_xasprintf("data binding: folds split without 'split.column'"), -1;
         s->split_col = "split";
     }
+    if (root_path(plan, "source.list", &path, err)) return -1;
+    if (path) {
+        s->rel_list = dl_xasprintf("%s/%s", s->rel_path, path);
+        s->list = join(root, s->rel_list);
+    } else if (strcmp(s->source, "voc") == 0) {
+        return *err = dl_xasprintf("data binding: a voc source needs 'source.list' (an ImageSets list)"), -1;
+    }
     if (root_path(plan, "split.path", &path, err)) return -1;
     if (path) {
         s->rel_split_path = dl_xstrdup(path);
@@ -161,9 +169,11 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     for (int f = 0; f < s->ndist; f++) {
         int from;
         if (entry(plan, "dist", f, &s->dist_name[f], &from, &s->dist_var[f], err)) return -1;
-        if (from != LBL_VAR)
-            return *err = dl_xasprintf("data binding: dist.%d.from: a distribution is read from a variable (var:NAME)",
-                                       f), -1;
+        int want = strcmp(s->source, "voc") == 0 ? LBL_OBJECTS : LBL_VAR;
+        if (from != want)
+            return *err = dl_xasprintf("data binding: dist.%d.from: a %s source's fields are %s", f, s->source,
+                                       want == LBL_VAR ? "variables (var:NAME)" : "its objects (objects:xml)"), -1;
+        s->dist_from[f] = from;
     }
     const char *input = kv(plan, "input") ? kv(plan, "input") : "image";
     if (strcmp(input, "features") == 0) {
@@ -244,6 +254,7 @@ void data_spec_free(DataSpec *s)
         free(s->labels[a].field);
     }
     for (int f = 0; f < DL_PLAN_MAX_TARGETS; f++) free(s->dist_name[f]), free(s->dist_var[f]);
+    free(s->list), free(s->rel_list);
     memset(s, 0, sizeof *s);
 }
 
@@ -343,7 +354,7 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     if (source_find(spec.source)->scan(&spec, &l, err)) goto fail;
     for (int t = 0; t < plan->ntargets; t++) { /* a given target's rows must be as wide as its bins */
         const DlPlanTarget *tg = &plan->targets[t];
-        if (tg->kind != DL_TGT_GIVEN) continue;
+        if (!dl_target_reads_field(tg)) continue;
         if (tg->dist >= spec.ndist) {
             *err = dl_xasprintf("data binding: target '%s' reads distribution field %d of %d", tg->name, tg->dist,
                                 spec.ndist);

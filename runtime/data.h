@@ -98,6 +98,8 @@ void dl_target_build(const DlPlanTarget *t, const float *labels, const float *di
 int dl_target_bins(const DlPlanTarget *t); /* K */
 /* The index of the bin of ax nearest to label l (ties: the lower bin). */
 int dl_target_nearest_bin(const DlPlanAxis *ax, float l);
+/* Does target t read a data field's rows (GIVEN, MULTILABEL) rather than labels? */
+int dl_target_reads_field(const DlPlanTarget *t);
 /* A sample's labels against target t (labels: the sample's label columns):
  * each axis's label within its bins' range [bins[0], bins[nbins-1]] (or
  * equal to a one-hot target's ignore value), clamped into it when t->clamp;
@@ -114,12 +116,18 @@ void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, 
 typedef struct DlMetricAcc {
     int n;
     double sum[DL_MAX_AXES + 1];      /* per component: sums (|error|, hits, measure) */
+    float *scores;                    /* whole-pass metrics (mean_ap): [n, K] the head's rows */
+    int8_t *truth;                    /* [n, K] the target's field rows (class presence) */
+    size_t cap;                       /* rows allocated */
 } DlMetricAcc;
+/* Empty n accumulators for a new pass (their buffers freed). */
+void dl_metric_reset(DlMetricAcc *acc, int n);
 /* What one batch of B rows gives the metrics: the metric's head's probs
  * [B,K], its expectation [B,naxes] (or NULL), every label column
- * [B,nlabels], and its target's distribution [B,K] (or NULL). */
+ * [B,nlabels], its target's distribution [B,K] (or NULL), and the rows of
+ * its target's data field [B,K] (MULTILABEL: class presence; or NULL). */
 typedef struct DlMetricRows {
-    const float *probs, *expect, *labels, *target;
+    const float *probs, *expect, *labels, *target, *field;
 } DlMetricRows;
 void dl_metric_add(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, const DlMetricRows *r, int B);
 /* A metric's values after a pass: name ("mae_age", "kl"), value (in the
@@ -132,6 +140,8 @@ typedef struct DlMetricValue {
 int dl_metric_values(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, DlMetricValue *out, int max);
 /* Does this metric read its target's distribution rows? (the LDL measures) */
 int dl_metric_needs_target(const DlPlanMetric *spec);
+/* Does it read its target's data field rows? (mean_ap) */
+int dl_metric_needs_field(const DlPlanMetric *spec);
 /* "mae age 6.21 years" / "accuracy pitch 91.2% yaw 80.1% joint 73.0%" / "kl 0.0401" */
 void dl_metric_format(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, char *buf, size_t n);
 

@@ -21,7 +21,7 @@
 
 /* Where a label comes from: a manifest column, a field of the file name, a
  * .mat variable (n x 1), or the arg-max column of a .mat variable's rows. */
-typedef enum { LBL_COLUMN, LBL_NAME, LBL_VAR, LBL_ARGMAX } LabelFrom;
+typedef enum { LBL_COLUMN, LBL_NAME, LBL_VAR, LBL_ARGMAX, LBL_OBJECTS } LabelFrom;
 
 typedef struct LabelSpec {
     char *name;       /* label.N: the axis name, e.g. "age" */
@@ -48,8 +48,11 @@ typedef struct DataSpec {
     int kfold_k, kfold_seed, kfold_fold; /* SPLIT_KFOLD: folds, permutation seed, test fold */
     int nlabels;
     LabelSpec labels[DL_MAX_AXES];
-    int ndist;                   /* distribution fields: dist.N = name, dist.N.from = var:VARIABLE */
+    int ndist;                   /* per-sample fields: dist.N = name, dist.N.from = var:VARIABLE (mat: label
+                                    distributions) or objects:xml (voc: class presence of the annotation) */
     char *dist_name[DL_PLAN_MAX_TARGETS], *dist_var[DL_PLAN_MAX_TARGETS];
+    int dist_from[DL_PLAN_MAX_TARGETS]; /* LabelFrom: LBL_VAR or LBL_OBJECTS */
+    char *list, *rel_list;       /* voc: the image list, source.list (relative to source.path) */
     int features;                /* input = features: vectors of `dims` floats (a mat source) */
     int dims, standardize;
     const char *features_var;    /* mat: source.features */
@@ -101,6 +104,8 @@ typedef struct SourceKind {
 const SourceKind *source_find(const char *name);
 /* The mat source (sources_mat.c): rows of MATLAB variables through libmatio. */
 int scan_mat(const DataSpec *spec, SampleList *out, char **err);
+/* The voc source (sources_voc.c): a VOCdevkit folder and an image list. */
+int scan_voc(const DataSpec *spec, SampleList *out, char **err);
 const char *source_kind_names(void); /* "csv, utkface, pointing04" */
 
 /* Assign Sample.split from spec->split_path (folds, or a split column joined

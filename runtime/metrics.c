@@ -18,6 +18,12 @@
  *              the six LDL measures of Geng (TKDE 2016) between the head's
  *              distribution and the target's, per sample, averaged
  *              (runtime/ldl_measures.c, as the PyTorch reference computes them).
+ *   mean_ap    over the whole pass: per class c, the VOC2010+ average
+ *              precision (the devkit's VOCap: area under the interpolated
+ *              precision-recall curve) of the head's probability of c as the
+ *              score against the image's class presence (1 positive, -1
+ *              negative, 0 only 'difficult': not counted for c); the mean over
+ *              the classes with a positive (runtime/seg_metrics.c).
  */
 #include <math.h>
 #include <stdio.h>
@@ -27,6 +33,7 @@
 #include "../common/util.h"
 #include "data.h"
 #include "ldl_measures.h"
+#include "seg_metrics.h"
 
 /* A label exactly on a tolerance edge must count despite float rounding. */
 #define TOL_SLACK 1e-4
@@ -156,6 +163,33 @@ static void add_ldl(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, cons
         m->sum[0] += dl_ldl_measure(which, r->probs + (size_t)b * (size_t)K, r->target + (size_t)b * (size_t)K, (int)K);
 }
 
+/* ---- mean_ap: every row of the pass kept, scored at the end --------------- */
+
+static void add_map(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
+{
+    int64_t K = head_K(p, s);
+    size_t need = (size_t)m->n + (size_t)B;
+    if (need > m->cap) {
+        m->cap = need > 2 * m->cap ? need : 2 * m->cap;
+        m->scores = dl_xrealloc(m->scores, m->cap * (size_t)K * sizeof *m->scores);
+        m->truth = dl_xrealloc(m->truth, m->cap * (size_t)K * sizeof *m->truth);
+    }
+    memcpy(m->scores + (size_t)m->n * (size_t)K, r->probs, (size_t)B * (size_t)K * sizeof *m->scores);
+    for (int64_t i = 0; i < (int64_t)B * K; i++) {
+        float v = r->field[i];
+        m->truth[(size_t)m->n * (size_t)K + (size_t)i] = (int8_t)(v > 0 ? 1 : v < 0 ? -1 : 0);
+    }
+}
+
+static int values_map(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
+{
+    if (max < 1) return 0;
+    snprintf(out[0].name, sizeof out[0].name, "%s", s->name);
+    out[0].unit = "%";
+    out[0].value = m->n ? dl_map(DL_AP_VOC, m->scores, m->truth, m->n, (int)head_K(p, s), NULL, NULL) : NAN;
+    return 1;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 static const MetricRow rows[] = {
@@ -169,6 +203,7 @@ static const MetricRow rows[] = {
     {DL_MET_KL, add_ldl, NULL, "", DL_LDL_KL + 1},
     {DL_MET_COSINE, add_ldl, NULL, "", DL_LDL_COSINE + 1},
     {DL_MET_INTERSECTION, add_ldl, NULL, "", DL_LDL_INTERSECTION + 1},
+    {DL_MET_MEAN_AP, add_map, values_map, "%", 0},
 };
 _Static_assert(sizeof rows / sizeof *rows == DL_MET_COUNT, "one row per metric kind");
 
@@ -180,6 +215,16 @@ static const MetricRow *row_of(int kind)
 }
 
 int dl_metric_needs_target(const DlPlanMetric *spec) { return row_of(spec->kind)->ldl > 0; }
+int dl_metric_needs_field(const DlPlanMetric *spec) { return spec->kind == DL_MET_MEAN_AP; }
+
+void dl_metric_reset(DlMetricAcc *acc, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(acc[i].scores);
+        free(acc[i].truth);
+        memset(&acc[i], 0, sizeof acc[i]);
+    }
+}
 
 void dl_metric_add(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, const DlMetricRows *r, int B)
 {

@@ -55,6 +55,7 @@ int dl_eval(const DlPlan *p, const DlRunOpts *o)
         fprintf(stderr, "dldlrun: %s\n", err);
     }
     if (o->profile) dl_exec_profile(e, stderr);
+    dl_metric_reset(acc, p->nmetrics);
     free(acc);
 done:
     free(err);

@@ -180,7 +180,8 @@ int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset
     int *idx = dl_xcalloc((size_t)B, sizeof *idx);
     float *labels = dl_xcalloc((size_t)B * (size_t)(p->nlabels + 1), sizeof *labels);
     float *y = dl_xcalloc((size_t)B * (size_t)K, sizeof *y);
-    memset(acc, 0, sizeof *acc * (size_t)(p->nmetrics ? p->nmetrics : 1));
+    float *field = dl_xcalloc((size_t)B * (size_t)K, sizeof *field);
+    dl_metric_reset(acc, p->nmetrics);
     for (int i = 0; i < d->ntest; i += B) {
         int n = d->ntest - i < B ? d->ntest - i : B;
         for (int b = 0; b < B; b++) idx[b] = d->test_idx[i + (b < n ? b : n - 1)];
@@ -197,10 +198,18 @@ int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset
             const DlPlanMetric *s = &p->metrics[m];
             int et = s->target >= 0 ? dl_prog_expect(io, s->head, s->target) : -1;
             DlMetricRows r = {io->probs[s->head] >= 0 ? dl_exec_tensor(e, io->probs[s->head]) : NULL,
-                              et >= 0 ? dl_exec_tensor(e, et) : NULL, labels, NULL};
+                              et >= 0 ? dl_exec_tensor(e, et) : NULL, labels, NULL, NULL};
             if (dl_metric_needs_target(s)) {
                 dl_target_batch(&p->targets[s->target], d, idx, n, labels, y);
                 r.target = y;
+            }
+            if (dl_metric_needs_field(s)) {
+                const DlPlanTarget *t = &p->targets[s->target];
+                int w = d->dist_width[t->dist];
+                for (int b = 0; b < n; b++)
+                    memcpy(field + (size_t)b * (size_t)w, d->dist[t->dist] + (size_t)idx[b] * (size_t)w,
+                           (size_t)w * sizeof *field);
+                r.field = field;
             }
             if (!r.probs || ((s->kind == DL_MET_MAE || s->kind == DL_MET_EPS_ERROR) && !r.expect)) {
                 *err = dl_xasprintf("metric '%s': the eval program lacks its output (re-run dldlc)", s->name);
@@ -211,7 +220,7 @@ int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset
     }
     rc = 0;
 out:
-    free(idx), free(labels), free(y);
+    free(idx), free(labels), free(y), free(field);
     return rc;
 }
 

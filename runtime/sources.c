@@ -552,6 +552,7 @@ static const SourceKind kinds[] = {
     {"utkface", scan_utkface},
     {"pointing04", scan_pointing04},
     {"mat", scan_mat},
+    {"voc", scan_voc},
 };
 
 const SourceKind *source_find(const char *name)
@@ -561,7 +562,7 @@ const SourceKind *source_find(const char *name)
     return NULL;
 }
 
-const char *source_kind_names(void) { return "csv, utkface, pointing04"; }
+const char *source_kind_names(void) { return "csv, utkface, pointing04, mat, voc"; }
 
 /* ---- split join ----------------------------------------------------------- */
 

@@ -47,7 +47,7 @@ int dl_target_nearest_bin(const DlPlanAxis *ax, float l)
 
 char *dl_target_check_labels(const DlPlanTarget *t, float *labels)
 {
-    if (t->kind == DL_TGT_GIVEN) return NULL;
+    if (dl_target_reads_field(t)) return NULL;
     for (int a = 0; a < t->naxes; a++) {
         const DlPlanAxis *ax = &t->axes[a];
         float *l = &labels[ax->label];
@@ -97,19 +97,13 @@ static double energy(const DlPlanTarget *t, const float *labels, int k)
     return e;
 }
 
-/* No allocation: called per sample inside training steps (common/util.h). */
-void dl_target_build(const DlPlanTarget *t, const float *labels, const float *dist, float *y)
+static void build_onehot(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K)
 {
-    int K = dl_target_bins(t);
-    if (t->kind == DL_TGT_GIVEN) {
-        if (dist) memcpy(y, dist, (size_t)K * sizeof *y);
-        else memset(y, 0, (size_t)K * sizeof *y);
-        return;
-    }
-    if (t->kind == DL_TGT_ONEHOT) {
-        onehot(t, labels, y, K);
-        return;
-    }
+    onehot(t, labels, y, K);
+}
+
+static void build_gaussian(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K)
+{
     /* e_k is a sum of per-axis terms, so min_k e_k = sum_a min_i e_a(i). */
     double emin = 0;
     int ok = 1;
@@ -134,12 +128,64 @@ void dl_target_build(const DlPlanTarget *t, const float *labels, const float *di
     for (int k = 0; k < K; k++) y[k] = (float)(exp(-(energy(t, labels, k) - emin)) / sum);
 }
 
+
+/* GIVEN: the field's row as it is (renormalised when loaded). */
+static void build_given(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K)
+{
+    if (field) memcpy(y, field, (size_t)K * sizeof *y);
+    else memset(y, 0, (size_t)K * sizeof *y);
+}
+
+/* MULTILABEL: weight 1 for a class present (field 1), `difficult` for one
+ * present only as difficult objects (field 0), none when absent (-1);
+ * normalised.  No class at all: an all-zero row (no loss). */
+static void build_multilabel(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K)
+{
+    double sum = 0;
+    for (int k = 0; k < K; k++) {
+        float v = field ? field[k] : -1;
+        y[k] = v > 0 ? 1.0f : v == 0 ? t->difficult : 0.0f;
+        sum += y[k];
+    }
+    for (int k = 0; k < K; k++) y[k] = sum > 0 ? (float)(y[k] / sum) : 0.0f;
+}
+
+/* One row per DlTargetKind: how a sample's row is built, and whether it reads
+ * a data field (GIVEN, MULTILABEL) rather than labels. */
+static const struct TargetRow {
+    int kind;
+    void (*build)(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K);
+    int field;
+} target_rows[] = {
+    {DL_TGT_GAUSSIAN1D, build_gaussian, 0},
+    {DL_TGT_GAUSSIAN2D, build_gaussian, 0},
+    {DL_TGT_ONEHOT, build_onehot, 0},
+    {DL_TGT_GIVEN, build_given, 1},
+    {DL_TGT_MULTILABEL, build_multilabel, 1},
+};
+_Static_assert(sizeof target_rows / sizeof *target_rows == DL_TGT_COUNT, "one row per target kind");
+
+static const struct TargetRow *target_row(int kind)
+{
+    for (size_t i = 0; i < sizeof target_rows / sizeof *target_rows; i++)
+        if (target_rows[i].kind == kind) return &target_rows[i];
+    return &target_rows[0]; /* unreachable: the plan verifier admits only listed kinds */
+}
+
+int dl_target_reads_field(const DlPlanTarget *t) { return target_row(t->kind)->field; }
+
+/* No allocation: called per sample inside training steps (common/util.h). */
+void dl_target_build(const DlPlanTarget *t, const float *labels, const float *dist, float *y)
+{
+    target_row(t->kind)->build(t, labels, dist, y, dl_target_bins(t));
+}
+
 void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, int B, const float *labels,
                      float *y)
 {
     int K = dl_target_bins(t), A = d->nlabels;
     for (int b = 0; b < B; b++) {
-        const float *row = t->kind == DL_TGT_GIVEN && t->dist >= 0 && t->dist < d->ndist && d->dist_width[t->dist] == K
+        const float *row = dl_target_reads_field(t) && t->dist >= 0 && t->dist < d->ndist && d->dist_width[t->dist] == K
                                ? d->dist[t->dist] + (size_t)idx[b] * (size_t)K
                                : NULL;
         dl_target_build(t, labels + (size_t)b * (size_t)A, row, y + (size_t)b * (size_t)K);

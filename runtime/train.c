@@ -551,6 +551,7 @@ int dl_train(const DlPlan *p, const DlRunOpts *o)
     char *out = dl_out_dir(o);
     DlMetricAcc *acc = dl_xcalloc((size_t)p->nmetrics + 1, sizeof *acc);
     int rc = train_run(p, o, -1, NULL, out, acc);
+    dl_metric_reset(acc, p->nmetrics);
     free(acc);
     free(out);
     return rc;
@@ -668,6 +669,7 @@ int dl_cv(const DlPlan *p, const DlRunOpts *o)
         free(csv), free(js);
     }
     for (int f = 0; f < nf; f++) free(names[f]);
+    dl_metric_reset(acc, p->nmetrics);
     free(names), free(vals), free(acc), free(out);
     close(lock);
     return rc;

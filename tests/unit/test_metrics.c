@@ -60,7 +60,7 @@ static void pose_plan(MiniPlan *m)
 static void add(DlMetricAcc *m, const MiniPlan *mp, const DlPlanMetric *s, const float *probs, const float *expect,
                 const float *labels, const float *target, int B)
 {
-    DlMetricRows r = {probs, expect, labels, target};
+    DlMetricRows r = {probs, expect, labels, target, NULL};
     dl_metric_add(m, &mp->p, s, &r, B);
 }
 
@@ -219,6 +219,49 @@ static void test_top1_eps_ldl(void **state)
     assert_true(want_kl > 0.05 && want_in > 0.5 && want_in < 1);
 }
 
+/* mean_ap over a pass fed in two batches: per class, AP of the probabilities
+ * against the field's presence (1, 0 not counted, -1), averaged over the
+ * classes with a positive.  By hand, 3 classes, 4 images:
+ *   class 0: scores .9 .1 .8 .2, truth 1 -1 1 -1: both positives first, AP 1
+ *   class 1: scores .05 .6 .1 .7, truth -1 1 -1 0: ranked .7 (not counted),
+ *            .6 (a positive): AP 1
+ *   class 2: scores .05 .3 .1 .1, truth -1 -1 -1 1: a negative at .3, then
+ *            the positive tied with a negative at .1 (one threshold:
+ *            precision 1/3 at recall 1; the interpolated curve is 1/3
+ *            everywhere): AP 1/3
+ *   mean (1 + 1 + 1/3) / 3. */
+static void test_mean_ap(void **state)
+{
+    MiniPlan mp;
+    memset(&mp, 0, sizeof mp);
+    float bins[3] = {0, 1, 2};
+    mp.t = (DlPlanTarget){.name = "y", .kind = DL_TGT_MULTILABEL, .naxes = 1, .dist = 0, .difficult = 0.5f};
+    mp.t.axes[0] = (DlPlanAxis){.name = "y", .unit = "", .nbins = 3, .bins = bins, .label = -1, .sigma_label = -1};
+    mp.h = (DlPlanHead){"net", 3};
+    mp.p = (DlPlan){.targets = &mp.t, .ntargets = 1, .heads = &mp.h, .nheads = 1};
+    DlPlanMetric map = {.name = "map", .kind = DL_MET_MEAN_AP, .head = 0, .target = 0, .sigma_col = -1};
+    assert_true(dl_metric_needs_field(&map) && !dl_metric_needs_target(&map));
+    float probs[12] = {.9f, .05f, .05f, .1f, .6f, .3f, .8f, .1f, .1f, .2f, .7f, .1f};
+    float field[12] = {1, -1, -1, -1, 1, -1, 1, -1, -1, -1, 0, 1};
+    DlMetricAcc m;
+    memset(&m, 0, sizeof m);
+    DlMetricRows r = {probs, NULL, NULL, NULL, field};
+    dl_metric_add(&m, &mp.p, &map, &r, 3);
+    DlMetricRows r2 = {probs + 9, NULL, NULL, NULL, field + 9};
+    dl_metric_add(&m, &mp.p, &map, &r2, 1);
+    DlMetricValue v[2];
+    assert_int_equal(dl_metric_values(&m, &mp.p, &map, v, 2), 1);
+    assert_string_equal(v[0].name, "map");
+    assert_string_equal(v[0].unit, "%");
+    assert_float_equal(v[0].value, (2.0 + 1.0 / 3) / 3, 1e-12);
+    char buf[64];
+    dl_metric_format(&m, &mp.p, &map, buf, sizeof buf);
+    assert_string_equal(buf, "map 77.8%");
+    dl_metric_reset(&m, 1);
+    assert_null(m.scores);
+    assert_int_equal(m.n, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -227,6 +270,7 @@ int main(void)
         cmocka_unit_test(test_accuracy),
         cmocka_unit_test(test_accuracy_1d),
         cmocka_unit_test(test_top1_eps_ldl),
+        cmocka_unit_test(test_mean_ap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

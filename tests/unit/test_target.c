@@ -276,6 +276,27 @@ static void test_label_range(void **state)
     assert_null(dl_target_check_labels(&gv, NULL));
 }
 
+/* multilabel: 1 for a class present, `difficult` for one present only as
+ * difficult objects, 0 absent, normalised; no class at all: a zero row. */
+static void test_multilabel(void **state)
+{
+    float bins[4] = {0, 1, 2, 3};
+    DlPlanTarget t = {.name = "y", .kind = DL_TGT_MULTILABEL, .naxes = 1, .dist = 0, .difficult = 0.5f};
+    t.axes[0] = (DlPlanAxis){.name = "y", .unit = "", .nbins = 4, .bins = bins, .label = -1, .sigma_label = -1};
+    assert_true(dl_target_reads_field(&t));
+    float field[4] = {1, -1, 0, 1}, y[4];
+    dl_target_build(&t, NULL, field, y);
+    assert_float_equal(y[0], 0.4, 1e-7), assert_float_equal(y[1], 0, 0);
+    assert_float_equal(y[2], 0.2, 1e-7), assert_float_equal(y[3], 0.4, 1e-7);
+    t.difficult = 0; /* difficult-only classes get nothing */
+    dl_target_build(&t, NULL, field, y);
+    assert_float_equal(y[0], 0.5, 1e-7), assert_float_equal(y[2], 0, 0);
+    float none[4] = {-1, -1, -1, -1};
+    dl_target_build(&t, NULL, none, y);
+    for (int k = 0; k < 4; k++) assert_true(y[k] == 0);
+    assert_null(dl_target_check_labels(&t, NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -284,6 +305,7 @@ int main(void)
         cmocka_unit_test(test_label_columns),
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_label_range),
+        cmocka_unit_test(test_multilabel),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);
 }
