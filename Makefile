@@ -141,10 +141,15 @@ asan: test-asan
 bench-ldl: all
 	sh bench/ldl.sh
 
+# Five-fold VOC multi-label: dldl, its PyTorch peer, the trivial predictor and
+# the hard-target ablation: bench/results/voc_multilabel.md (about an hour).
+bench-voc: all
+	sh bench/voc_multilabel.sh
+
 clean:
 	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang) ------------------------------------------------------
