@@ -33,8 +33,22 @@ static AstExpr *new_expr(DlParseCtx *c, AstExprKind kind, DlSrcLoc loc)
     AstExpr *e = dl_pool_alloc(c->pool, sizeof *e);
     e->kind = kind;
     e->loc = loc;
+    e->depth = 1;
     return e;
 }
+
+/* Set e's nesting depth (ast.h); past DL_AST_MAX_DEPTH it is an error, said
+ * once per item (the enclosing expressions are deeper still). */
+static void set_depth(DlParseCtx *c, AstExpr *e, int depth)
+{
+    e->depth = depth;
+    if (depth > DL_AST_MAX_DEPTH && !c->deep_reported) {
+        dl_error(c->diag, e->loc, "expression nested deeper than %d levels", DL_AST_MAX_DEPTH);
+        c->deep_reported = 1;
+    }
+}
+
+static int max_depth(int a, const AstExpr *e) { return e && e->depth > a ? e->depth : a; }
 
 AstExpr *ast_new_num(DlParseCtx *c, DlSrcLoc loc, DlNumLit n)
 {
@@ -63,6 +77,7 @@ AstExpr *ast_new_field(DlParseCtx *c, AstExpr *base, const char *name)
     AstExpr *e = new_expr(c, EX_FIELD, base->loc);
     e->a = base;
     e->name = name;
+    e->depth = base->depth; /* a chain x.a.b.c is one level: passes walk it in a loop */
     return e;
 }
 
@@ -87,6 +102,10 @@ AstExpr *ast_new_call(DlParseCtx *c, DlSrcLoc loc, const char *name, AstArgs *ar
         e->kwargs = dl_pool_alloc(c->pool, (size_t)e->nkwargs * sizeof *e->kwargs);
         for (int i = 0; i < e->nkwargs; i++) e->kwargs[i] = *(AstKwarg *)args->kw.a[i];
     }
+    int d = 0;
+    for (int i = 0; i < e->nargs; i++) d = max_depth(d, e->args[i]);
+    for (int i = 0; i < e->nkwargs; i++) d = max_depth(d, e->kwargs[i].value);
+    set_depth(c, e, d + 1);
     return e;
 }
 
@@ -94,6 +113,9 @@ AstExpr *ast_new_list(DlParseCtx *c, DlSrcLoc loc, DlPtrList *elems)
 {
     AstExpr *e = new_expr(c, EX_LIST, loc);
     e->args = expr_array(c, elems, &e->nargs);
+    int d = 0;
+    for (int i = 0; i < e->nargs; i++) d = max_depth(d, e->args[i]);
+    set_depth(c, e, d + 1);
     return e;
 }
 
@@ -101,6 +123,7 @@ AstExpr *ast_new_range(DlParseCtx *c, AstExpr *lo, AstExpr *hi, AstExpr *step)
 {
     AstExpr *e = new_expr(c, EX_RANGE, lo->loc);
     e->a = lo, e->b = hi, e->c = step;
+    set_depth(c, e, max_depth(max_depth(max_depth(0, lo), hi), step) + 1);
     return e;
 }
 
@@ -108,6 +131,7 @@ AstExpr *ast_new_neg(DlParseCtx *c, DlSrcLoc loc, AstExpr *a)
 {
     AstExpr *e = new_expr(c, EX_NEG, loc);
     e->a = a;
+    set_depth(c, e, a->depth + 1);
     return e;
 }
 
@@ -116,6 +140,7 @@ AstExpr *ast_new_binop(DlParseCtx *c, char op, AstExpr *a, AstExpr *b)
     AstExpr *e = new_expr(c, EX_BINOP, a->loc);
     e->op = op;
     e->a = a, e->b = b;
+    set_depth(c, e, max_depth(b->depth + 1, a)); /* the left operand on this level: a + b + c ... */
     return e;
 }
 
@@ -151,6 +176,7 @@ AstItem *ast_new_item(DlParseCtx *c, const char *name, DlSrcLoc loc, AstExpr *va
 {
     AstItem *it = dl_pool_alloc(c->pool, sizeof *it);
     it->name = name, it->loc = loc, it->value = value;
+    c->deep_reported = 0;
     return it;
 }
 
@@ -158,6 +184,7 @@ AstParam *ast_new_param(DlParseCtx *c, const char *name, DlSrcLoc loc, AstExpr *
 {
     AstParam *p = dl_pool_alloc(c->pool, sizeof *p);
     p->name = name, p->loc = loc, p->value = value;
+    if (value) c->deep_reported = 0;
     return p;
 }
 
@@ -200,6 +227,47 @@ static void check_returns(DlParseCtx *c, const AstDecl *d)
                  d->name);
 }
 
+typedef struct NameAt { const char *name; int i; } NameAt;
+
+static int cmp_name_at(const void *a, const void *b)
+{
+    const NameAt *x = a, *y = b;
+    int r = strcmp(x->name, y->name);
+    return r ? r : (x->i > y->i) - (x->i < y->i);
+}
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const int *x = a, *y = b;
+    return (x[0] > y[0]) - (x[0] < y[0]);
+}
+
+/* A parameter named twice: "duplicate parameter 'x' in block 'f'" at the
+ * second, with a note at the first, in source order.  Sorted by name, so a
+ * declaration with thousands of parameters costs n log n. */
+static void check_params(DlParseCtx *c, const AstDecl *d)
+{
+    int n = d->nparams, nd = 0;
+    if (n < 2) return;
+    NameAt *v = dl_xmalloc((size_t)n * sizeof *v);
+    int (*dup)[2] = dl_xmalloc((size_t)n * sizeof *dup);
+    for (int i = 0; i < n; i++) v[i] = (NameAt){d->params[i].name, i};
+    qsort(v, (size_t)n, sizeof *v, cmp_name_at);
+    for (int i = 1, first = 0; i < n; i++) {
+        if (strcmp(v[i].name, v[first].name)) { first = i; continue; }
+        dup[nd][0] = v[i].i, dup[nd][1] = v[first].i, nd++;
+    }
+    qsort(dup, (size_t)nd, sizeof *dup, cmp_pair);
+    for (int k = 0; k < nd; k++) {
+        const AstParam *p = &d->params[dup[k][0]], *f = &d->params[dup[k][1]];
+        dl_error(c->diag, p->loc, "duplicate parameter '%s' in %s '%s'", p->name, ast_decl_kind_name(d->kind),
+                 d->name);
+        dl_note(c->diag, f->loc, "'%s' was first declared here", f->name);
+    }
+    free(v);
+    free(dup);
+}
+
 void ast_add_decl(DlParseCtx *c, AstDeclKind kind, DlSrcLoc kw_loc, const char *name,
                   DlSrcLoc name_loc, DlPtrList *params, DlPtrList *items, DlSrcLoc end_loc)
 {
@@ -212,6 +280,7 @@ void ast_add_decl(DlParseCtx *c, AstDeclKind kind, DlSrcLoc kw_loc, const char *
     d->nitems = items ? items->n : 0;
     if (d->nitems) d->items = dl_pool_alloc(c->pool, (size_t)d->nitems * sizeof *d->items);
     for (int i = 0; i < d->nitems; i++) d->items[i] = *(AstItem *)items->a[i];
+    check_params(c, d);
     check_returns(c, d);
     dl_list_push(c, &c->decls, d);
 }
@@ -253,9 +322,23 @@ static void put_str(DlBuf *b, const char *s)
 
 static void put_loc(DlBuf *b, DlSrcLoc l) { dl_buf_printf(b, "@%d:%d", l.line, l.col); }
 
-/* An expression, on one line: (kind [name] @line:col children...). */
+/* An expression, on one line: (kind [name] @line:col children...).  The
+ * chains that do not nest (ast.h: a binary operator's left operand, a
+ * field's base) are walked in a loop: their heads are printed on the way
+ * down, their tails (right operands, closing parentheses) on the way back
+ * up; recursion follows only the nesting, at most DL_AST_MAX_DEPTH deep. */
 static void dump_expr(DlBuf *b, const AstExpr *e)
 {
+    DL_VEC(const AstExpr *) chain = {0};
+    for (; e->kind == EX_BINOP || e->kind == EX_FIELD; e = e->a) {
+        DL_PUSH(chain, e);
+        if (e->kind == EX_BINOP)
+            dl_buf_printf(b, "(binop %c ", e->op);
+        else
+            dl_buf_printf(b, "(field %s ", e->name);
+        put_loc(b, e->loc);
+        dl_buf_put(b, " ", 1);
+    }
     switch (e->kind) {
     case EX_NUM:
         dl_buf_put(b, "(num ", 5);
@@ -272,12 +355,6 @@ static void dump_expr(DlBuf *b, const AstExpr *e)
     case EX_IDENT:
         dl_buf_printf(b, "(ident %s ", e->name);
         put_loc(b, e->loc);
-        break;
-    case EX_FIELD:
-        dl_buf_printf(b, "(field %s ", e->name);
-        put_loc(b, e->loc);
-        dl_buf_put(b, " ", 1);
-        dump_expr(b, e->a);
         break;
     case EX_CALL:
         dl_buf_printf(b, "(call %s ", e->name);
@@ -318,16 +395,19 @@ static void dump_expr(DlBuf *b, const AstExpr *e)
         dl_buf_put(b, " ", 1);
         dump_expr(b, e->a);
         break;
-    case EX_BINOP:
-        dl_buf_printf(b, "(binop %c ", e->op);
-        put_loc(b, e->loc);
-        dl_buf_put(b, " ", 1);
-        dump_expr(b, e->a);
-        dl_buf_put(b, " ", 1);
-        dump_expr(b, e->b);
-        break;
+    case EX_BINOP: case EX_FIELD:
+        break; /* walked above */
     }
     dl_buf_put(b, ")", 1);
+    while (chain.n) { /* back up the chain */
+        const AstExpr *up = chain.a[--chain.n];
+        if (up->kind == EX_BINOP) {
+            dl_buf_put(b, " ", 1);
+            dump_expr(b, up->b);
+        }
+        dl_buf_put(b, ")", 1);
+    }
+    free(chain.a);
 }
 
 /* One declaration: its header line, then one line per parameter and item,

@@ -41,9 +41,23 @@ typedef struct AstKwarg {
     AstExpr *value;
 } AstKwarg;
 
+/* How deep expressions may nest (AstExpr.depth): far above any real spec
+ * (the specs in specs/ nest 5 levels at most) and low enough that every pass that
+ * recurses on the nesting stays well inside an 8 MiB stack, in an ASan
+ * build too.  Deeper is a syntax error, "expression nested deeper than 256
+ * levels". */
+#define DL_AST_MAX_DEPTH 256
+
 struct AstExpr {
     AstExprKind kind;
     DlSrcLoc loc;      /* the whole expression's first token (len: that token) */
+    int depth;         /* nesting: 1 for a leaf; a call, a list, a range and a '-' are one
+                          level above their deepest part, and so is a binary operator above
+                          its right operand; a binary operator's left operand and a field's
+                          base are on its own level, because every pass walks those chains
+                          in a loop (a + b + c + ... of 50,000 terms has depth 2).  At most
+                          DL_AST_MAX_DEPTH after a parse without errors; passes may recurse
+                          on a, b, c, args and kwargs except EX_BINOP's a and EX_FIELD's a. */
     double num;        /* EX_NUM */
     int is_int;        /* EX_NUM: written without '.', 'e' */
     const char *name;  /* EX_STR text, EX_IDENT/EX_CALL name, EX_FIELD field name */

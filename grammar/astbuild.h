@@ -84,6 +84,7 @@ typedef struct DlParseCtx {
     int recover;            /* DL_RECOVER_*: skipping to a sync point */
     DlTok queue[3];         /* tokens to deliver before reading on */
     int nqueue;
+    int deep_reported;      /* "nested deeper than" said for the item being parsed */
 } DlParseCtx;
 
 /* parse.c: the token stream between the scanner and the parser. */

@@ -152,6 +152,7 @@ static int try_sync(DlParseCtx *c, DlTok t, const DlTok *before, int itself)
 
 void dl_parse_recover(DlParseCtx *c)
 {
+    c->deep_reported = 0; /* the next item may be too deep in its own right */
     c->recover = c->in_body ? DL_RECOVER_ITEM : DL_RECOVER_DECL;
     c->nqueue = 0;
     if (try_sync(c, c->last, &c->prev, 1)) {

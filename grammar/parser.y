@@ -20,6 +20,12 @@
 #include <string.h>
 static void dl_yyerror(DlSpan *loc, void *scanner, DlParseCtx *ctx, const char *msg);
 #define TOO_MANY(c) (dl_diag_errors((c)->diag) > DL_DIAG_MAX_ERRORS)
+/* Bison's stack (malloc'd, grown by doubling) holds about one entry per
+ * token still open: left-recursive lists (items, arguments, a + b + ...)
+ * keep it short, nesting ((((..., f(f(..., - - ... grows it.  A spec is at
+ * most DL_LIMIT_SPEC bytes, so this never runs out for one; the depth of
+ * the tree is bounded separately (DL_AST_MAX_DEPTH, ast.c). */
+#define YYMAXDEPTH (DL_LIMIT_SPEC + 64)
 /* A rule's location spans its first and last symbols; an empty rule sits
  * just after the previous symbol. */
 #define YYLLOC_DEFAULT(Cur, Rhs, N)                                          \
@@ -186,7 +192,10 @@ elems:
 
 static void dl_yyerror(DlSpan *loc, void *scanner, DlParseCtx *ctx, const char *msg)
 {
-    dl_error(ctx->diag, loc->first, "%s", msg); /* only "memory exhausted" */
+    /* only "memory exhausted": the stack is past YYMAXDEPTH, which takes
+       nesting far deeper than DL_AST_MAX_DEPTH */
+    dl_error(ctx->diag, loc->first, "expression nested deeper than %d levels (the parser gave up: %s)",
+             DL_AST_MAX_DEPTH, msg);
 }
 
 /* How a token reads in a message: "identifier 'x'", "'}'", "end of file". */
