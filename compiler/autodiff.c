@@ -15,14 +15,6 @@ typedef struct AD {
     int nerr;
 } AD;
 
-static int taken(const Graph *g, const char *s)
-{
-    for (uint32_t i = 0; i < g->n; i++)
-        if (g->nodes[i].name && !strcmp(g->nodes[i].name, s))
-            return 1;
-    return 0;
-}
-
 /* Append a backward node named "grad.<of's name>[suffix]" (made unique). */
 static uint32_t bwd(AD *a, GOp op, const uint32_t *in, int nin, uint32_t shape_of, GAttr attr, uint32_t of,
                     const char *suffix, DlSrcLoc loc)
@@ -32,13 +24,7 @@ static uint32_t bwd(AD *a, GOp op, const uint32_t *in, int nin, uint32_t shape_o
     int nd = s->ndim;
     memcpy(shape, s->shape, sizeof shape);
     char *base = dl_xasprintf("grad.%s%s", a->g->nodes[of].name ? a->g->nodes[of].name : "?", suffix ? suffix : "");
-    char *nm = dl_xstrdup(base);
-    for (int k = 2; taken(a->g, nm); k++) {
-        free(nm);
-        nm = dl_xasprintf("%s.%d", base, k);
-    }
-    uint32_t i = graph_add(a->g, op, in, nin, shape, nd, attr, nm, loc);
-    free(nm);
+    uint32_t i = graph_add(a->g, op, in, nin, shape, nd, attr, graph_unique_name(a->g, base, "."), loc);
     free(base);
     return i;
 }
@@ -290,6 +276,10 @@ int ad_differentiate(Graph *g, DlDiag *diag)
             scalars = i;
     if (scalars == G_NONE)
         scalars = graph_add(g, OP_SCALARS, NULL, 0, (int64_t[]){4}, 1, (GAttr){0}, "scalars", (DlSrcLoc){0, 0, 0});
+    uint32_t *grad_users = dl_xcalloc(g->n + 1, sizeof *grad_users); /* forward nodes whose gradient it is */
+    for (uint32_t j = 0; j < a->n0; j++)
+        if (a->grad[j] != G_NONE)
+            grad_users[a->grad[j]]++;
     for (uint32_t p = 0; p < a->n0 && opt; p++) {
         if (g->nodes[p].op != OP_PARAM)
             continue;
@@ -300,9 +290,7 @@ int ad_differentiate(Graph *g, DlDiag *diag)
             continue;
         }
         /* the gradient node must be this parameter's own (memory planner: AR_GRAD) */
-        int shared = gp < a->n0 || g->nodes[gp].param != G_NONE;
-        for (uint32_t j = 0; j < a->n0 && !shared; j++)
-            shared = j != p && a->grad[j] == gp;
+        int shared = gp < a->n0 || g->nodes[gp].param != G_NONE || grad_users[gp] > 1;
         if (shared)
             gp = bwd(a, OP_SCALE, &gp, 1, p, (GAttr){.f = 1.0f}, p, NULL, g->nodes[p].loc);
         g->nodes[gp].param = p;
@@ -321,6 +309,7 @@ int ad_differentiate(Graph *g, DlDiag *diag)
         free(nm);
         g->nodes[s].inplace = p;
     }
+    free(grad_users);
     free(dep);
     free(reach);
     free(a->need);

@@ -46,9 +46,10 @@ static int check_shared_layout(const PbProgram *a, const PbProgram *b, DlDiag *d
     for (uint32_t i = 0; i < a->g->n; i++) {
         const GNode *N = &a->g->nodes[i];
         if ((N->op != OP_PARAM && N->op != OP_STATE) || !N->name) continue;
-        for (uint32_t j = 0; j < b->g->n; j++) {
+        uint32_t j = graph_find(b->g, N->name); /* names are unique in a graph */
+        if (j != G_NONE) {
             const GNode *M = &b->g->nodes[j];
-            if (M->op != N->op || !M->name || strcmp(M->name, N->name)) continue;
+            if (M->op != N->op) continue;
             const GBuffer *x = &a->mem.buf[i], *y = &b->mem.buf[j];
             if (x->arena != y->arena || x->offset != y->offset || x->numel != y->numel) {
                 dl_error(diag, N->loc, "internal: '%s' is at %s+%lld in %s but at %s+%lld in %s",

@@ -31,9 +31,50 @@ Graph *graph_new(DlPool *pool, int batch)
 {
     Graph *g = dl_pool_alloc(pool, sizeof *g);
     g->pool = pool;
+    g->names.pool = g->suffix.pool = pool;
     g->batch = batch;
     g->optimizer = OP_SGD;
     return g;
+}
+
+uint32_t graph_find(const Graph *g, const char *name)
+{
+    int i = names_get(&g->names, name);
+    return i < 0 ? G_NONE : (uint32_t)i;
+}
+
+const char *graph_unique_name(Graph *g, const char *base, const char *sep)
+{
+    if (graph_find(g, base) == G_NONE)
+        return dl_pool_strdup(g->pool, base);
+    int k = names_get(&g->suffix, base);
+    if (k < 2)
+        k = 2;
+    DlBuf b = {0};
+    for (;; k++) {
+        b.n = 0;
+        dl_buf_printf(&b, "%s%s%d", base, sep, k);
+        if (graph_find(g, b.s) == G_NONE)
+            break;
+    }
+    const char *s = dl_pool_strdup(g->pool, b.s);
+    dl_buf_free(&b);
+    const char *key = names_get(&g->suffix, base) < 0 ? dl_pool_strdup(g->pool, base) : base;
+    names_put(&g->suffix, key, k + 1); /* names are never removed: base<sep>2..k stay taken */
+    return s;
+}
+
+void graph_add_output(Graph *g, GOutput o)
+{
+    if (g->nouts == g->outcap) {
+        int cap = g->outcap ? 2 * g->outcap : 8;
+        GOutput *a = dl_pool_alloc(g->pool, (size_t)cap * sizeof *a);
+        if (g->nouts)
+            memcpy(a, g->outs, (size_t)g->nouts * sizeof *a);
+        g->outs = a;
+        g->outcap = cap;
+    }
+    g->outs[g->nouts++] = o;
 }
 
 /* The node array lives in the pool: growing copies it into a chunk twice the
@@ -60,6 +101,8 @@ uint32_t graph_add(Graph *g, GOp op, const uint32_t *in, int nin,
         n->shape[i] = shape[i];
     n->attr = attr;
     n->name = name ? dl_pool_strdup(g->pool, name) : NULL;
+    if (n->name)
+        names_put(&g->names, n->name, (int)g->n);
     n->loc = loc;
     n->param = G_NONE;
     n->inplace = G_NONE;
@@ -513,12 +556,19 @@ int graph_verify(const Graph *g, const char *after_pass, DlDiag *diag)
             verify_node(&v);
     }
     /* names are unique (PARAM/STATE names are checkpoint keys) */
-    for (uint32_t i = 0; i < g->n; i++)
-        for (uint32_t j = i + 1; j < g->n && g->nodes[i].name; j++)
-            if (g->nodes[j].name && !strcmp(g->nodes[i].name, g->nodes[j].name)) {
-                v.at = j;
-                vfail(&v, "name also used by %%%u", i);
-            }
+    NameMap seen = {0};
+    for (uint32_t j = 0; j < g->n; j++) {
+        if (!g->nodes[j].name)
+            continue;
+        int i = names_get(&seen, g->nodes[j].name);
+        if (i >= 0) {
+            v.at = j;
+            vfail(&v, "name also used by %%%d", i);
+        } else {
+            names_put(&seen, g->nodes[j].name, (int)j);
+        }
+    }
+    names_free(&seen);
     for (int o = 0; o < g->nouts; o++)
         if (g->outs[o].node >= g->n) {
             dl_error(diag, (DlSrcLoc){0, 0, 0}, "internal: graph invalid after %s: output '%s' is %%%u, past the end",

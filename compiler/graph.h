@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include "../common/diag.h"
 #include "../common/util.h"
+#include "names.h"
 
 typedef enum GOpKind {
     OPK_SOURCE, OPK_VIEW, OPK_ELEM, OPK_CHANRED, OPK_ROW, OPK_WINDOW,
@@ -117,8 +118,10 @@ typedef struct Graph {
     DlPool *pool;      /* owns everything below */
     GNode *nodes;
     uint32_t n, cap;
+    NameMap names;     /* node name -> index (the last node of that name) */
+    NameMap suffix;    /* base -> the next k graph_unique_name tries for it */
     GOutput *outs;
-    int nouts;
+    int nouts, outcap;
     int batch;         /* B */
     float weight_decay;/* train graph: the optimizer's weight decay (set by lowering, read by autodiff) */
     GOp optimizer;     /* train graph: the update autodiff appends per parameter, an OPK_OPT op
@@ -132,6 +135,14 @@ Graph *graph_new(DlPool *pool, int batch);
 uint32_t graph_add(Graph *g, GOp op, const uint32_t *in, int nin,
                    const int64_t *shape, int ndim, GAttr attr, const char *name, DlSrcLoc loc);
 int64_t graph_numel(const GNode *n);
+/* A node name not yet used in g: base itself, else base<sep>2, base<sep>3, ...
+ * (the first free one; pool-allocated).  Constant time per call on average,
+ * however many nodes share the base. */
+const char *graph_unique_name(Graph *g, const char *base, const char *sep);
+/* The node named name, or G_NONE. */
+uint32_t graph_find(const Graph *g, const char *name);
+/* Append an output (the array grows in g's pool). */
+void graph_add_output(Graph *g, GOutput o);
 /* "act", "param", ...: arena names for dumps and messages. */
 const char *graph_arena_name(GArena a);
 /* Check the invariants (arity, topological order, shapes of each op's inputs).
