@@ -81,10 +81,8 @@ void lw_kv(Lower *L, KVVec *vec, const char *key, const char *fmt, ...)
 
 const AstDecl *lw_find_decl(const Lower *L, const char *name)
 {
-    for (int i = 0; i < L->f->ndecls; i++)
-        if (L->f->decls[i].name && !strcmp(L->f->decls[i].name, name))
-            return &L->f->decls[i];
-    return NULL;
+    int i = names_get(&L->decl_index, name);
+    return i < 0 ? NULL : &L->f->decls[i];
 }
 
 /* ---- train { ... } ------------------------------------------------------- */
@@ -362,15 +360,13 @@ static void params(Lower *L, const AstDecl *d)
             lw_error(L, v->loc, "a parameter is a number or a string, not %s", lw_expr_desc(v));
             continue;
         }
-        int dup = 0;
-        for (size_t j = 0; j < L->params.n; j++)
-            if (!strcmp(L->params.a[j].name, it->name)) {
-                lw_error(L, it->loc, "duplicate parameter '%s'", it->name);
-                lw_note(L, L->params.a[j].loc, "the first is here");
-                dup = 1;
-            }
-        if (!dup) {
+        int j = names_get(&L->param_index, it->name);
+        if (j >= 0) {
+            lw_error(L, it->loc, "duplicate parameter '%s'", it->name);
+            lw_note(L, L->params.a[j].loc, "the first is here");
+        } else {
             SpecParam sp = {it->name, it->loc, v, 0};
+            names_put(&L->param_index, it->name, (int)L->params.n);
             DL_PUSH(L->params, sp);
         }
     }
@@ -378,12 +374,11 @@ static void params(Lower *L, const AstDecl *d)
 
 const AstExpr *lw_param(Lower *L, const char *name)
 {
-    for (size_t i = 0; i < L->params.n; i++)
-        if (!strcmp(L->params.a[i].name, name)) {
-            L->params.a[i].used = 1;
-            return L->params.a[i].value;
-        }
-    return NULL;
+    int i = names_get(&L->param_index, name);
+    if (i < 0)
+        return NULL;
+    L->params.a[i].used = 1;
+    return L->params.a[i].value;
 }
 
 /* -D name=value: a number when it reads as one, else a string. */
@@ -430,14 +425,16 @@ static void collect(Lower *L)
     const AstFile *f = L->f;
     for (int i = 0; i < f->ndecls; i++) {
         const AstDecl *d = &f->decls[i];
-        if (d->name) /* one namespace for data, targets, blocks and networks */
-            for (int j = 0; j < i; j++)
-                if (f->decls[j].name && !strcmp(f->decls[j].name, d->name)) {
-                    lw_error(L, d->name_loc, "duplicate name '%s'", d->name);
-                    lw_note(L, f->decls[j].name_loc, "'%s' was first declared here as a %s", d->name,
-                            ast_decl_kind_name(f->decls[j].kind));
-                    goto next;
-                }
+        if (d->name) { /* one namespace for data, targets, blocks and networks */
+            int j = names_get(&L->decl_index, d->name);
+            if (j >= 0) {
+                lw_error(L, d->name_loc, "duplicate name '%s'", d->name);
+                lw_note(L, f->decls[j].name_loc, "'%s' was first declared here as a %s", d->name,
+                        ast_decl_kind_name(f->decls[j].kind));
+                goto next;
+            }
+            names_put(&L->decl_index, d->name, i);
+        }
         switch (d->kind) {
         case AST_DATA:
             if (L->data.decl) {
@@ -569,6 +566,8 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride
     DL_VEC_FREE(L->targets);
     DL_VEC_FREE(L->heads);
     DL_VEC_FREE(L->params);
+    names_free(&L->param_index);
+    names_free(&L->decl_index);
     DL_VEC_FREE(L->blocks);
     DL_VEC_FREE(L->terms);
     DL_VEC_FREE(L->hyper);

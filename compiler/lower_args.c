@@ -2,6 +2,7 @@
  * evaluation of numbers, for every kind of call the language has (layers,
  * data sources, targets, losses, metrics, optimizer, schedules). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lower_int.h"
@@ -84,49 +85,83 @@ int lw_bind(Lower *L, const AstExpr *call, const char *what, const ArgSpec *spec
     return nerr;
 }
 
-static int const_eval(Lower *L, const AstExpr *e, double *out, int depth)
+/* *out = e's value; -1 when e is not a constant.  *chain: set to the
+ * parameter name whose definition runs through more than LW_MAX_PARAM_CHAIN
+ * parameters (a cycle, p = q with q = p).  A chain a + b - c ... of binary
+ * operators is folded in a loop along its left operands; recursion follows
+ * only the nesting (ast.h, at most DL_AST_MAX_DEPTH). */
+static int const_eval(Lower *L, const AstExpr *e, double *out, int depth, const char **chain)
 {
-    double a, b;
+    DL_VEC(const AstExpr *) ops = {0};
+    for (; e->kind == EX_BINOP; e = e->a)
+        DL_PUSH(ops, e);
+    double v = 0;
+    int bad = 0;
     switch (e->kind) {
     case EX_NUM:
-        *out = e->num;
-        return 0;
+        v = e->num;
+        break;
     case EX_NEG:
-        if (const_eval(L, e->a, &a, depth))
-            return -1;
-        *out = -a;
-        return 0;
-    case EX_BINOP:
-        if (const_eval(L, e->a, &a, depth) || const_eval(L, e->b, &b, depth))
-            return -1;
-        switch (e->op) {
-        case '+': *out = a + b; return 0;
-        case '-': *out = a - b; return 0;
-        case '*': *out = a * b; return 0;
-        case '/':
-            if (b == 0)
-                return -1;
-            *out = a / b;
-            return 0;
-        }
-        return -1;
+        bad = const_eval(L, e->a, &v, depth, chain);
+        v = -v;
+        break;
     case EX_IDENT: { /* a params { } name */
-        const AstExpr *v = depth < 16 ? lw_param(L, e->name) : NULL;
-        return v ? const_eval(L, v, out, depth + 1) : -1;
+        const AstExpr *p = lw_param(L, e->name);
+        if (p && depth >= LW_MAX_PARAM_CHAIN) {
+            *chain = e->name;
+            bad = -1;
+        } else {
+            bad = p ? const_eval(L, p, &v, depth + 1, chain) : -1;
+        }
+        break;
     }
-    case EX_STR: case EX_FIELD: case EX_CALL: case EX_LIST: case EX_RANGE:
-        return -1;
+    case EX_BINOP: case EX_STR: case EX_FIELD: case EX_CALL: case EX_LIST: case EX_RANGE:
+        bad = -1;
+        break;
     }
-    return -1;
+    while (!bad && ops.n) {
+        const AstExpr *op = ops.a[--ops.n];
+        double b;
+        if (const_eval(L, op->b, &b, depth, chain)) {
+            bad = -1;
+            break;
+        }
+        switch (op->op) {
+        case '+': v = v + b; break;
+        case '-': v = v - b; break;
+        case '*': v = v * b; break;
+        case '/': if (b == 0) bad = -1; else v = v / b; break;
+        default: bad = -1;
+        }
+    }
+    free(ops.a);
+    *out = v;
+    return bad ? -1 : 0;
 }
 
 int lw_const(Lower *L, const AstExpr *e, const char *arg, const char *what, double *out)
 {
-    if (const_eval(L, e, out, 0) || !isfinite(*out)) {
-        lw_error(L, e->loc, "'%s' of %s must be a number, not %s", arg, what, lw_expr_desc(e));
+    const char *chain = NULL;
+    if (const_eval(L, e, out, 0, &chain) || !isfinite(*out)) {
+        if (chain)
+            lw_error(L, e->loc, "'%s' of %s: parameter '%s' is defined in terms of itself (or through more "
+                     "than %d parameters)", arg, what, chain, LW_MAX_PARAM_CHAIN);
+        else
+            lw_error(L, e->loc, "'%s' of %s must be a number, not %s", arg, what, lw_expr_desc(e));
         return -1;
     }
     return 0;
+}
+
+void lw_int_error(Lower *L, DlSrcLoc loc, const char *arg, const char *what, double v)
+{
+    if (v != floor(v))
+        lw_error(L, loc, "'%s' of %s must be an integer, not %g", arg, what, v);
+    else if (v > 0)
+        lw_error(L, loc, "'%s' of %s is too large: %.17g (at most %d)", arg, what, v, LW_MAX_INT);
+    else
+        lw_error(L, loc, "'%s' of %s is too large a negative number: %.17g (at least -%d)", arg, what, v,
+                 LW_MAX_INT);
 }
 
 int lw_get_num(Lower *L, const AstExpr *e, const char *arg, const char *what, double def, double *out)
@@ -145,8 +180,8 @@ int lw_get_int(Lower *L, const AstExpr *e, const char *arg, const char *what, in
         return 0;
     if (lw_const(L, e, arg, what, &v))
         return -1;
-    if (v != floor(v) || fabs(v) > 1e9) {
-        lw_error(L, e->loc, "'%s' of %s must be an integer, not %g", arg, what, v);
+    if (!lw_is_int(v)) {
+        lw_int_error(L, e->loc, arg, what, v);
         return -1;
     }
     *out = (int)v;
@@ -172,8 +207,14 @@ int lw_get_str(Lower *L, const AstExpr *e, const char *arg, const char *what, co
     *out = def;
     if (!e)
         return 0;
-    for (int depth = 0; e->kind == EX_IDENT && depth < 16 && lw_param(L, e->name); depth++)
-        e = lw_param(L, e->name); /* a params { } name */
+    for (int depth = 0; e->kind == EX_IDENT && lw_param(L, e->name); depth++) { /* a params { } name */
+        if (depth == LW_MAX_PARAM_CHAIN) {
+            lw_error(L, e->loc, "'%s' of %s: parameter '%s' is defined in terms of itself (or through more "
+                     "than %d parameters)", arg, what, e->name, LW_MAX_PARAM_CHAIN);
+            return -1;
+        }
+        e = lw_param(L, e->name);
+    }
     if (e->kind != EX_STR) {
         lw_error(L, e->loc, "'%s' of %s must be a string, not %s", arg, what, lw_expr_desc(e));
         return -1;

@@ -12,6 +12,8 @@
 #ifndef DL_LOWER_INT_H
 #define DL_LOWER_INT_H
 
+#include <math.h>
+
 #include "lower.h"
 
 /* ---- argument specs ------------------------------------------------------ */
@@ -145,12 +147,16 @@ typedef struct Lower {
     DL_VEC(TargetInfo) targets;    /* declared, then those ce() terms imply */
     DL_VEC(HeadInfo) heads;
     DL_VEC(SpecParam) params;
+    NameMap param_index;           /* name -> index in params */
+    NameMap decl_index;            /* declaration name -> index in f->decls (the first) */
     const AstDecl *net, *loss, *opt, *train, *metrics;
     DL_VEC(const AstDecl *) blocks;
     int *block_used;               /* per blocks entry */
     int *block_seen;               /* per blocks entry: instantiated once (warnings given) */
 
     DL_VEC(LossTerm) terms;
+    int loss_kind_count[8];        /* terms of each row of lower_loss.c's table so far (their names) */
+    int loss_nterms;               /* terms seen (LW_MAX_LOSS_TERMS) */
     int batch, eval_batch, epochs;
     double weight_decay;           /* the optimizer's weight_decay (Graph.weight_decay of the train graph) */
     GOp optimizer;                 /* its update op and constant attr (Graph.optimizer, optimizer_attr) */
@@ -182,6 +188,16 @@ int lw_bind(Lower *L, const AstExpr *call, const char *what, const ArgSpec *spec
 /* Constant evaluation (numbers, -x, + - * /).  Report "ARG of WHAT must be a
  * number" and return -1 when e is not constant. */
 int lw_const(Lower *L, const AstExpr *e, const char *arg, const char *what, double *out);
+/* A parameter's value may name another parameter, to this depth (so
+ * p = q, q = p is an error, not a loop). */
+#define LW_MAX_PARAM_CHAIN 16
+/* Integers (epochs, batch, channels, sizes, ...) are whole numbers within
+ * +-LW_MAX_INT, so that they and their sums fit an int. */
+#define LW_MAX_INT 1000000000
+static inline int lw_is_int(double v) { return v == floor(v) && fabs(v) <= LW_MAX_INT; }
+/* The message for a number that is not such an integer: "must be an
+ * integer, not 2.5", "is too large: 1e+20 (at most 1000000000)". */
+void lw_int_error(Lower *L, DlSrcLoc loc, const char *arg, const char *what, double v);
 int lw_get_num(Lower *L, const AstExpr *e, const char *arg, const char *what, double def, double *out);
 int lw_get_int(Lower *L, const AstExpr *e, const char *arg, const char *what, int def, int *out);
 int lw_get_bool(Lower *L, const AstExpr *e, const char *arg, const char *what, int def, int *out);
@@ -211,6 +227,9 @@ void lw_data_binding(Lower *L, DlPlan *meta);
 void lw_plan_meta(Lower *L, DlPlan *meta);
 
 /* ---- lower_net.c --------------------------------------------------------- */
+/* Elements of one tensor: 2^40 floats are 4 TiB, past any machine; sizes stay
+ * far from int64 overflow in every pass after lowering. */
+#define LW_MAX_NUMEL ((int64_t)1 << 40)
 #define LW_MAX_HEADS 16
 typedef struct NetOut {
     int nheads;
@@ -242,6 +261,9 @@ void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node, int hea
 const char *lw_shape_str(const GNode *n, char *buf, size_t cap);
 
 /* ---- lower_loss.c -------------------------------------------------------- */
+/* Terms of one loss: each is an output of the plan, reported per batch (real
+ * losses have one to three). */
+#define LW_MAX_LOSS_TERMS 1000
 void lw_loss(Lower *L, const AstDecl *d);        /* parse and check: L->terms */
 void lw_metrics(Lower *L, const AstDecl *d);     /* parse and check: L->metrics_out */
 /* Which (head, target) expectations the loss and metrics read: mark[h * ntargets + t]. */

@@ -23,6 +23,7 @@
  *                         Yang, She, Sun, IJCAI 2017, Eq. (3) with Eq. (5).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lower_int.h"
@@ -116,11 +117,16 @@ static const struct LossKindRow {
     {"ce", LOSS_KL, loss_ce, {{"network", AT_EXPR, 1, 0}, {"class", AT_EXPR, 1, 0}, {"ignore", AT_NUM, 0, 0}}, 3},
 };
 #define NLOSS ((int)(sizeof loss_kinds / sizeof *loss_kinds))
+_Static_assert(NLOSS <= (int)(sizeof ((Lower *)0)->loss_kind_count / sizeof(int)), "Lower.loss_kind_count: one per row");
 
 static void loss_term(Lower *L, const AstExpr *e)
 {
     double w = 1;
     int weighted = 0;
+    if (L->loss_nterms++ == LW_MAX_LOSS_TERMS) /* each term is an output of the plan (its value per batch) */
+        lw_error(L, e->loc, "the loss has more than %d terms", LW_MAX_LOSS_TERMS);
+    if (L->loss_nterms > LW_MAX_LOSS_TERMS)
+        return;
     if (e->kind == EX_BINOP && e->op == '*') {
         const AstExpr *num = e->a->kind == EX_CALL ? e->b : e->a;
         const AstExpr *call = e->a->kind == EX_CALL ? e->a : e->b;
@@ -149,11 +155,7 @@ static void loss_term(Lower *L, const AstExpr *e)
             LossTerm t = {loss_kinds[k].kind, loss_kinds[k].name, w, weighted, e->loc, -1, -1, 0, {0}};
             if (lw_bind(L, e, what, loss_kinds[k].spec, loss_kinds[k].nspec, a) || loss_kinds[k].fn(L, e, a, &t))
                 return;
-            int same = 0;
-            for (size_t i = 0; i < L->terms.n; i++)
-                same += !strcmp(L->terms.a[i].name, t.name) ||
-                        (!strncmp(L->terms.a[i].name, t.name, strlen(t.name)) &&
-                         L->terms.a[i].name[strlen(t.name)] == '_');
+            int same = L->loss_kind_count[k]++; /* the earlier terms of this kind: kl, kl_2, kl_3 ... */
             if (same) {
                 char *s = dl_pool_alloc(L->pool, strlen(t.name) + 16);
                 sprintf(s, "%s_%d", t.name, same + 1);
@@ -165,18 +167,24 @@ static void loss_term(Lower *L, const AstExpr *e)
     lw_unknown(L, e->loc, "loss", e->name, names, NLOSS, NULL);
 }
 
+/* t0 + t1 + ... + tn: the chain of left operands in a loop (a loss of
+ * 50,000 terms is one chain), a parenthesised sum as a term by recursion
+ * (at most DL_AST_MAX_DEPTH deep). */
 static void loss_sum(Lower *L, const AstExpr *e)
 {
-    if (e->kind == EX_BINOP && e->op == '+') {
-        loss_sum(L, e->a);
-        loss_sum(L, e->b);
-        return;
+    DL_VEC(const AstExpr *) plus = {0};
+    for (; e->kind == EX_BINOP && e->op == '+'; e = e->a)
+        DL_PUSH(plus, e);
+    for (size_t i = plus.n + 1; i-- > 0;) {
+        const AstExpr *t = i == plus.n ? e : plus.a[i]->b;
+        if (t->kind == EX_BINOP && t->op == '+')
+            loss_sum(L, t);
+        else if (t->kind == EX_BINOP && t->op != '*')
+            lw_error(L, t->loc, "loss terms combine with '+' and a weight 'w * term', not '%c'", t->op);
+        else
+            loss_term(L, t);
     }
-    if (e->kind == EX_BINOP && e->op != '*') {
-        lw_error(L, e->loc, "loss terms combine with '+' and a weight 'w * term', not '%c'", e->op);
-        return;
-    }
-    loss_term(L, e);
+    free(plus.a);
 }
 
 void lw_loss(Lower *L, const AstDecl *d)
@@ -310,6 +318,7 @@ void lw_metrics(Lower *L, const AstDecl *d)
     const char *names[NMETRIC];
     for (int k = 0; k < NMETRIC; k++)
         names[k] = dl_metric_kind_name[metric_kinds[k].kind];
+    NameMap seen = {0}; /* metric names */
     for (int i = 0; i < d->nitems; i++) {
         const AstItem *it = &d->items[i];
         const AstExpr *e = it->value;
@@ -317,13 +326,11 @@ void lw_metrics(Lower *L, const AstDecl *d)
             lw_error(L, it->loc, "'return' outside a block or network");
             continue;
         }
-        int dup = 0;
-        for (int j = 0; j < i; j++)
-            dup |= d->items[j].name && !strcmp(d->items[j].name, it->name);
-        if (dup) {
+        if (names_get(&seen, it->name) >= 0) {
             lw_error(L, it->loc, "duplicate metric '%s'", it->name);
             continue;
         }
+        names_put(&seen, it->name, i);
         if (e->kind != EX_CALL) {
             lw_error(L, e->loc, "a metric is a call such as mae(...) or accuracy(...), not %s", lw_expr_desc(e));
             continue;
@@ -345,6 +352,7 @@ void lw_metrics(Lower *L, const AstDecl *d)
             continue;
         DL_PUSH(L->metrics_out, mi);
     }
+    names_free(&seen);
 }
 
 /* ---- after the network: widths, expectations ----------------------------- */

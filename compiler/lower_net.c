@@ -37,11 +37,26 @@ typedef struct Scope {
     DL_VEC(Var) vars;
     int warn;            /* report unused items (first instance, loud pass) */
     struct Scope *up;    /* the calling scope */
+    NameMap index;       /* name -> index in vars (names are unique in a scope) */
+    int blocks;          /* block instances this scope is nested in (the network: 0) */
 } Scope;
+
+/* How deep eval may recurse: expressions nest at most DL_AST_MAX_DEPTH (the
+ * parser), but a block's body nests again inside the call, and a parameter's
+ * value inside the name.  A level costs eval, call_layer and call_block about
+ * 1.5 KB of stack (-O2), so this is under 1 MiB, far inside 8 MiB even in an
+ * ASan build; real networks nest blocks a few levels, expressions 5. */
+#define LW_MAX_EVAL_DEPTH 512
+/* How deep block calls may nest (a block calling a block ...). */
+#define LW_MAX_BLOCK_DEPTH 64
 
 typedef struct Net {
     Lower *L;
     Graph *g;
+    int depth;                     /* of eval's recursion */
+    int param_chain;               /* params { } names being evaluated inside one another */
+    int too_big;                   /* tensors past LW_MAX_NUMEL (the first is reported) */
+    NameMap blocks;                /* block name -> index in L->blocks */
     int train;
     uint32_t scalars;
     uint32_t image;
@@ -62,12 +77,7 @@ const char *lw_shape_str(const GNode *n, char *buf, size_t cap)
 
 void lw_output(Graph *g, GOutKind kind, const char *name, uint32_t node, int head, int target)
 {
-    GOutput *o = dl_pool_alloc(g->pool, (size_t)(g->nouts + 1) * sizeof *o);
-    if (g->nouts)
-        memcpy(o, g->outs, (size_t)g->nouts * sizeof *o);
-    o[g->nouts] = (GOutput){kind, dl_pool_strdup(g->pool, name), node, head, target};
-    g->outs = o;
-    g->nouts++;
+    graph_add_output(g, (GOutput){kind, dl_pool_strdup(g->pool, name), node, head, target});
 }
 
 static const char *join(Net *N, const char *prefix, const char *name)
@@ -79,36 +89,34 @@ static const char *join(Net *N, const char *prefix, const char *name)
     return s;
 }
 
-static int name_taken(const Graph *g, const char *s)
-{
-    for (uint32_t i = 0; i < g->n; i++)
-        if (g->nodes[i].name && !strcmp(g->nodes[i].name, s))
-            return 1;
-    return 0;
-}
-
-/* Append a node; a name already used gets a suffix _2, _3, ... */
+/* Append a node; a name already used gets a suffix _2, _3, ...  A tensor of
+ * more than LW_MAX_NUMEL elements is an error (the first one said; the
+ * shapes that follow from it are as absurd). */
 static uint32_t add(Net *N, GOp op, const uint32_t *in, int nin, const int64_t *shape, int nd, GAttr a,
                     const char *name, DlSrcLoc loc)
 {
-    const char *nm = name;
-    char *buf = NULL;
-    for (int k = 2; name_taken(N->g, nm); k++) {
-        free(buf);
-        buf = dl_xasprintf("%s_%d", name, k);
-        nm = buf;
+    const char *nm = graph_unique_name(N->g, name, "_");
+    double numel = 1;
+    for (int d = 0; d < nd; d++)
+        numel *= (double)shape[d];
+    if (numel > (double)LW_MAX_NUMEL && N->too_big++) {
+        N->L->nerr++; /* an error all the same, said once */
+    } else if (numel > (double)LW_MAX_NUMEL) {
+        GNode t = {.ndim = nd};
+        memcpy(t.shape, shape, (size_t)nd * sizeof *shape);
+        char s[128];
+        lw_error(N->L, loc, "'%s' would be %s, %.4g elements: more than the 2^40 a tensor may hold", nm,
+                 lw_shape_str(&t, s, sizeof s), numel);
     }
-    uint32_t i = graph_add(N->g, op, in, nin, shape, nd, a, nm, loc);
-    free(buf);
-    return i;
+    return graph_add(N->g, op, in, nin, shape, nd, a, nm, loc);
 }
 
 static const GNode *node(Net *N, uint32_t i) { return &N->g->nodes[i]; }
 
-static uint32_t param(Net *N, const char *name, const int64_t *shape, int nd, GInitKind init, int fan_in,
+static uint32_t param(Net *N, const char *name, const int64_t *shape, int nd, GInitKind init, double fan_in,
                       DlSrcLoc loc)
 {
-    GAttr a = {.init = {init, fan_in}};
+    GAttr a = {.init = {init, fan_in > INT32_MAX ? INT32_MAX : (int)fan_in}}; /* past 2^31 only with a too-big weight */
     return add(N, OP_PARAM, NULL, 0, shape, nd, a, name, loc);
 }
 
@@ -175,7 +183,7 @@ static Value l_conv2d(Net *N, const LayerCall *c)
     }
     int bias = c->given[5] ? (int)c->a[5].num : 1;
     DlSrcLoc loc = c->call->loc;
-    int fan_in = (int)(C * k * k);
+    double fan_in = (double)C * k * k;
     uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){O, C, k, k}, 4, INIT_KAIMING_UNIFORM, fan_in, loc);
     uint32_t b = bias ? param(N, join(N, c->path, "bias"), (int64_t[]){O}, 1, INIT_BIAS_UNIFORM, fan_in, loc) : 0;
     GAttr a = {.conv = {k, k, s, p}};
@@ -282,8 +290,8 @@ static Value l_linear(Net *N, const LayerCall *c)
     int64_t B = xn->shape[0], F = xn->shape[1], O = (int64_t)num(c, 1);
     int bias = c->given[2] ? (int)c->a[2].num : 1;
     DlSrcLoc loc = c->call->loc;
-    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){O, F}, 2, INIT_KAIMING_UNIFORM, (int)F, loc);
-    uint32_t b = bias ? param(N, join(N, c->path, "bias"), &O, 1, INIT_BIAS_UNIFORM, (int)F, loc) : 0;
+    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){O, F}, 2, INIT_KAIMING_UNIFORM, (double)F, loc);
+    uint32_t b = bias ? param(N, join(N, c->path, "bias"), &O, 1, INIT_BIAS_UNIFORM, (double)F, loc) : 0;
     GAttr a = {.mm = {0, 1}};
     int64_t shp[2] = {B, O};
     uint32_t y = add(N, OP_MATMUL, (uint32_t[]){x, w}, 2, shp, 2, a, bias ? join(N, c->path, "matmul") : c->path, loc);
@@ -371,7 +379,7 @@ static int type_ok(const Value *v, ArgType t)
 {
     switch (t) {
     case AT_TENSOR: return v->kind == V_TENSOR;
-    case AT_INT: return v->kind == V_NUM && v->num == floor(v->num) && fabs(v->num) < 1e9;
+    case AT_INT: return v->kind == V_NUM && lw_is_int(v->num);
     case AT_NUM: return v->kind == V_NUM;
     case AT_BOOL: return v->kind == V_BOOL;
     case AT_STR: return v->kind == V_STR;
@@ -397,10 +405,12 @@ static Value call_layer(Net *N, Scope *S, const AstExpr *e, const Layer *ly, con
         c.given[k] = 1;
         if (c.a[k].kind == V_ERR) {
             bad = 1;
+        } else if (c.a[k].kind == V_NUM && ly->spec[k].type == AT_INT && !lw_is_int(c.a[k].num)) {
+            lw_int_error(N->L, a->loc, ly->spec[k].name, ly->name, c.a[k].num); /* 2.5, 1e20 */
+            bad = 1;
         } else if (!type_ok(&c.a[k], ly->spec[k].type)) {
             lw_error(N->L, a->loc, "'%s' of %s must be %s, not %s", ly->spec[k].name, ly->name,
-                     lw_type_name(ly->spec[k].type),
-                     c.a[k].kind == V_NUM && ly->spec[k].type == AT_INT ? "a fraction" : value_desc(c.a[k].kind));
+                     lw_type_name(ly->spec[k].type), value_desc(c.a[k].kind));
             bad = 1;
         }
     }
@@ -409,10 +419,20 @@ static Value call_layer(Net *N, Scope *S, const AstExpr *e, const Layer *ly, con
 
 static Var *lookup(Scope *S, const char *name)
 {
-    for (size_t i = S->vars.n; i-- > 0;)
-        if (!strcmp(S->vars.a[i].name, name))
-            return &S->vars.a[i];
-    return NULL;
+    int i = names_get(&S->index, name);
+    return i < 0 ? NULL : &S->vars.a[i];
+}
+
+static void scope_add(Scope *S, Var v)
+{
+    names_put(&S->index, v.name, (int)S->vars.n);
+    DL_PUSH(S->vars, v);
+}
+
+static void scope_free(Scope *S)
+{
+    DL_VEC_FREE(S->vars);
+    names_free(&S->index);
 }
 
 static void unknown_name(Net *N, Scope *S, const AstExpr *e)
@@ -426,7 +446,63 @@ static void unknown_name(Net *N, Scope *S, const AstExpr *e)
     lw_unknown(N->L, e->loc, "name", e->name, names, n, ctx);
 }
 
+/* Apply binary operator e (its operands' values a and b) as the node named path. */
+static Value binop(Net *N, const AstExpr *e, Value a, Value b, const char *path)
+{
+    Lower *L = N->L;
+    if (a.kind == V_ERR || b.kind == V_ERR)
+        return VERR;
+    if (a.kind == V_NUM && b.kind == V_NUM) {
+        double r = e->op == '+' ? a.num + b.num : e->op == '-' ? a.num - b.num
+                 : e->op == '*' ? a.num * b.num : b.num != 0 ? a.num / b.num : NAN;
+        if (!isfinite(r)) {
+            lw_error(L, e->loc, "division by zero");
+            return VERR;
+        }
+        return (Value){V_NUM, G_NONE, r, NULL};
+    }
+    if (a.kind == V_TENSOR && b.kind == V_TENSOR && e->op == '+') {
+        const GNode *x = node(N, a.node), *y = node(N, b.node);
+        int same = x->ndim == y->ndim;
+        for (int d = 0; same && d < x->ndim; d++)
+            same = x->shape[d] == y->shape[d];
+        if (!same) {
+            char s1[96], s2[96];
+            lw_error(L, e->loc, "cannot add '%s' %s and '%s' %s: shapes differ", x->name,
+                     lw_shape_str(x, s1, sizeof s1), y->name, lw_shape_str(y, s2, sizeof s2));
+            return VERR;
+        }
+        return tensor(add(N, OP_ADD, (uint32_t[]){a.node, b.node}, 2, x->shape, x->ndim, (GAttr){0}, path, e->loc));
+    }
+    lw_error(L, e->loc, "'%c' of %s and %s is not supported in a network (tensors add with '+')", e->op,
+             value_desc(a.kind), value_desc(b.kind));
+    return VERR;
+}
+
+/* path.NAME<i>: "h.t3" */
+static const char *numbered(Net *N, const char *path, const char *name, size_t i)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%s%zu", name, i);
+    return join(N, path, s);
+}
+
+static Value eval_at(Net *N, Scope *S, const AstExpr *e, const char *path);
+
+/* eval with the recursion bounded (LW_MAX_EVAL_DEPTH). */
 static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path)
+{
+    if (N->depth >= LW_MAX_EVAL_DEPTH) {
+        lw_error(N->L, e->loc, "blocks and expressions nested deeper than %d levels", LW_MAX_EVAL_DEPTH);
+        return VERR;
+    }
+    N->depth++;
+    Value v = eval_at(N, S, e, path);
+    N->depth--;
+    return v;
+}
+
+static Value eval_at(Net *N, Scope *S, const AstExpr *e, const char *path)
 {
     Lower *L = N->L;
     switch (e->kind) {
@@ -443,8 +519,17 @@ static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path)
         if (!strcmp(e->name, "true") || !strcmp(e->name, "false"))
             return (Value){V_BOOL, G_NONE, !strcmp(e->name, "true"), NULL};
         const AstExpr *pv = lw_param(L, e->name);
-        if (pv)
-            return eval(N, S, pv, path);
+        if (pv) {
+            if (N->param_chain >= LW_MAX_PARAM_CHAIN) {
+                lw_error(L, e->loc, "parameter '%s' is defined in terms of itself (or through more than %d "
+                         "parameters)", e->name, LW_MAX_PARAM_CHAIN);
+                return VERR;
+            }
+            N->param_chain++;
+            Value r = eval(N, S, pv, path);
+            N->param_chain--;
+            return r;
+        }
         unknown_name(N, S, e);
         return VERR;
     }
@@ -461,56 +546,46 @@ static Value eval(Net *N, Scope *S, const AstExpr *e, const char *path)
         for (int k = 0; k < NLAYERS; k++)
             if (!strcmp(layers[k].name, e->name))
                 return call_layer(N, S, e, &layers[k], path);
-        for (size_t b = 0; b < L->blocks.n; b++)
-            if (!strcmp(L->blocks.a[b]->name, e->name))
-                return call_block(N, S, e, (int)b, path);
+        int b = names_get(&N->blocks, e->name);
+        if (b >= 0)
+            return call_block(N, S, e, b, path);
         const char *names[NLAYERS + 64];
         int n = 0;
         for (int k = 0; k < NLAYERS; k++)
             names[n++] = layers[k].name;
-        for (size_t b = 0; b < L->blocks.n && n < NLAYERS + 64; b++)
-            names[n++] = L->blocks.a[b]->name;
+        for (size_t k = 0; k < L->blocks.n && n < NLAYERS + 64; k++)
+            names[n++] = L->blocks.a[k]->name;
         lw_unknown(L, e->loc, "layer", e->name, names, n, NULL);
         return VERR;
     }
-    case EX_NEG:
-    case EX_BINOP: {
-        Value a = eval(N, S, e->a, join(N, path, "lhs"));
-        if (e->kind == EX_NEG) {
-            if (a.kind == V_NUM)
-                return (Value){V_NUM, G_NONE, -a.num, NULL};
-            if (a.kind != V_ERR)
-                lw_error(L, e->loc, "'-' applies to numbers only, not %s", value_desc(a.kind));
-            return VERR;
-        }
-        Value b = eval(N, S, e->b, join(N, path, "rhs"));
-        if (a.kind == V_ERR || b.kind == V_ERR)
-            return VERR;
-        if (a.kind == V_NUM && b.kind == V_NUM) {
-            double r = e->op == '+' ? a.num + b.num : e->op == '-' ? a.num - b.num
-                     : e->op == '*' ? a.num * b.num : b.num != 0 ? a.num / b.num : NAN;
-            if (!isfinite(r)) {
-                lw_error(L, e->loc, "division by zero");
-                return VERR;
-            }
-            return (Value){V_NUM, G_NONE, r, NULL};
-        }
-        if (a.kind == V_TENSOR && b.kind == V_TENSOR && e->op == '+') {
-            const GNode *x = node(N, a.node), *y = node(N, b.node);
-            int same = x->ndim == y->ndim;
-            for (int d = 0; same && d < x->ndim; d++)
-                same = x->shape[d] == y->shape[d];
-            if (!same) {
-                char s1[96], s2[96];
-                lw_error(L, e->loc, "cannot add '%s' %s and '%s' %s: shapes differ", x->name,
-                         lw_shape_str(x, s1, sizeof s1), y->name, lw_shape_str(y, s2, sizeof s2));
-                return VERR;
-            }
-            return tensor(add(N, OP_ADD, (uint32_t[]){a.node, b.node}, 2, x->shape, x->ndim, (GAttr){0}, path, e->loc));
-        }
-        lw_error(L, e->loc, "'%c' of %s and %s is not supported in a network (tensors add with '+')", e->op,
-                 value_desc(a.kind), value_desc(b.kind));
+    case EX_NEG: {
+        Value a = eval(N, S, e->a, path);
+        if (a.kind == V_NUM)
+            return (Value){V_NUM, G_NONE, -a.num, NULL};
+        if (a.kind != V_ERR)
+            lw_error(L, e->loc, "'-' applies to numbers only, not %s", value_desc(a.kind));
         return VERR;
+    }
+    case EX_BINOP: {
+        /* t0 op t1 op t2 ... op tn, left-associative: the chain of left
+         * operands is walked in a loop (a sum of 20,000 layer outputs is one
+         * chain).  Term i is evaluated as path.t<i> (its layers' names and
+         * parameters: "h.t3.weight"), the partial result of terms 0..i is the
+         * node path.sum<i>, the whole `path`: names stay short however long
+         * the chain. */
+        DL_VEC(const AstExpr *) ops = {0};
+        const AstExpr *x = e;
+        for (; x->kind == EX_BINOP; x = x->a)
+            DL_PUSH(ops, x);
+        size_t n = ops.n;
+        Value acc = eval(N, S, x, numbered(N, path, "t", 0));
+        for (size_t i = 1; i <= n; i++) {
+            const AstExpr *op = ops.a[n - i];
+            Value b = eval(N, S, op->b, numbered(N, path, "t", i));
+            acc = binop(N, op, acc, b, i == n ? path : numbered(N, path, "sum", i));
+        }
+        free(ops.a);
+        return acc;
     }
     case EX_LIST:
     case EX_RANGE:
@@ -597,7 +672,7 @@ static Value body(Net *N, Scope *S, int is_net, DlSrcLoc *ret_loc)
             continue;
         }
         Var v = {it->name, it->loc, eval(N, S, it->value, join(N, S->prefix, it->name)), 0, 0};
-        DL_PUSH(S->vars, v);
+        scope_add(S, v);
     }
     if (!have_ret)
         lw_error(L, d->end_loc.len ? d->end_loc : d->loc, "%s '%s' has no return", is_net ? "network" : "block", d->name);
@@ -618,6 +693,11 @@ static Value call_block(Net *N, Scope *S, const AstExpr *call, int bi, const cha
     Lower *L = N->L;
     const AstDecl *b = L->blocks.a[bi];
     L->block_used[bi] = 1;
+    if (S->blocks >= LW_MAX_BLOCK_DEPTH) {
+        lw_error(L, call->loc, "blocks nested deeper than %d calls (block '%s' calls '%s')", LW_MAX_BLOCK_DEPTH,
+                 S->decl->name, b->name);
+        return VERR;
+    }
     for (Scope *s = S; s; s = s->up)
         if (s->decl == b) {
             DlBuf chain = {0};
@@ -640,38 +720,40 @@ static Value call_block(Net *N, Scope *S, const AstExpr *call, int bi, const cha
         dl_buf_free(&ps);
         return VERR;
     }
-    Scope in = {b, path, {0}, !L->quiet && !L->block_seen[bi], S};
-    int bad = 0;
-    const AstExpr *arg[64];
-    for (int p = 0; p < b->nparams && p < 64; p++)
+    Scope in = {b, path, {0}, !L->quiet && !L->block_seen[bi], S, {0}, S->blocks + 1};
+    int bad = 0, np = b->nparams;
+    const AstExpr **arg = dl_xcalloc((size_t)np + 1, sizeof *arg);
+    for (int p = 0; p < np; p++)
         arg[p] = p < call->nargs ? call->args[p] : NULL;
+    NameMap pidx = {0}; /* parameter name -> position, for the keyword arguments */
+    for (int p = 0; p < np && call->nkwargs; p++)
+        names_put(&pidx, b->params[p].name, p);
     for (int k = 0; k < call->nkwargs; k++) {
-        int p;
-        for (p = 0; p < b->nparams && strcmp(b->params[p].name, call->kwargs[k].key); p++)
-            ;
-        if (p == b->nparams || p >= 64 || arg[p]) {
-            lw_error(L, call->kwargs[k].loc, p == b->nparams ? "block '%s' has no parameter '%s'"
-                                                             : "block '%s' gets '%s' twice",
+        int p = names_get(&pidx, call->kwargs[k].key);
+        if (p < 0 || arg[p]) {
+            lw_error(L, call->kwargs[k].loc, p < 0 ? "block '%s' has no parameter '%s'" : "block '%s' gets '%s' twice",
                      b->name, call->kwargs[k].key);
             bad = 1;
             continue;
         }
         arg[p] = call->kwargs[k].value;
     }
-    for (int p = 0; p < b->nparams && p < 64 && !bad; p++) {
+    names_free(&pidx);
+    for (int p = 0; p < np && !bad; p++) {
         Value v = arg[p] ? eval(N, S, arg[p], arg[p]->kind == EX_CALL ? join(N, path, arg[p]->name) : path) : VERR;
         if (v.kind == V_ERR)
             bad = 1;
         Var var = {b->params[p].name, b->params[p].loc, v, 0, 1};
-        DL_PUSH(in.vars, var);
+        scope_add(&in, var);
     }
+    free(arg);
     Value r = VERR;
     if (!bad) {
         DlSrcLoc rl;
         L->block_seen[bi] = 1;
         r = body(N, &in, 0, &rl);
     }
-    DL_VEC_FREE(in.vars);
+    scope_free(&in);
     return r;
 }
 
@@ -730,7 +812,7 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
     const AstDecl *nd = L->net;
     const DataInfo *D = &L->data;
     Graph *g = graph_new(L->pool, batch);
-    Net N0 = {L, g, train, G_NONE, G_NONE, {0}}, *N = &N0;
+    Net N0 = {.L = L, .g = g, .train = train, .scalars = G_NONE, .image = G_NONE}, *N = &N0;
     size_t T = L->targets.n, H = L->heads.n;
     memset(out, 0, sizeof *out);
     out->target_in = dl_pool_alloc(L->pool, (T + 1) * sizeof *out->target_in);
@@ -760,7 +842,9 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
     }
     N->image = D->features && D->standardize ? standardize(N, out->image) : out->image;
 
-    Scope S = {nd, "", {0}, !L->quiet, NULL};
+    Scope S = {nd, "", {0}, !L->quiet, NULL, {0}, 0};
+    for (size_t b = L->blocks.n; b-- > 0;) /* the first of two same-named blocks (an error) wins, as before */
+        names_put(&N->blocks, L->blocks.a[b]->name, (int)b);
     int bad = 0;
     for (int p = 0; p < nd->nparams; p++) {
         const AstParam *pa = &nd->params[p];
@@ -774,11 +858,12 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
         }
         L->data.used = 1;
         Var var = {pa->name, pa->loc, tensor(N->image), 0, 1};
-        DL_PUSH(S.vars, var);
+        scope_add(&S, var);
     }
     DlSrcLoc rl = nd->loc;
     Value r = bad || !H ? VERR : body(N, &S, 1, &rl);
-    DL_VEC_FREE(S.vars);
+    scope_free(&S);
+    names_free(&N->blocks);
     if (r.kind == V_ERR)
         return NULL;
     /* read-out per head: p = softmax(z) = exp(log_softmax(z)) */
