@@ -7,16 +7,37 @@
  *     (decided in reverse node order, so consumers are known first);
  *  3. clustering in node order: each remaining node starts a group or joins a
  *     producer's group; a join that would let the group depend on itself
- *     through an outside node is refused (creates_cycle);
+ *     through an outside node is refused (creates_cycle), and so is one that
+ *     would give the group more than FUSE_MAX_MEMBERS members, its kernel
+ *     more than FUSE_MAX_BUFFERS buffers or FUSE_MAX_REDUCTIONS reductions
+ *     (too_big);
  *  4. ordering: groups sorted topologically (ties: first node first, the
  *     optimizer last), in-place writers after the other readers of their
  *     target; then members, ins, outs and names.
+ * Every step is near-linear in the graph (a network summing 20,000 layer
+ * outputs, a loss of 50,000 terms): consumer lists, per-node stamps instead
+ * of cleared sets, groups of bounded size, a heap for the ordering.
  */
 #include "fuse.h"
+
+#include "../common/plan.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A generated kernel takes at most this many buffers (the plan's
+ * DL_STEP_MAX_ARGS: codegen refuses more). */
+#define FUSE_MAX_BUFFERS DL_STEP_MAX_ARGS
+/* Members of one group, not counting inlined producers: bounds the kernels'
+ * size and the work of each join (the specs' largest group has 16). */
+#define FUSE_MAX_MEMBERS 64
+/* Reductions in one GG_CHANRED group (codegen/build_chanred.c's MAX_RED). */
+#define FUSE_MAX_REDUCTIONS 8
+/* An inlined producer and the producers it inlines in turn read at most
+ * this many buffers and are at most this many nodes (find_inlined). */
+#define INLINE_MAX_READS 3
+#define INLINE_MAX_NODES 8
 
 typedef struct FGroup {
     GGroupKind kind;
@@ -25,6 +46,8 @@ typedef struct FGroup {
     uint32_t first;      /* ELEM: the node whose shape is the iteration space */
     uint32_t red_in;     /* CHANRED: the reductions' input space (in[0]) */
     int64_t chan;        /* CHANRED: C of that input */
+    int chan_next;       /* CHANRED: the next group of the same red_in, or -1 */
+    int nred;            /* CHANRED members */
 } FGroup;
 
 typedef struct Fuser {
@@ -35,6 +58,7 @@ typedef struct Fuser {
     DL_VEC(FGroup) gr;
     unsigned *mark, *seen, stamp;
     DL_VEC(uint32_t) stack;
+    int *chan_first, *chan_last; /* per node: the CHANRED groups reducing over it (FGroup.chan_next) */
 } Fuser;
 
 static GOpKind kind_of(const Graph *g, uint32_t n) { return graph_op_kind[g->nodes[n].op]; }
@@ -139,6 +163,26 @@ static void find_inlined(Fuser *F)
         FOR_CONS(F, n, c) ok = ok && prologue_ok(F, N, c);
         F->inl[n] = (unsigned char)ok;
     }
+    /* An inlined node is recomputed with the producers it inlines in turn
+     * (its cone): a chain of 20,000 relu_bwd would be one kernel reading
+     * 20,000 buffers.  Cones stay within INLINE_MAX_READS buffers and
+     * INLINE_MAX_NODES nodes, so that a node of up to 5 inputs plus their
+     * cones fits FUSE_MAX_BUFFERS; a node past that is stored instead (its
+     * consumers read it: the choice does not change theirs). */
+    int *reads = dl_xcalloc(g->n + 1, sizeof *reads), *nodes = dl_xcalloc(g->n + 1, sizeof *nodes);
+    for (uint32_t n = 0; n < g->n; n++) {
+        if (!F->inl[n]) continue;
+        const GNode *N = &g->nodes[n];
+        reads[n] = 0, nodes[n] = 1;
+        for (int k = 0; k < N->nin; k++) {
+            uint32_t i = N->in[k];
+            reads[n] += F->inl[i] ? reads[i] : 1;
+            nodes[n] += F->inl[i] ? nodes[i] : 0;
+        }
+        if (reads[n] > INLINE_MAX_READS || nodes[n] > INLINE_MAX_NODES) F->inl[n] = 0;
+    }
+    free(reads);
+    free(nodes);
 }
 
 /* Would the union of groups gids[0..ng) and node n (G_NONE: none) depend on
@@ -186,9 +230,69 @@ done:
     return cycle;
 }
 
+/* Would the union of groups gids[0..ng) and node n be too big: more than
+ * FUSE_MAX_MEMBERS members or FUSE_MAX_REDUCTIONS reductions, or more than
+ * FUSE_MAX_BUFFERS buffers for its kernel?  The buffers counted are those order_groups gives it: the inputs
+ * from outside (through inlined producers, which it recomputes), and the
+ * members read outside it; a consumer not clustered yet counts as outside,
+ * so the count can only fall as later nodes join, and the count at a group's
+ * last join is exact. */
+static int inlined_elsewhere(Fuser *F, uint32_t c, unsigned s)
+{
+    FOR_CONS(F, c, d)
+        if (F->mark[d] != s || F->inl[d]) return 1;   /* (through another inlined node: perhaps) */
+    return 0;
+}
+
+static int too_big(Fuser *F, const int *gids, int ng, uint32_t n)
+{
+    const Graph *g = F->g;
+    size_t members = 1;
+    int nred = kind_of(g, n) == OPK_CHANRED;
+    for (int k = 0; k < ng; k++) members += F->gr.a[gids[k]].m.n, nred += F->gr.a[gids[k]].nred;
+    if (members > FUSE_MAX_MEMBERS || nred > FUSE_MAX_REDUCTIONS) return 1;
+    unsigned s = ++F->stamp;
+    uint32_t set[FUSE_MAX_MEMBERS];
+    size_t ns = 0;
+    for (int k = 0; k < ng; k++)
+        for (size_t j = 0; j < F->gr.a[gids[k]].m.n; j++) set[ns++] = F->gr.a[gids[k]].m.a[j];
+    set[ns++] = n;
+    for (size_t j = 0; j < ns; j++) F->mark[set[j]] = s;
+    int bufs = 0;
+    F->stack.n = 0;
+    for (size_t j = 0; j < ns && bufs <= FUSE_MAX_BUFFERS; j++) {
+        const GNode *M = &g->nodes[set[j]];
+        for (int i = 0; i < M->nin; i++) DL_PUSH(F->stack, M->in[i]);
+        while (F->stack.n) {   /* inputs, through inlined producers */
+            uint32_t v = F->stack.a[--F->stack.n];
+            if (F->mark[v] == s || F->seen[v] == s) continue;
+            F->seen[v] = s;
+            if (F->inl[v]) {
+                for (int i = 0; i < g->nodes[v].nin; i++) DL_PUSH(F->stack, g->nodes[v].in[i]);
+            } else {
+                bufs++;
+            }
+        }
+        int out = F->isout[set[j]] || M->inplace != G_NONE || F->cstart[set[j]] == F->cstart[set[j] + 1];
+        FOR_CONS(F, set[j], c) {
+            if (out) break;
+            out = F->mark[c] != s || (F->inl[c] && inlined_elsewhere(F, c, s));
+        }
+        bufs += out;
+    }
+    return bufs > FUSE_MAX_BUFFERS;
+}
+
+/* Can n join the union of groups gids[0..ng)? */
+static int can_join(Fuser *F, const int *gids, int ng, uint32_t n)
+{
+    return !too_big(F, gids, ng, n) && !creates_cycle(F, gids, ng, n);
+}
+
 static int new_group(Fuser *F, GGroupKind kind, uint32_t n)
 {
-    FGroup G = {.kind = kind, .alive = 1, .first = n, .red_in = G_NONE};
+    FGroup G = {.kind = kind, .alive = 1, .first = n, .red_in = G_NONE, .chan_next = -1,
+                .nred = kind_of(F->g, n) == OPK_CHANRED};
     DL_PUSH(G.m, n);
     DL_PUSH(F->gr, G);
     F->gid[n] = (int)F->gr.n - 1;
@@ -198,6 +302,7 @@ static int new_group(Fuser *F, GGroupKind kind, uint32_t n)
 static void join(Fuser *F, int gi, uint32_t n)
 {
     DL_PUSH(F->gr.a[gi].m, n);
+    F->gr.a[gi].nred += kind_of(F->g, n) == OPK_CHANRED;
     F->gid[n] = gi;
 }
 
@@ -221,19 +326,28 @@ static void cluster(Fuser *F)
             if (opt < 0) opt = new_group(F, GG_OPT, n); else join(F, opt, n);
             break;
         case OPK_CHANRED:
-            for (size_t gi = 0; gi < F->gr.n && !done; gi++) {
+            for (int gi = F->chan_first[N->in[0]], prev = -1; gi >= 0 && !done; gi = F->gr.a[gi].chan_next) {
                 FGroup *G = &F->gr.a[gi];
-                int one = (int)gi;
-                if (G->alive && G->kind == GG_CHANRED && G->red_in == N->in[0] &&
-                    !creates_cycle(F, &one, 1, n)) {
-                    join(F, one, n); done = 1;
+                if (G->nred >= FUSE_MAX_REDUCTIONS) { /* full for good: out of the list */
+                    if (prev >= 0) F->gr.a[prev].chan_next = G->chan_next;
+                    else F->chan_first[N->in[0]] = G->chan_next;
+                    if (F->chan_last[N->in[0]] == gi) F->chan_last[N->in[0]] = prev;
+                    continue;
                 }
+                if (G->alive && can_join(F, &gi, 1, n)) {
+                    join(F, gi, n); done = 1;
+                }
+                prev = gi;
             }
             if (!done) {
                 int gi = new_group(F, GG_CHANRED, n);
-                const GNode *X = &g->nodes[N->in[0]];
-                F->gr.a[gi].red_in = N->in[0];
+                uint32_t x = N->in[0];
+                const GNode *X = &g->nodes[x];
+                F->gr.a[gi].red_in = x;
                 F->gr.a[gi].chan = X->ndim >= 2 ? X->shape[1] : X->shape[0];
+                if (F->chan_last[x] >= 0) F->gr.a[F->chan_last[x]].chan_next = gi;
+                else F->chan_first[x] = gi;
+                F->chan_last[x] = gi;
             }
             break;
         case OPK_ROW: case OPK_ELEM:
@@ -245,7 +359,7 @@ static void cluster(Fuser *F)
                     for (int j = 0; j < nc; j++) dup |= cand[j] == gi;
                     if (!dup) cand[nc++] = gi;
                 }
-                if (nc && !creates_cycle(F, cand, nc, n)) {
+                if (nc && can_join(F, cand, nc, n)) {
                     for (int j = 1; j < nc; j++) {   /* merge the others into cand[0] */
                         FGroup *G = &F->gr.a[cand[j]];
                         for (size_t t = 0; t < G->m.n; t++) join(F, cand[0], G->m.a[t]);
@@ -255,7 +369,7 @@ static void cluster(Fuser *F)
                     break;
                 }
                 for (int j = 0; j < nc && !done; j++)
-                    if (!creates_cycle(F, &cand[j], 1, n)) { join(F, cand[j], n); done = 1; }
+                    if (can_join(F, &cand[j], 1, n)) { join(F, cand[j], n); done = 1; }
                 if (!done) new_group(F, GG_ROW, n);
                 break;
             }
@@ -266,7 +380,7 @@ static void cluster(Fuser *F)
                 int fits = (G->kind == GG_ELEM && same_shape(&g->nodes[G->first], N)) ||
                            (G->kind == GG_CHANRED && N->shape[N->ndim - 1] == G->chan &&
                             (N->ndim == 1 || (N->ndim == 2 && N->shape[0] <= 2)));
-                if (fits && !creates_cycle(F, &gi, 1, n)) { join(F, gi, n); done = 1; }
+                if (fits && can_join(F, &gi, 1, n)) { join(F, gi, n); done = 1; }
             }
             if (!done) new_group(F, GG_ELEM, n);
             break;
@@ -291,16 +405,18 @@ static size_t sort_unique(uint32_t *v, size_t n)
     return o;
 }
 
-int fuse_group_has(const GGroup *gr, uint32_t node)
+static int sorted_has(const uint32_t *a, int n, uint32_t x)
 {
-    int lo = 0, hi = gr->nnodes - 1;
+    int lo = 0, hi = n - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
-        if (gr->nodes[mid] == node) return 1;
-        if (gr->nodes[mid] < node) lo = mid + 1; else hi = mid - 1;
+        if (a[mid] == x) return 1;
+        if (a[mid] < x) lo = mid + 1; else hi = mid - 1;
     }
     return 0;
 }
+
+int fuse_group_has(const GGroup *gr, uint32_t node) { return sorted_has(gr->nodes, gr->nnodes, node); }
 
 int fuse_is_internal(const GGroup *gr, uint32_t node)
 {
@@ -352,6 +468,30 @@ static const char *group_name(const Graph *g, DlPool *pool, const GGroup *gr, in
     return s;
 }
 
+/* A binary min-heap of group indices by key (keys are distinct: a group's
+ * first node, UINT64_MAX - 1 for the optimizer's). */
+static void heap_push(int *h, int *n, const uint64_t *key, int k)
+{
+    int i = (*n)++;
+    for (; i > 0 && key[h[(i - 1) / 2]] > key[k]; i = (i - 1) / 2) h[i] = h[(i - 1) / 2];
+    h[i] = k;
+}
+
+static int heap_pop(int *h, int *n, const uint64_t *key)
+{
+    int top = h[0], x = h[--*n], i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= *n) break;
+        if (c + 1 < *n && key[h[c + 1]] < key[h[c]]) c++;
+        if (key[h[c]] >= key[x]) break;
+        h[i] = h[c];
+        i = c;
+    }
+    if (*n) h[i] = x;
+    return top;
+}
+
 /* Step 4: order the groups, then fill members (with the inlined producers),
  * ins, outs and names. */
 static int order_groups(Fuser *F, DlPool *pool, GSchedule *out, DlDiag *diag)
@@ -379,64 +519,87 @@ static int order_groups(Fuser *F, DlPool *pool, GSchedule *out, DlDiag *diag)
         tmp[k].nnodes = (int)m.n;
         free(m.a);
     }
-    /* group dependency edges (k depends on j: dep[k*ng+j]) */
+    /* dependency edges j -> k (j runs before k), deduplicated per k */
     int *gpos = dl_xcalloc(F->gr.n + 1, sizeof *gpos);
     for (int k = 0; k < ng; k++) gpos[live[k]] = k;
-    unsigned char *dep = dl_xcalloc((size_t)ng * ng + 1, 1);
+    DL_VEC(int) ej = {0}, ek = {0};     /* edge list */
+    int *last = dl_xmalloc(((size_t)ng + 1) * sizeof *last);
+    for (int k = 0; k < ng; k++) last[k] = -1;
     for (int k = 0; k < ng; k++)
         for (int j = 0; j < tmp[k].nnodes; j++) {
             const GNode *N = &g->nodes[tmp[k].nodes[j]];
             for (int i = 0; i < N->nin; i++) {
                 if (fuse_group_has(&tmp[k], N->in[i])) continue;
                 int p = producer_group(F, N->in[i]);
-                if (p >= 0 && gpos[p] != k) dep[(size_t)k * ng + gpos[p]] = 1;
+                if (p < 0 || gpos[p] == k || last[gpos[p]] == k) continue;
+                last[gpos[p]] = k;       /* one edge per (p, k) while k's members are scanned */
+                DL_PUSH(ej, gpos[p]); DL_PUSH(ek, k);
             }
         }
-    /* in-place writers after every other reader of their target */
-    for (uint32_t w = 0; w < g->n; w++) {
+    /* in-place writers after every other reader of their target: the
+     * writers' groups of each target, then each group's reads of it */
+    int *wfirst = dl_xmalloc((g->n + 1) * sizeof *wfirst), *wnext = dl_xmalloc((g->n + 1) * sizeof *wnext);
+    for (uint32_t i = 0; i < g->n; i++) wfirst[i] = wnext[i] = -1;
+    for (uint32_t w = g->n; w-- > 0;) {
         uint32_t t = g->nodes[w].inplace;
         if (t == G_NONE || F->gid[w] < 0) continue;
-        int wk = gpos[F->gid[w]];
-        for (int k = 0; k < ng; k++) {
-            if (k == wk) continue;
-            for (int j = 0; j < tmp[k].nnodes; j++) {
-                const GNode *N = &g->nodes[tmp[k].nodes[j]];
-                for (int i = 0; i < N->nin; i++) {
-                    uint32_t r = N->in[i];
-                    while (kind_of(g, r) == OPK_VIEW && r != t) r = g->nodes[r].in[0];
-                    if (r == t) dep[(size_t)wk * ng + k] = 1;
-                }
-            }
-        }
+        wnext[w] = wfirst[t];
+        wfirst[t] = (int)w;
     }
-    /* Kahn, ready group with the smallest first node first; the optimizer last */
+    for (int k = 0; k < ng; k++)
+        for (int j = 0; j < tmp[k].nnodes; j++) {
+            const GNode *N = &g->nodes[tmp[k].nodes[j]];
+            for (int i = 0; i < N->nin; i++)
+                for (uint32_t r = N->in[i];; r = g->nodes[r].in[0]) {   /* r and the views it reads */
+                    for (int w = wfirst[r]; w >= 0; w = wnext[w]) {
+                        int wk = gpos[F->gid[w]];
+                        if (wk != k) { DL_PUSH(ej, k); DL_PUSH(ek, wk); }
+                    }
+                    if (kind_of(g, r) != OPK_VIEW) break;
+                }
+        }
+    free(wfirst); free(wnext); free(last);
+    /* adjacency (CSR) and in-degrees; parallel edges count twice on both sides */
+    int *estart = dl_xcalloc((size_t)ng + 2, sizeof *estart), *eadj = dl_xmalloc((ej.n + 1) * sizeof *eadj);
+    int *indeg = dl_xcalloc((size_t)ng + 1, sizeof *indeg);
+    for (size_t e = 0; e < ej.n; e++) { estart[ej.a[e] + 1]++; indeg[ek.a[e]]++; }
+    for (int k = 0; k < ng; k++) estart[k + 1] += estart[k];
+    int *fill = dl_xcalloc((size_t)ng + 1, sizeof *fill);
+    for (size_t e = 0; e < ej.n; e++) eadj[estart[ej.a[e]] + fill[ej.a[e]]++] = ek.a[e];
+    free(fill); free(ej.a); free(ek.a);
+    /* Kahn, the ready group with the smallest first node first, the optimizer last */
+    uint64_t *key = dl_xmalloc(((size_t)ng + 1) * sizeof *key);
+    for (int k = 0; k < ng; k++) {
+        key[k] = tmp[k].kind == GG_OPT ? UINT64_MAX - 1 : F->gr.a[live[k]].m.a[0];
+        for (int j = 0; j < tmp[k].nnodes; j++)
+            if (!F->inl[tmp[k].nodes[j]] && tmp[k].kind != GG_OPT && tmp[k].nodes[j] < key[k])
+                key[k] = tmp[k].nodes[j];
+    }
+    int *heap = dl_xmalloc(((size_t)ng + 1) * sizeof *heap), nh = 0;
+    for (int k = 0; k < ng; k++)
+        if (!indeg[k]) heap_push(heap, &nh, key, k);
     int *order = dl_xcalloc((size_t)ng + 1, sizeof *order);
-    unsigned char *placed = dl_xcalloc((size_t)ng + 1, 1);
     int errors = 0;
     for (int step = 0; step < ng; step++) {
-        int best = -1;
-        uint64_t bestkey = UINT64_MAX;
-        for (int k = 0; k < ng; k++) {
-            if (placed[k]) continue;
-            int ready = 1;
-            for (int j = 0; j < ng && ready; j++)
-                if (dep[(size_t)k * ng + j] && !placed[j]) ready = 0;
-            if (!ready) continue;
-            uint64_t key = tmp[k].kind == GG_OPT ? UINT64_MAX - 1 : F->gr.a[live[k]].m.a[0];
-            for (int j = 0; j < tmp[k].nnodes; j++)
-                if (!F->inl[tmp[k].nodes[j]] && tmp[k].kind != GG_OPT && tmp[k].nodes[j] < key)
-                    key = tmp[k].nodes[j];
-            if (key < bestkey || best < 0) { bestkey = key; best = k; }
-        }
-        if (best < 0) {
+        if (!nh) {
             dl_error(diag, (DlSrcLoc){0}, "internal: fusion produced a cycle among %d groups "
                      "(in-place writer before a reader?)", ng - step);
             errors++;
             break;
         }
-        placed[best] = 1;
+        int best = heap_pop(heap, &nh, key);
         order[step] = best;
+        for (int e = estart[best]; e < estart[best + 1]; e++)
+            if (--indeg[eadj[e]] == 0) heap_push(heap, &nh, key, eadj[e]);
     }
+    free(heap); free(key); free(indeg); free(estart); free(eadj);
+    /* inlined nodes: in how many groups, and the first (for the outs below) */
+    int *icount = dl_xcalloc(g->n + 1, sizeof *icount), *igroup = dl_xmalloc((g->n + 1) * sizeof *igroup);
+    for (int k = 0; k < ng; k++)
+        for (int j = 0; j < tmp[k].nnodes; j++) {
+            uint32_t m = tmp[k].nodes[j];
+            if (F->inl[m] && icount[m]++ == 0) igroup[m] = k;
+        }
     out->n = errors ? 0 : ng;
     out->groups = dl_pool_alloc(pool, ((size_t)ng + 1) * sizeof(GGroup));
     for (int s = 0; s < out->n; s++) {
@@ -453,12 +616,10 @@ static int order_groups(Fuser *F, DlPool *pool, GSchedule *out, DlDiag *diag)
             int o = F->isout[m] || N->inplace != G_NONE || F->cstart[m] == F->cstart[m + 1];
             FOR_CONS(F, m, c) {
                 if (o) break;
-                if (F->inl[c]) {
-                    for (int t = 0; t < ng && !o; t++)
-                        if (live[t] != self && fuse_group_has(&tmp[t], c)) o = 1;
-                } else if (F->gid[c] != self) {
+                if (F->inl[c]) /* recomputed in another group */
+                    o = icount[c] > 1 || (icount[c] == 1 && igroup[c] != order[s]);
+                else if (F->gid[c] != self)
                     o = 1;
-                }
             }
             if (o) DL_PUSH(outs, m);
         }
@@ -473,7 +634,7 @@ static int order_groups(Fuser *F, DlPool *pool, GSchedule *out, DlDiag *diag)
         free(outs.a);
         gr->name = group_name(g, pool, gr, s);
     }
-    free(live); free(tmp); free(gpos); free(dep); free(order); free(placed);
+    free(live); free(tmp); free(gpos); free(order); free(icount); free(igroup);
     return errors;
 }
 
@@ -489,6 +650,9 @@ int fuse_graph(const Graph *g, DlPool *pool, GSchedule *out, DlDiag *diag)
     for (int i = 0; i < g->nouts; i++) F.isout[g->outs[i].node] = 1;
     F.mark = dl_xcalloc(g->n + 1, sizeof *F.mark);
     F.seen = dl_xcalloc(g->n + 1, sizeof *F.seen);
+    F.chan_first = dl_xmalloc((g->n + 1) * sizeof *F.chan_first);
+    F.chan_last = dl_xmalloc((g->n + 1) * sizeof *F.chan_last);
+    for (uint32_t i = 0; i < g->n; i++) F.chan_first[i] = F.chan_last[i] = -1;
     find_rows(&F);
     find_inlined(&F);
     cluster(&F);
@@ -496,23 +660,23 @@ int fuse_graph(const Graph *g, DlPool *pool, GSchedule *out, DlDiag *diag)
     for (size_t i = 0; i < F.gr.n; i++) free(F.gr.a[i].m.a);
     free(F.gr.a); free(F.stack.a);
     free(F.cstart); free(F.cons); free(F.gid); free(F.inl); free(F.row); free(F.isout);
-    free(F.mark); free(F.seen);
+    free(F.mark); free(F.seen); free(F.chan_first); free(F.chan_last);
     return errors;
 }
 
 void fuse_dump(const Graph *g, const GSchedule *s, DlBuf *out)
 {
     int count[GG_OPT + 1] = {0};
+    int *ngroups = dl_xcalloc(g->n + 1, sizeof *ngroups); /* groups holding each node */
+    for (int k = 0; k < s->n; k++)
+        for (int j = 0; j < s->groups[k].nnodes; j++) ngroups[s->groups[k].nodes[j]]++;
     for (int k = 0; k < s->n; k++) {
         const GGroup *gr = &s->groups[k];
         count[gr->kind]++;
         dl_buf_printf(out, "%-28s %-8s ", gr->name, graph_group_kind_name(gr->kind));
         for (int j = 0; j < gr->nnodes; j++) {
             uint32_t m = gr->nodes[j];
-            /* '*' marks members recomputed here (also present in other groups) */
-            int dup = 0;
-            for (int t = 0; t < s->n && !dup; t++)
-                if (t != k && fuse_group_has(&s->groups[t], m)) dup = 1;
+            int dup = ngroups[m] > 1; /* '*' marks members recomputed here (also present in other groups) */
             dl_buf_printf(out, "%s%%%u %s%s", j ? ", " : "", m, graph_op_name[g->nodes[m].op],
                           dup ? "*" : "");
         }
@@ -522,6 +686,7 @@ void fuse_dump(const Graph *g, const GSchedule *s, DlBuf *out)
         for (int j = 0; j < gr->nouts; j++) dl_buf_printf(out, " %%%u", gr->outs[j]);
         dl_buf_printf(out, "\n");
     }
+    free(ngroups);
     dl_buf_printf(out, "# %d groups:", s->n);
     for (int k = 0; k <= GG_OPT; k++)
         if (count[k]) dl_buf_printf(out, " %d %s", count[k], graph_group_kind_name((GGroupKind)k));
@@ -576,21 +741,27 @@ int fuse_verify(const Graph *g, const GSchedule *s, DlDiag *diag)
         for (int j = 0; j < gr->nnodes; j++) {
             const GNode *N = &g->nodes[gr->nodes[j]];
             for (int i = 0; i < N->nin; i++) {
-                int ok = fuse_group_has(gr, N->in[i]);
-                for (int t = 0; t < gr->nins && !ok; t++) ok = gr->ins[t] == N->in[i];
+                int ok = fuse_group_has(gr, N->in[i]) || sorted_has(gr->ins, gr->nins, N->in[i]);
                 if (!ok) BAD("group %s: %%%u reads %%%u, neither member nor in", gr->name, gr->nodes[j], N->in[i]);
             }
         }
     }
-    for (uint32_t w = 0; w < g->n; w++) {   /* in-place writers after the other readers */
+    /* in-place writers after the other readers: per target, its first writer */
+    uint32_t *first_w = dl_xmalloc((g->n + 1) * sizeof *first_w);
+    for (uint32_t i = 0; i < g->n; i++) first_w[i] = G_NONE;
+    for (uint32_t w = 0; w < g->n; w++) {
         uint32_t t = g->nodes[w].inplace;
         if (t == G_NONE) continue;
         if (writer[w] < 0) { BAD("in-place %%%u is not written by any group", w); continue; }
-        for (int k = writer[w] + 1; k < s->n; k++)
-            for (int j = 0; j < s->groups[k].nins; j++)
-                if (view_root(g, s->groups[k].ins[j]) == t)
-                    BAD("group %s reads %%%u after %%%u overwrote it", s->groups[k].name, t, w);
+        if (first_w[t] == G_NONE || writer[w] < writer[first_w[t]]) first_w[t] = w;
     }
+    for (int k = 0; k < s->n; k++)
+        for (int j = 0; j < s->groups[k].nins; j++) {
+            uint32_t t = view_root(g, s->groups[k].ins[j]), w = first_w[t];
+            if (w != G_NONE && k > writer[w])
+                BAD("group %s reads %%%u after %%%u overwrote it", s->groups[k].name, t, w);
+        }
+    free(first_w);
     for (int o = 0; o < g->nouts; o++) {
         uint32_t r = view_root(g, g->outs[o].node);
         if (graph_op_kind[g->nodes[r].op] != OPK_SOURCE && writer[r] < 0)
