@@ -82,32 +82,38 @@ static int cmp_iv_size(const void *a, const void *b)
     return x->node < y->node ? -1 : x->node > y->node;
 }
 
-static int cmp_iv_off(const void *a, const void *b)
-{
-    const Iv *x = *(Iv *const *)a, *y = *(Iv *const *)b;
-    return x->off < y->off ? -1 : x->off > y->off;
-}
-
-/* Place ivs (sorted largest first) at offsets; returns the peak. */
+/* Place ivs (sorted largest first) at offsets; returns the peak.  Each goes
+ * in the smallest gap (the lowest of equal ones) left by the placed buffers
+ * live at the same time, else above them all.  The placed buffers are kept
+ * sorted by offset, so finding the gaps is one pass over them with no sort:
+ * O(n) per buffer (the gaps depend only on the set, not on the order among
+ * equal offsets). */
 static int64_t pack(Iv *iv, int n)
 {
     int64_t peak = 0;
-    Iv **near = dl_xcalloc((size_t)n + 1, sizeof *near);
+    Iv **byoff = dl_xcalloc((size_t)n + 1, sizeof *byoff);
+    int nplaced = 0;
     for (int i = 0; i < n; i++) {
-        int nn = 0;
-        for (int j = 0; j < i; j++)
-            if (iv[j].first <= iv[i].last && iv[i].first <= iv[j].last) near[nn++] = &iv[j];
-        qsort(near, (size_t)nn, sizeof *near, cmp_iv_off);
         int64_t cur = 0, best = -1, bestgap = INT64_MAX;
-        for (int j = 0; j < nn; j++) {
-            int64_t gap = near[j]->off - cur;
+        for (int j = 0; j < nplaced; j++) {
+            const Iv *o = byoff[j];
+            if (!(o->first <= iv[i].last && iv[i].first <= o->last)) continue;
+            int64_t gap = o->off - cur;
             if (gap >= iv[i].size && gap < bestgap) { bestgap = gap; best = cur; }
-            if (near[j]->off + near[j]->size > cur) cur = near[j]->off + near[j]->size;
+            if (o->off + o->size > cur) cur = o->off + o->size;
         }
         iv[i].off = best >= 0 ? best : cur;
         if (iv[i].off + iv[i].size > peak) peak = iv[i].off + iv[i].size;
+        int lo = 0, hi = nplaced;   /* insert after the placed offsets <= this one */
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (byoff[mid]->off <= iv[i].off) lo = mid + 1; else hi = mid;
+        }
+        memmove(byoff + lo + 1, byoff + lo, (size_t)(nplaced - lo) * sizeof *byoff);
+        byoff[lo] = &iv[i];
+        nplaced++;
     }
-    free(near);
+    free(byoff);
     return peak;
 }
 
@@ -173,16 +179,20 @@ int mem_plan(const Graph *g, const GSchedule *s, DlPool *pool, GMemPlan *out, Dl
                 align_up(graph_numel(&g->nodes[i])), 0};
         DL_PUSH(iv, v);
     }
+    int *first_read = dl_xmalloc((g->n + 1) * sizeof *first_read); /* group, per storage root */
+    for (uint32_t i = 0; i < g->n; i++) first_read[i] = -1;
+    for (int t = s->n; t-- > 0;)
+        for (int j = 0; j < s->groups[t].nins; j++) first_read[storage_root(g, s->groups[t].ins[j])] = t;
     for (size_t k = 0; k < iv.n; k++) {   /* reads before the write: a bad schedule */
         uint32_t i = iv.a[k].node;
-        for (int t = 0; t < iv.a[k].first; t++)
-            for (int j = 0; j < s->groups[t].nins; j++)
-                if (storage_root(g, s->groups[t].ins[j]) == i) {
-                    dl_error(diag, g->nodes[i].loc, "internal: group %s reads %%%u before %s "
-                             "writes it", s->groups[t].name, i, s->groups[iv.a[k].first].name);
-                    errors++;
-                }
+        int t = first_read[i];
+        if (t >= 0 && t < iv.a[k].first) {
+            dl_error(diag, g->nodes[i].loc, "internal: group %s reads %%%u before %s "
+                     "writes it", s->groups[t].name, i, s->groups[iv.a[k].first].name);
+            errors++;
+        }
     }
+    free(first_read);
     if (iv.n) qsort(iv.a, iv.n, sizeof *iv.a, cmp_iv_size);
     top[AR_ACT] = pack(iv.a, (int)iv.n);
     for (size_t k = 0; k < iv.n; k++)
@@ -243,6 +253,14 @@ void mem_dump(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlBuf *out
     free(last);
 }
 
+static int cmp_node_off(const void *a, const void *b, void *plan)
+{
+    const GMemPlan *mp = plan;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int64_t p = mp->buf[x].offset, q = mp->buf[y].offset;
+    return p != q ? (p < q ? -1 : 1) : (x > y) - (x < y);
+}
+
 int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *diag)
 {
     int errors = 0;
@@ -273,14 +291,18 @@ int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *d
     }
     int *first = dl_xmalloc((g->n + 1) * sizeof *first), *last = dl_xmalloc((g->n + 1) * sizeof *last);
     live_ranges(g, s, first, last);
+    /* by offset: each buffer against those starting inside it (any two that
+       overlap in memory are such a pair, one way round) */
+    if (act.n) qsort_r(act.a, act.n, sizeof *act.a, cmp_node_off, (void *)mp);
     for (size_t a = 0; a < act.n; a++)
         for (size_t c = a + 1; c < act.n; c++) {
             uint32_t x = act.a[a], y = act.a[c];
             const GBuffer *p = &mp->buf[x], *q = &mp->buf[y];
-            if (first[x] <= last[y] && first[y] <= last[x] &&
-                p->offset < q->offset + q->numel && q->offset < p->offset + p->numel)
-                BAD("%%%u and %%%u are live together (groups %d..%d, %d..%d) and overlap", x, y,
-                    first[x], last[x], first[y], last[y]);
+            if (q->offset >= p->offset + p->numel) break;
+            if (first[x] <= last[y] && first[y] <= last[x])
+                BAD("%%%u and %%%u are live together (groups %d..%d, %d..%d) and overlap", x < y ? x : y,
+                    x < y ? y : x, first[x < y ? x : y], last[x < y ? x : y], first[x < y ? y : x],
+                    last[x < y ? y : x]);
         }
 #undef BAD
     free(act.a);
@@ -288,3 +310,4 @@ int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *d
     free(last);
     return errors;
 }
+

@@ -40,8 +40,9 @@ int mem_plan(const Graph *g, const GSchedule *s, DlPool *pool, GMemPlan *out, Dl
 
 /* Check a memory plan (the verifier between memory planning and code
  * generation): every group in and out has storage inside its arena, gradients
- * and optimizer states sit at their parameter's place, and no two ACT buffers live at
- * the same time overlap (all pairs).  Returns the number of problems, reported
+ * and optimizer states sit at their parameter's place, and no two ACT buffers
+ * live at the same time overlap (every pair that overlaps in memory is looked
+ * at, found by sorting on offsets).  Returns the number of problems, reported
  * to diag as internal errors. */
 int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *diag);
 
