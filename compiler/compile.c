@@ -144,6 +144,11 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
     for (int i = 0; i < nprog; i++)
         if (pb_compile_program(&prog[i], stage < 3 ? stage : 3, pool, &diag)) goto done;
     if (stage >= 2 && check_shared_layout(&prog[0], &prog[1], &diag)) goto done;
+    if (stage >= 2) { /* warns when the plan would not fit the machine */
+        const Graph *gs[2] = {prog[0].g, prog[1].g};
+        const GMemPlan *ms[2] = {&prog[0].mem, &prog[1].mem};
+        mem_check_total(gs, ms, (const char *const[]){prog[0].name, prog[1].name}, nprog, &diag);
+    }
     if (o->emit == EMIT_FUSED || o->emit == EMIT_MEM || o->emit == EMIT_KIR) {
         for (int i = 0; i < nprog; i++) {
             dl_buf_printf(&b, "# %s\n", prog[i].name);

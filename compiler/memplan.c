@@ -7,9 +7,11 @@
  */
 #include "memplan.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int64_t align_up(int64_t x) { return (x + MEM_ALIGN - 1) / MEM_ALIGN * MEM_ALIGN; }
 
@@ -311,3 +313,90 @@ int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *d
     return errors;
 }
 
+/* ---- the total against the machine ------------------------------------- */
+
+int64_t mem_total_bytes(const GMemPlan *const *mp, int n)
+{
+    int64_t floats = 0;
+    for (int a = 0; a < AR_COUNT; a++) {
+        int64_t m = 0;
+        for (int p = 0; p < n; p++)
+            if (mp[p]->arena_size[a] > m) m = mp[p]->arena_size[a];
+        floats += m;
+    }
+    return floats * (int64_t)sizeof(float);
+}
+
+/* "1.5 GiB" */
+static const char *human(char *buf, size_t cap, double bytes)
+{
+    static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (bytes >= 1024 && u < 6) bytes /= 1024, u++;
+    if (u == 0) snprintf(buf, cap, "%.0f bytes", bytes);
+    else snprintf(buf, cap, "%.1f %s", bytes, unit[u]);
+    return buf;
+}
+
+typedef struct Big { int prog; uint32_t node; int64_t numel; } Big;
+
+int mem_check_total(const Graph *const *g, const GMemPlan *const *mp, const char *const *names, int n,
+                    DlDiag *diag)
+{
+    int64_t total = mem_total_bytes(mp, n), limit = 0;
+    const char *env = getenv("DLDL_MEMORY_LIMIT");
+    int from_env = 0;
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        long long v = strtoll(env, &end, 10);
+        if (!*end && !errno && v > 0 && env[0] != '+')
+            limit = v, from_env = 1;
+        else
+            dl_warning(diag, (DlSrcLoc){0, 0, 0}, "DLDL_MEMORY_LIMIT='%s' is not a number of bytes; "
+                       "checking the plan against this machine's memory instead", env);
+    }
+    if (!from_env) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);
+        if (pages <= 0 || size <= 0) return 0;   /* unknown: nothing to compare with */
+        limit = (int64_t)pages * size;
+    }
+    if (total <= limit) return 0;
+    char t[32], l[32];
+    if (from_env)
+        dl_warning(diag, (DlSrcLoc){0, 0, 0}, "the memory plan takes %s (%" PRId64 " bytes), more than "
+                   "DLDL_MEMORY_LIMIT (%s); the largest buffers:", human(t, sizeof t, (double)total), total,
+                   human(l, sizeof l, (double)limit));
+    else
+        dl_warning(diag, (DlSrcLoc){0, 0, 0}, "the memory plan takes %s (%" PRId64 " bytes), more than this "
+                   "machine's %s of memory; the largest buffers:", human(t, sizeof t, (double)total), total,
+                   human(l, sizeof l, (double)limit));
+    /* The three largest buffers: the first program's, then the ACT and INPUT
+     * buffers of the others that it has no buffer of that name for (the
+     * arenas are shared: parameters, gradients, ... are the same). */
+    Big top[3] = {{0, G_NONE, 0}, {0, G_NONE, 0}, {0, G_NONE, 0}};
+    for (int p = 0; p < n; p++)
+        for (uint32_t i = 0; i < g[p]->n; i++) {
+            const GBuffer *b = &mp[p]->buf[i];
+            if (b->offset < 0 || storage_root(g[p], i) != i) continue;
+            if (b->numel <= top[2].numel) continue;
+            if (p > 0 && (b->arena != AR_ACT && b->arena != AR_INPUT)) continue;
+            uint32_t same = p > 0 && g[p]->nodes[i].name ? graph_find(g[0], g[p]->nodes[i].name) : G_NONE;
+            if (same != G_NONE && mp[0]->buf[same].offset >= 0 && mp[0]->buf[same].arena == b->arena) continue;
+            int k = 2;
+            for (; k > 0 && b->numel > top[k - 1].numel; k--) top[k] = top[k - 1];
+            top[k] = (Big){p, i, b->numel};
+        }
+    for (int k = 0; k < 3 && top[k].node != G_NONE; k++) {
+        const GNode *N = &g[top[k].prog]->nodes[top[k].node];
+        char sh[128], sz[32];
+        size_t w = (size_t)snprintf(sh, sizeof sh, "[");
+        for (int d = 0; d < N->ndim && w < sizeof sh; d++)
+            w += (size_t)snprintf(sh + w, sizeof sh - w, "%s%" PRId64, d ? ", " : "", N->shape[d]);
+        if (w < sizeof sh) snprintf(sh + w, sizeof sh - w, "]");
+        dl_note(diag, N->loc, "'%s' %s (%s, %s arena): %s", N->name ? N->name : "?", sh, names[top[k].prog],
+                graph_arena_name(mp[top[k].prog]->buf[top[k].node].arena),
+                human(sz, sizeof sz, (double)top[k].numel * (double)sizeof(float)));
+    }
+    return 1;
+}

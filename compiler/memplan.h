@@ -46,6 +46,21 @@ int mem_plan(const Graph *g, const GSchedule *s, DlPool *pool, GMemPlan *out, Dl
  * to diag as internal errors. */
 int mem_verify(const Graph *g, const GSchedule *s, const GMemPlan *mp, DlDiag *diag);
 
+/* The memory a plan takes at run time, in bytes: each arena once, as large as
+ * the largest of the n programs needs (the programs share the arenas; float32). */
+int64_t mem_total_bytes(const GMemPlan *const *mp, int n);
+
+/* Warn when the programs' memory (mem_total_bytes) exceeds the machine's:
+ * physical memory (sysconf), or $DLDL_MEMORY_LIMIT bytes when set (tests; a
+ * plan meant for another machine).  The warning names the total and the
+ * limit, and a note at each of the three largest buffers gives its name,
+ * shape, program, arena and size, pointing at the spec line that made it:
+ *   warning: the memory plan takes 1.6 TiB, more than this machine's 125.5 GiB ...
+ *   net.dldl:31:10: note: 'l0' [1000000000, 64] (train, act): 238.4 GiB
+ * names[i] names program i ("train").  Returns 1 when it warned. */
+int mem_check_total(const Graph *const *g, const GMemPlan *const *mp, const char *const *names, int n,
+                    DlDiag *diag);
+
 /* 1 when node has storage in the plan. */
 static inline int mem_has_storage(const GMemPlan *mp, uint32_t node) { return mp->buf[node].offset >= 0; }
 
