@@ -17,7 +17,10 @@
  *  - in-place writers (optimizer updates, BN_RUNNING) run after every other reader of the
  *    storage they overwrite.
  * A merge that would make a group depend on itself through an outside node
- * is refused, so the groups always have a topological order.
+ * is refused, so the groups always have a topological order; so is one past
+ * what a kernel may be (64 members, 16 buffers, 8 reductions: fuse.c), and
+ * an inlined producer recomputes at most 3 buffers' and 8 nodes' worth.
+ * Fusion is near-linear in the graph's size.
  */
 #ifndef DL_FUSE_H
 #define DL_FUSE_H
