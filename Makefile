@@ -56,11 +56,12 @@ $(DLDLC): $(B)/compiler/main.o $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COM
 $(DLDLRUN): $(B)/runtime/main.o $(RUNTIME_OBJ) $(KIR_OBJ) $(COMMON_OBJ)
 	$(CC) $(CFLAGS) -fopenmp -o $@ $^ $(DLDLRUN_LIBS) $(LDFLAGS)
 
-$(B)/grammar/parser.c $(B)/grammar/parser.h: grammar/parser.y
+# One run makes both files (a grouped target: make -j must not run bison twice at once).
+$(B)/grammar/parser.c $(B)/grammar/parser.h &: grammar/parser.y
 	@mkdir -p $(B)/grammar
 	bison -Wall -Werror --defines=$(B)/grammar/parser.h -o $(B)/grammar/parser.c $<
 
-$(B)/grammar/lexer.c $(B)/grammar/lexer.h: grammar/lexer.l
+$(B)/grammar/lexer.c $(B)/grammar/lexer.h &: grammar/lexer.l
 	@mkdir -p $(B)/grammar
 	flex --header-file=$(B)/grammar/lexer.h -o $(B)/grammar/lexer.c $<
 
