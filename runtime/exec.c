@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -80,6 +81,18 @@ static uint64_t memory_limit(void)
     return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : UINT64_MAX;
 }
 
+/* "1.5 GiB", "12.0 MiB", "300 bytes" (a static buffer of each caller's). */
+static const char *human(uint64_t bytes, char *buf, size_t n)
+{
+    static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) v /= 1024, u++;
+    if (u == 0) snprintf(buf, n, "%llu bytes", (unsigned long long)bytes);
+    else snprintf(buf, n, "%.1f %s", v, unit[u]);
+    return buf;
+}
+
 /* Allocate every arena, or say which one does not fit. */
 static int alloc_arenas(DlExec *e, char **err)
 {
@@ -90,20 +103,20 @@ static int alloc_arenas(DlExec *e, char **err)
         total += (uint64_t)p->arena_size[a] * sizeof(float);
         if (p->arena_size[a] > p->arena_size[big]) big = a;
     }
-    const double GiB = 1024.0 * 1024.0 * 1024.0;
+    char t[32], l[32], b[32];
     if (total > limit) {
-        *err = dl_xasprintf("the plan's arenas take %.2f GiB, more than the %.2f GiB this machine has%s "
-                            "(the largest, '%s', takes %.2f GiB: lower the batch size in the spec)",
-                            (double)total / GiB, (double)limit / GiB,
-                            getenv("DLDL_MEMORY_LIMIT") ? " (DLDL_MEMORY_LIMIT)" : "", dl_arena_name[big],
-                            (double)p->arena_size[big] * sizeof(float) / GiB);
+        *err = dl_xasprintf("the plan's arenas take %s, more than the %s %s (the largest, '%s', takes %s: lower "
+                            "the batch size in the spec)",
+                            human(total, t, sizeof t), human(limit, l, sizeof l),
+                            getenv("DLDL_MEMORY_LIMIT") ? "DLDL_MEMORY_LIMIT allows" : "this machine has",
+                            dl_arena_name[big], human((uint64_t)p->arena_size[big] * sizeof(float), b, sizeof b));
         return -1;
     }
     for (int a = 0; a < DL_AR_COUNT; a++) {
         e->arena[a] = arena_alloc(p->arena_size[a]);
         if (!e->arena[a]) {
-            *err = dl_xasprintf("out of memory allocating arena '%s' (%.2f GiB)", dl_arena_name[a],
-                                (double)p->arena_size[a] * sizeof(float) / GiB);
+            *err = dl_xasprintf("out of memory allocating arena '%s' (%s)", dl_arena_name[a],
+                                human((uint64_t)p->arena_size[a] * sizeof(float), b, sizeof b));
             return -1;
         }
     }
