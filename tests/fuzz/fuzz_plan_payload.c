@@ -9,11 +9,8 @@
  * the decoder and the verifier, as a plan edited and re-hashed on purpose
  * would (issue 13, plans as untrusted input).  Seeds: the payloads of a plan
  * of every spec (tests/fuzz/run.sh).
- *
- * Not yet here (issue 13): loading a plan that reads into the runtime and
- * running the first step of each of its programs.  The plan format is being
- * changed (kernels become a verified kernel IR), so that part waits for the
- * new format; it will need the runtime's objects in the fuzz build. */
+ * fuzz_plan_run.c goes further with the same resealed payloads: kernel
+ * checks, rendering, and every program run by the checking interpreter. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>

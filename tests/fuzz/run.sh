@@ -102,4 +102,4 @@ for h in $names; do
     fi
 done
 if [ -n "$failed" ]; then echo "fuzz: failed:$failed"; exit 1; fi
-echo "fuzz: every harness ran clean:$names"
+echo "fuzz: every harness ran clean:" $names
