@@ -5,7 +5,7 @@
  * Small graphs that exercise each op kind (elementwise chains, batch norm
  * forward and backward, pooling windows, the loss tail, dropout, the SGD,
  * Nesterov, Adam and AdamW updates), a small differentiated network, and the
- * real specs/age.dldl and specs/pose.dldl (and tests/ops/adam.dldl) train and
+ * real specs/age.dldl and specs/pose.dldl (and tests/ops/adam.dldl, fcn.dldl) train and
  * eval programs at batch 2 go through the real back
  * end and the system C compiler (tests/ref/kexec.h); every materialised node
  * is compared, float against double, with normalised max error <= 1e-4.
@@ -482,6 +482,7 @@ static void spec_case(const char *name)
 static void test_age_spec_programs_match_reference(void **st) { (void)st; spec_case("age"); }
 static void test_pose_spec_programs_match_reference(void **st) { (void)st; spec_case("pose"); }
 static void test_adam_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
+static void test_fcn_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/fcn.dldl"); }
 
 /* Every op that generated kernels implement ran in some kernel above. */
 static void test_every_kernel_op_is_covered(void **st)
@@ -514,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_age_spec_programs_match_reference),
         cmocka_unit_test(test_pose_spec_programs_match_reference),
         cmocka_unit_test(test_adam_spec_programs_match_reference),
+        cmocka_unit_test(test_fcn_spec_programs_match_reference),
         cmocka_unit_test(test_every_kernel_op_is_covered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
