@@ -135,7 +135,11 @@ static int build_one(CgBuild *b)
     case GG_ELEM: return cg_build_elem(b);
     case GG_CHANRED: return cg_build_chanred(b);
     case GG_ROW: return cg_build_row(b);
-    case GG_WINDOW: return cg_build_window(b);
+    case GG_WINDOW: { /* one op: pooling windows, or planes moved whole */
+        GOp op = b->grp->nnodes ? cg_node(b, b->grp->nodes[0])->op : OP_COUNT;
+        int moves = op == OP_UPSAMPLE || op == OP_UPSAMPLE_BWD || op == OP_CONCAT || op == OP_SLICE;
+        return moves ? cg_build_resample(b) : cg_build_window(b);
+    }
     case GG_BATCHRED: return cg_build_batchred(b);
     case GG_OPT: return cg_build_opt(b);
     case GG_LIB: break;

@@ -199,11 +199,12 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     }
     case OP_RESHAPE: return IN(0, CG_BCAST);
     case OP_INPUT: case OP_SCALARS: case OP_PARAM: case OP_STATE: case OP_CONST:
-    case OP_CONV2D: case OP_CONV2D_BWD_DATA: case OP_CONV2D_BWD_FILTER: case OP_MATMUL:
+    case OP_CONV2D: case OP_CONV2D_BWD_DATA: case OP_CONV2D_BWD_FILTER: case OP_CONV_TRANSPOSE2D: case OP_MATMUL:
     case OP_CHAN_SUM: case OP_BN_STATS: case OP_BN_BWD_STATS:
     case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
     case OP_ABSDIFF_ROWS: case OP_MAXPOOL: case OP_MAXPOOL_BWD: case OP_AVGPOOL: case OP_AVGPOOL_BWD:
-    case OP_GAP: case OP_MEAN: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM: case OP_ADAMW: case OP_COUNT:
+    case OP_GAP: case OP_UPSAMPLE: case OP_UPSAMPLE_BWD: case OP_CONCAT: case OP_SLICE:
+    case OP_MEAN: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM: case OP_ADAMW: case OP_COUNT:
         break;
     }
 #undef IN

@@ -98,7 +98,8 @@ void cg_eval_free(CgEval *x);
 int cg_build_elem(CgBuild *b);
 int cg_build_chanred(CgBuild *b);
 int cg_build_row(CgBuild *b);
-int cg_build_window(CgBuild *b);
+int cg_build_window(CgBuild *b);      /* pooling (build_window.c) */
+int cg_build_resample(CgBuild *b);    /* upsample, concat, slice (build_resample.c) */
 int cg_build_batchred(CgBuild *b);
 int cg_build_opt(CgBuild *b);
 

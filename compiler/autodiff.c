@@ -66,6 +66,14 @@ static void rule(AD *a, uint32_t i)
         if (NEED(1))
             contribute(a, in[1], bwd(a, OP_CONV2D_BWD_FILTER, (uint32_t[]){in[0], dy}, 2, in[1], n.attr, in[1], NULL, loc));
         break;
+    case OP_CONV_TRANSPOSE2D:
+        /* y = conv2d^T(x, w) with w as a convolution's [O=Cin, C=Cout] weight: dx is that
+           convolution's forward of dy, dw its backward filter with dy in x's role */
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_CONV2D, (uint32_t[]){dy, in[1]}, 2, in[0], n.attr, in[0], NULL, loc));
+        if (NEED(1))
+            contribute(a, in[1], bwd(a, OP_CONV2D_BWD_FILTER, (uint32_t[]){dy, in[0]}, 2, in[1], n.attr, in[1], NULL, loc));
+        break;
     case OP_MATMUL: {
         /* y = op(A) op(B):  dA = dy op(B)^T (transposed back if ta),  dB = op(A)^T dy (likewise) */
         int ta = n.attr.mm.ta, tb = n.attr.mm.tb;
@@ -153,6 +161,19 @@ static void rule(AD *a, uint32_t i)
         if (NEED(0))
             contribute(a, in[0], bwd(a, OP_GAP_BWD, &dy, 1, in[0], no, in[0], NULL, loc));
         break;
+    case OP_UPSAMPLE:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_UPSAMPLE_BWD, &dy, 1, in[0], n.attr, in[0], NULL, loc));
+        break;
+    case OP_CONCAT: { /* each input gets its channels of dy */
+        int off = 0;
+        for (int k = 0; k < n.nin; k++) {
+            if (NEED(k))
+                contribute(a, in[k], bwd(a, OP_SLICE, &dy, 1, in[k], (GAttr){.i = off}, in[k], NULL, loc));
+            off += (int)a->g->nodes[in[k]].shape[1];
+        }
+        break;
+    }
     case OP_RESHAPE:
         if (NEED(0))
             contribute(a, in[0], bwd(a, OP_RESHAPE, &dy, 1, in[0], no, in[0], NULL, loc));
@@ -188,7 +209,8 @@ static void rule(AD *a, uint32_t i)
     case OP_FILL: case OP_RELU_BWD: case OP_DROPOUT_BWD: case OP_BN_BWD_DATA: case OP_SELECT:
     case OP_GAP_BWD: case OP_MEAN_BWD: case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM:
     case OP_BN_BWD_STATS: case OP_LOG_SOFTMAX_BWD: case OP_EXPECT_BWD: case OP_MAXPOOL_BWD:
-    case OP_AVGPOOL_BWD: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM: case OP_ADAMW: case OP_COUNT:
+    case OP_AVGPOOL_BWD: case OP_UPSAMPLE_BWD: case OP_SLICE: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM:
+    case OP_ADAMW: case OP_COUNT:
         no_rule(a, i);
         break;
     }

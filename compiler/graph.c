@@ -274,6 +274,24 @@ static void verify_node(Verif *v)
             vfail(v, "x and dy spatial sizes disagree");
         break;
     }
+    case OP_CONV_TRANSPOSE2D: {
+        const GNode *x = IN(v, 0), *w = IN(v, 1);
+        want_dims(v, x, 4, 4, "x");
+        want_dims(v, w, 4, 4, "w");
+        if (x->ndim != 4 || w->ndim != 4)
+            break;
+        if (w->shape[0] != x->shape[1] || w->shape[2] != y->attr.conv.kh || w->shape[3] != y->attr.conv.kw)
+            vfail(v, "weight [Cin,Cout,kh,kw] does not match input channels / kernel");
+        s[0] = x->shape[0], s[1] = w->shape[1];
+        s[2] = (x->shape[2] - 1) * y->attr.conv.stride - 2 * y->attr.conv.pad + y->attr.conv.kh;
+        s[3] = (x->shape[3] - 1) * y->attr.conv.stride - 2 * y->attr.conv.pad + y->attr.conv.kw;
+        want_shape(v, y, "output", 4, s);
+        /* its library step is a convolution's backward data: y must give x back */
+        if (y->ndim == 4 && (pool_out(y->shape[2], y->attr.conv.kh, y->attr.conv.stride, y->attr.conv.pad) != x->shape[2] ||
+                             pool_out(y->shape[3], y->attr.conv.kw, y->attr.conv.stride, y->attr.conv.pad) != x->shape[3]))
+            vfail(v, "output spatial size does not give x's by convolution");
+        break;
+    }
     case OP_MATMUL: {
         const GNode *a = IN(v, 0), *b = IN(v, 1);
         want_dims(v, a, 2, 2, "a");
@@ -470,6 +488,55 @@ static void verify_node(Verif *v)
             want_shape(v, y, "output", 2, x->shape);
         break;
     }
+    case OP_UPSAMPLE:
+    case OP_UPSAMPLE_BWD: {
+        const GNode *x = IN(v, 0), *big = y->op == OP_UPSAMPLE ? y : x, *small = y->op == OP_UPSAMPLE ? x : y;
+        want_dims(v, x, 4, 4, y->op == OP_UPSAMPLE ? "x" : "dy");
+        want_dims(v, y, 4, 4, "output");
+        if (y->attr.up.fh < 1 || y->attr.up.fw < 1)
+            vfail(v, "factors %dx%d (at least 1)", y->attr.up.fh, y->attr.up.fw);
+        if (x->ndim != 4 || y->ndim != 4 || y->attr.up.fh < 1 || y->attr.up.fw < 1)
+            break;
+        s[0] = small->shape[0], s[1] = small->shape[1];
+        s[2] = small->shape[2] * y->attr.up.fh, s[3] = small->shape[3] * y->attr.up.fw;
+        want_shape(v, big, y->op == OP_UPSAMPLE ? "output" : "dy", 4, s);
+        break;
+    }
+    case OP_CONCAT: {
+        want_dims(v, y, 2, 4, "output");
+        int64_t c = 0;
+        for (int k = 0; k < y->nin; k++) {
+            const GNode *x = IN(v, k);
+            int ok = x->ndim == y->ndim && x->shape[0] == y->shape[0];
+            for (int d = 2; ok && d < y->ndim; d++)
+                ok = x->shape[d] == y->shape[d];
+            if (!ok) {
+                char a[96], b[96];
+                shape_str(x, a, sizeof a);
+                shape_str(y, b, sizeof b);
+                vfail(v, "input %d %s differs from the output %s outside dim 1", k, a, b);
+            }
+            c += x->ndim >= 2 ? x->shape[1] : 0;
+        }
+        if (y->ndim >= 2 && c != y->shape[1])
+            vfail(v, "the inputs have %" PRId64 " channels, the output %" PRId64, c, y->shape[1]);
+        break;
+    }
+    case OP_SLICE: {
+        const GNode *x = IN(v, 0);
+        want_dims(v, y, 2, 4, "output");
+        int ok = x->ndim == y->ndim && x->shape[0] == y->shape[0];
+        for (int d = 2; ok && d < y->ndim; d++)
+            ok = x->shape[d] == y->shape[d];
+        if (!ok || y->ndim < 2 || y->attr.i < 0 || y->attr.i + y->shape[1] > x->shape[1]) {
+            char a[96], b[96];
+            shape_str(x, a, sizeof a);
+            shape_str(y, b, sizeof b);
+            vfail(v, "channels [%d, %d) of %s are not an output %s", y->attr.i,
+                  y->ndim >= 2 ? y->attr.i + (int)y->shape[1] : y->attr.i, a, b);
+        }
+        break;
+    }
     case OP_MEAN:
         want_dims(v, IN(v, 0), 1, 1, "x");
         want_shape(v, y, "output", 1, (int64_t[]){1});
@@ -521,8 +588,11 @@ int graph_verify(const Graph *g, const char *after_pass, DlDiag *diag)
             vfail(&v, "op %d out of range", (int)n->op);
             continue;
         }
-        if (n->nin != graph_op_ninputs[n->op]) {
-            vfail(&v, "%d inputs, the op takes %d", n->nin, graph_op_ninputs[n->op]);
+        if (graph_op_ninputs[n->op] < 0 ? n->nin < 2 : n->nin != graph_op_ninputs[n->op]) {
+            if (graph_op_ninputs[n->op] < 0)
+                vfail(&v, "%d inputs, the op takes 2..%d", n->nin, G_MAX_IN);
+            else
+                vfail(&v, "%d inputs, the op takes %d", n->nin, graph_op_ninputs[n->op]);
             continue;
         }
         int bad = 0;
@@ -596,6 +666,7 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
     case OP_CONV2D:
     case OP_CONV2D_BWD_DATA:
     case OP_CONV2D_BWD_FILTER:
+    case OP_CONV_TRANSPOSE2D:
         if (n->attr.conv.kh == n->attr.conv.kw)
             dl_buf_printf(out, " k%d", n->attr.conv.kh);
         else
@@ -610,6 +681,15 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
         break;
     case OP_MATMUL:
         dl_buf_printf(out, " ta=%d tb=%d", n->attr.mm.ta, n->attr.mm.tb);
+        break;
+    case OP_UPSAMPLE:
+    case OP_UPSAMPLE_BWD:
+        dl_buf_printf(out, " %s x%d", n->attr.up.bilinear ? "bilinear" : "nearest", n->attr.up.fh);
+        if (n->attr.up.fw != n->attr.up.fh)
+            dl_buf_printf(out, "x%d", n->attr.up.fw);
+        break;
+    case OP_SLICE:
+        dl_buf_printf(out, " from=%d", n->attr.i);
         break;
     case OP_BN_APPLY:
     case OP_BN_INFER:
@@ -667,7 +747,7 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
     case OP_EXP: case OP_RELU: case OP_RELU_BWD: case OP_GAP_BWD: case OP_MEAN_BWD:
     case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM: case OP_LOG_SOFTMAX:
     case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
-    case OP_ABSDIFF_ROWS: case OP_GAP: case OP_MEAN: case OP_RESHAPE: case OP_COUNT:
+    case OP_ABSDIFF_ROWS: case OP_GAP: case OP_MEAN: case OP_RESHAPE: case OP_CONCAT: case OP_COUNT:
         break;
     }
     (void)g;

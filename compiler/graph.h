@@ -65,9 +65,11 @@ typedef enum GInitKind {
 } GInitKind;
 
 typedef union GAttr {
-    struct { int kh, kw, stride, pad; } conv;     /* CONV2D, CONV2D_BWD_* */
+    struct { int kh, kw, stride, pad; } conv;     /* CONV2D, CONV2D_BWD_*, CONV_TRANSPOSE2D */
     struct { int size, stride, pad; } pool;       /* MAXPOOL, AVGPOOL and their _BWD */
     struct { int ta, tb; } mm;                    /* MATMUL */
+    struct { int fh, fw, bilinear; } up;          /* UPSAMPLE, UPSAMPLE_BWD: integer factors per axis, >= 1;
+                                                     bilinear 0: nearest */
     struct { float eps, momentum; } bn;           /* BN_* */
     struct { float p; uint32_t salt; } dropout;   /* DROPOUT, DROPOUT_BWD; salt: per layer, so two
                                                      layers of one shape draw different masks */
@@ -84,7 +86,7 @@ typedef union GAttr {
     struct { GInitKind kind; int fan_in; } init;  /* PARAM */
     struct { const float *data; } cst;            /* CONST: shape's element count floats (pool-owned) */
     float f;                                      /* SCALE, FILL */
-    int i;                                        /* SELECT */
+    int i;                                        /* SELECT (row), SLICE (first channel) */
 } GAttr;
 
 typedef struct GNode {
@@ -161,7 +163,7 @@ typedef enum GGroupKind {
                     reductions, then an epilogue of ops on [r,C]/[C] tensors */
     GG_ROW,      /* row-wise: ops on [B,K], [B,A], [B] tensors, one row per b
                     (the loss tail: log-softmax, KL, expectation, L1, and their gradients) */
-    GG_WINDOW,   /* one pooling op */
+    GG_WINDOW,   /* one window op: pooling, resampling, concat or slice */
     GG_BATCHRED, /* one MEAN */
     GG_OPT,      /* the optimizer update over all parameters as one kernel */
 } GGroupKind;

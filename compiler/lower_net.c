@@ -195,6 +195,124 @@ static Value l_conv2d(Net *N, const LayerCall *c)
     return tensor(y);
 }
 
+/* PyTorch's ConvTranspose2d (output_padding 0): the weight is [Cin, Cout, k, k]
+ * and PyTorch's fan_in for it is weight.size(1) * k * k = Cout * k * k. */
+static Value l_conv_transpose2d(Net *N, const LayerCall *c)
+{
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 4, NULL) || positive(N, c, 1, 1) || positive(N, c, 2, 1) || positive(N, c, 3, 1) ||
+        positive(N, c, 4, 0))
+        return VERR;
+    const GNode *xn = node(N, x);
+    int O = (int)num(c, 1), k = (int)num(c, 2), s = (int)num(c, 3), p = (int)num(c, 4);
+    int64_t C = xn->shape[1], H = xn->shape[2], W = xn->shape[3];
+    int64_t OH = (H - 1) * s - 2 * (int64_t)p + k, OW = (W - 1) * s - 2 * (int64_t)p + k;
+    if (OH < 1 || OW < 1) {
+        char b[96];
+        lw_error(N->L, c->call->loc, "conv_transpose2d of '%s' %s would be empty: (H-1)*stride - 2*pad + kernel = %" PRId64
+                 " with kernel %d, stride %d, pad %d", xn->name, lw_shape_str(xn, b, sizeof b), OH < OW ? OH : OW, k, s, p);
+        return VERR;
+    }
+    int bias = c->given[5] ? (int)c->a[5].num : 1;
+    DlSrcLoc loc = c->call->loc;
+    double fan_in = (double)O * k * k;
+    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){C, O, k, k}, 4, INIT_KAIMING_UNIFORM, fan_in, loc);
+    uint32_t b = bias ? param(N, join(N, c->path, "bias"), (int64_t[]){O}, 1, INIT_BIAS_UNIFORM, fan_in, loc) : 0;
+    GAttr a = {.conv = {k, k, s, p}};
+    int64_t shp[4] = {xn->shape[0], O, OH, OW};
+    uint32_t y = add(N, OP_CONV_TRANSPOSE2D, (uint32_t[]){x, w}, 2, shp, 4, a,
+                     bias ? join(N, c->path, "convt") : c->path, loc);
+    if (bias)
+        y = add(N, OP_BIAS_ADD, (uint32_t[]){y, b}, 2, shp, 4, (GAttr){0}, c->path, loc);
+    return tensor(y);
+}
+
+/* Where argument k of the call was written (the call itself when defaulted). */
+static DlSrcLoc arg_loc(const LayerCall *c, int k)
+{
+    if (k < c->call->nargs)
+        return c->call->args[k]->loc;
+    for (int i = 0; i < c->call->nkwargs; i++)
+        if (!strcmp(c->call->kwargs[i].key, layer_of(c)->spec[k].name))
+            return c->call->kwargs[i].value->loc;
+    return c->call->loc;
+}
+
+/* upsample(x, factor = 2, mode = "nearest" | "bilinear") or upsample(x, like = t):
+ * PyTorch's F.interpolate with an integer scale factor (bilinear:
+ * align_corners=False); like = t takes t's H and W, integer multiples of x's. */
+static Value l_upsample(Net *N, const LayerCall *c)
+{
+    static const char *const modes[] = {"nearest", "bilinear"};
+    uint32_t x = c->a[0].node;
+    if (want_dims(N, c, x, 4, NULL) || positive(N, c, 1, 1))
+        return VERR;
+    const char *mode = c->given[2] ? c->a[2].str : modes[0];
+    int bilinear = !strcmp(mode, modes[1]);
+    if (!bilinear && strcmp(mode, modes[0])) {
+        lw_unknown(N->L, arg_loc(c, 2), "mode", mode, modes, 2, " of upsample (\"nearest\" or \"bilinear\")");
+        return VERR;
+    }
+    const GNode *xn = node(N, x);
+    int fh = (int)num(c, 1), fw = fh;
+    if (c->given[3]) {
+        const GNode *t = node(N, c->a[3].node);
+        char b1[96], b2[96];
+        if (c->given[1]) {
+            lw_error(N->L, arg_loc(c, 3), "upsample takes 'factor' or 'like', not both");
+            return VERR;
+        }
+        if (t->ndim != 4) {
+            lw_error(N->L, arg_loc(c, 3), "upsample like '%s' %s: a [B, C, H, W] tensor is needed", t->name,
+                     lw_shape_str(t, b1, sizeof b1));
+            return VERR;
+        }
+        int64_t H = xn->shape[2], W = xn->shape[3], TH = t->shape[2], TW = t->shape[3];
+        if (TH % H || TW % W || TH / H > LW_MAX_INT || TW / W > LW_MAX_INT) {
+            lw_error(N->L, arg_loc(c, 3), "upsample like '%s' %s: its size %" PRId64 "x%" PRId64
+                     " is not an integer multiple of the size %" PRId64 "x%" PRId64 " of '%s' %s",
+                     t->name, lw_shape_str(t, b1, sizeof b1), TH, TW, H, W, xn->name, lw_shape_str(xn, b2, sizeof b2));
+            return VERR;
+        }
+        fh = (int)(TH / H), fw = (int)(TW / W);
+    }
+    int64_t shp[4] = {xn->shape[0], xn->shape[1], xn->shape[2] * fh, xn->shape[3] * fw};
+    GAttr a = {.up = {fh, fw, bilinear}};
+    if (fh == 1 && fw == 1)
+        return c->a[0]; /* the identity */
+    return tensor(add(N, OP_UPSAMPLE, &x, 1, shp, 4, a, c->path, c->call->loc));
+}
+
+/* concat(a, b, ...): along channels (dim 1); every other dim must agree. */
+static Value l_concat(Net *N, const LayerCall *c)
+{
+    const GNode *first = node(N, c->a[0].node);
+    uint32_t in[G_MAX_IN];
+    int n = 0;
+    int64_t C = 0;
+    for (int k = 0; k < layer_of(c)->nspec; k++) {
+        if (!c->given[k])
+            continue;
+        const GNode *t = node(N, c->a[k].node);
+        int ok = t->ndim == first->ndim && (t->ndim == 2 || t->ndim == 4) && t->shape[0] == first->shape[0];
+        for (int d = 2; ok && d < t->ndim; d++)
+            ok = t->shape[d] == first->shape[d];
+        if (!ok) {
+            char b1[96], b2[96];
+            lw_error(N->L, arg_loc(c, k), "concat joins along channels (dim 1), so every other dim must agree, "
+                     "but '%s' is %s and '%s' is %s", t->name, lw_shape_str(t, b1, sizeof b1), first->name,
+                     lw_shape_str(first, b2, sizeof b2));
+            return VERR;
+        }
+        in[n++] = c->a[k].node;
+        C += t->shape[1];
+    }
+    int64_t shp[4];
+    memcpy(shp, first->shape, sizeof shp);
+    shp[1] = C;
+    return tensor(add(N, OP_CONCAT, in, n, shp, first->ndim, (GAttr){0}, c->path, c->call->loc));
+}
+
 static Value l_batchnorm(Net *N, const LayerCall *c)
 {
     uint32_t x = c->a[0].node;
@@ -333,6 +451,18 @@ static const Layer layers[] = {
     {"conv2d", l_conv2d,
      {{"x", AT_TENSOR, 1, 0}, {"channels", AT_INT, 1, 0}, {"kernel", AT_INT, 0, 3}, {"stride", AT_INT, 0, 1},
       {"pad", AT_INT, 0, 0}, {"bias", AT_BOOL, 0, 1}},
+     6},
+    {"conv_transpose2d", l_conv_transpose2d,
+     {{"x", AT_TENSOR, 1, 0}, {"channels", AT_INT, 1, 0}, {"kernel", AT_INT, 1, 0}, {"stride", AT_INT, 0, 1},
+      {"pad", AT_INT, 0, 0}, {"bias", AT_BOOL, 0, 1}},
+     6},
+    {"upsample", l_upsample,
+     {{"x", AT_TENSOR, 1, 0}, {"factor", AT_INT, 0, 2}, {"mode", AT_STR, 0, 0 /* "nearest" */},
+      {"like", AT_TENSOR, 0, 0}},
+     4},
+    {"concat", l_concat, /* G_MAX_IN tensors at most */
+     {{"a", AT_TENSOR, 1, 0}, {"b", AT_TENSOR, 1, 0}, {"c", AT_TENSOR, 0, 0}, {"d", AT_TENSOR, 0, 0},
+      {"e", AT_TENSOR, 0, 0}, {"f", AT_TENSOR, 0, 0}},
      6},
     {"batchnorm", l_batchnorm, {{"x", AT_TENSOR, 1, 0}, {"eps", AT_NUM, 0, 1e-5}, {"momentum", AT_NUM, 0, 0.1}}, 3},
     {"relu", l_relu, {{"x", AT_TENSOR, 1, 0}}, 1},

@@ -190,6 +190,7 @@ static int lib_step(Builder *B, const Graph *g, uint32_t n, const int *tix, DlPl
         st->kind = DL_STEP_CONV_FWD; X = A; Y = N; O = W->shape[0];
         break;
     case OP_CONV2D_BWD_DATA:
+    case OP_CONV_TRANSPOSE2D: /* (x, w[Cin,Cout,k,k]): a convolution Cout -> Cin's backward data, y in its dx role */
         st->kind = DL_STEP_CONV_BWD_DATA; X = N; Y = A; O = W->shape[0];
         break;
     case OP_CONV2D_BWD_FILTER:

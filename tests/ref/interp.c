@@ -188,6 +188,27 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
             }
             break;
         }
+        /* y[b,o,i*s+u-p,j*s+v-p] += x[b,c,i,j] * w[c,o,u,v]  (x, w[Cin,Cout,kh,kw]),
+         * PyTorch's ConvTranspose2d: each input pixel spreads its kernel */
+        case OP_CONV_TRANSPOSE2D: {
+            int s = n->attr.conv.stride, p = n->attr.conv.pad;
+            int64_t kh = n->attr.conv.kh, kw = n->attr.conv.kw;
+            int64_t Bn = D[0], O = D[1], OH = D[2], OW = D[3], C = X[1], H = X[2], W = X[3];
+            memset(y, 0, (size_t)N * sizeof *y);
+            for (int64_t bb = 0; bb < Bn; bb++)
+            for (int64_t cc = 0; cc < C; cc++)
+            for (int64_t ii = 0; ii < H; ii++)
+            for (int64_t jj = 0; jj < W; jj++)
+            for (int64_t o = 0; o < O; o++)
+            for (int64_t u = 0; u < kh; u++)
+            for (int64_t v = 0; v < kw; v++) {
+                int64_t h = ii * s + u - p, w = jj * s + v - p;
+                if (h < 0 || h >= OH || w < 0 || w >= OW) continue;
+                y[((bb * O + o) * OH + h) * OW + w] +=
+                    a[((bb * C + cc) * H + ii) * W + jj] * b[((cc * O + o) * kh + u) * kw + v];
+            }
+            break;
+        }
         /* y = op(a) op(b), op = transpose when ta / tb; [M,K] x [K,N] -> [M,N] */
         case OP_MATMUL: {
             int ta = n->attr.mm.ta, tb = n->attr.mm.tb;
@@ -476,6 +497,74 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
                 for (int64_t q = 0; q < hw; q++) s += a[k * hw + q];
                 y[k] = s / (double)hw;
             }
+            break;
+        }
+        /* nearest: y[o] = x[o/f]; bilinear (align_corners=False): s = max((o+0.5)/f - 0.5, 0),
+         * i0 = floor(s), i1 = min(i0+1, n-1), y[o] = (1-(s-i0)) x[i0] + (s-i0) x[i1], per axis.
+         * UPSAMPLE_BWD: the adjoint, dy[o] times each weight scattered onto its taps. */
+        case OP_UPSAMPLE:
+        case OP_UPSAMPLE_BWD: {
+            int up = n->op == OP_UPSAMPLE;
+            const int64_t *sm = up ? X : D, *bg = up ? D : X; /* [B,C,H,W] and [B,C,H fh,W fw] */
+            int64_t H = sm[2], W = sm[3], OH = bg[2], OW = bg[3];
+            int f[2] = {n->attr.up.fh, n->attr.up.fw};
+            if (OH != H * f[0] || OW != W * f[1]) return ref_fail(g, i, "upsample sizes and factors disagree");
+            if (!up) memset(y, 0, (size_t)N * sizeof *y);
+            for (int64_t bc = 0; bc < D[0] * D[1]; bc++)
+            for (int64_t oi = 0; oi < OH; oi++)
+            for (int64_t oj = 0; oj < OW; oj++) {
+                int64_t tap[2][2];
+                double wt[2][2];
+                int64_t o2[2] = {oi, oj}, n2[2] = {H, W};
+                for (int ax = 0; ax < 2; ax++) {
+                    if (!n->attr.up.bilinear) {
+                        tap[ax][0] = tap[ax][1] = o2[ax] / f[ax];
+                        wt[ax][0] = 1, wt[ax][1] = 0;
+                        continue;
+                    }
+                    double src = ((double)o2[ax] + 0.5) / f[ax] - 0.5;
+                    if (src < 0) src = 0;
+                    int64_t i0 = (int64_t)floor(src);
+                    tap[ax][0] = i0;
+                    tap[ax][1] = i0 + 1 < n2[ax] ? i0 + 1 : n2[ax] - 1;
+                    wt[ax][1] = src - (double)i0;
+                    wt[ax][0] = 1 - wt[ax][1];
+                }
+                int64_t ok = (bc * OH + oi) * OW + oj;
+                double acc = 0;
+                for (int u = 0; u < 2; u++)
+                for (int v = 0; v < 2; v++) {
+                    int64_t ik = (bc * H + tap[0][u]) * W + tap[1][v];
+                    if (up) acc += wt[0][u] * wt[1][v] * a[ik];
+                    else y[ik] += wt[0][u] * wt[1][v] * a[ok];
+                }
+                if (up) y[ok] = acc;
+            }
+            break;
+        }
+        /* y[b, off_k + c, ...] = x_k[b, c, ...]: channels (dim 1) */
+        case OP_CONCAT: {
+            int64_t inner = N / (D[0] * D[1]), off = 0;
+            for (int k = 0; k < n->nin; k++) {
+                const GNode *xk = &g->nodes[n->in[k]];
+                int64_t Ck = xk->shape[1];
+                for (int64_t bb = 0; bb < D[0]; bb++)
+                for (int64_t cc = 0; cc < Ck; cc++)
+                for (int64_t q = 0; q < inner; q++)
+                    y[((bb * D[1]) + off + cc) * inner + q] = vals[n->in[k]][(bb * Ck + cc) * inner + q];
+                off += Ck;
+            }
+            if (off != D[1]) return ref_fail(g, i, "concat channels do not add up");
+            break;
+        }
+        /* y[b,c,...] = x[b, attr.i + c, ...] */
+        case OP_SLICE: {
+            int64_t inner = N / (D[0] * D[1]), Cx = X[1];
+            if (n->attr.i < 0 || n->attr.i + D[1] > Cx) return ref_fail(g, i, "slice out of range");
+            for (int64_t bb = 0; bb < D[0]; bb++)
+            for (int64_t cc = 0; cc < D[1]; cc++)
+            for (int64_t q = 0; q < inner; q++)
+                y[(bb * D[1] + cc) * inner + q] = a[((bb * Cx) + n->attr.i + cc) * inner + q];
             break;
         }
         case OP_MEAN: { /* y[0] = mean_b x[b] */

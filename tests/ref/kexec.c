@@ -178,7 +178,8 @@ static int kx_run_lib(KExec *x, uint32_t i)
         dl_matmul(geom, a, b, y);
         return 1;
     }
-    int kind = n->op == OP_CONV2D ? 1 : n->op == OP_CONV2D_BWD_DATA ? 2 : 3;
+    /* conv_transpose2d is a convolution's backward data (plan_build.c lib_step) */
+    int kind = n->op == OP_CONV2D ? 1 : n->op == OP_CONV2D_BWD_DATA || n->op == OP_CONV_TRANSPOSE2D ? 2 : 3;
     const GNode *xs = kind == 2 ? n : &x->g->nodes[n->in[0]];           /* [B,C,H,W] */
     const GNode *ys = kind == 1 ? n : &x->g->nodes[n->in[kind == 2 ? 0 : 1]]; /* [B,O,OH,OW] */
     int64_t geom[11] = {xs->shape[0], xs->shape[1], xs->shape[2], xs->shape[3], ys->shape[1],

@@ -1,7 +1,7 @@
 /* test_cuda_emu.c - the CUDA module run on the CPU under host emulation,
  * against the C module of the same kernel bodies (ROADMAP 1).
  *
- * For each program (specs/age.dldl, specs/pose.dldl and tests/ops/adam.dldl,
+ * For each program (specs/age.dldl, specs/pose.dldl, tests/ops/adam.dldl and fcn.dldl,
  * train and eval, at batch 2, through the real back end; plus small hand-built
  * graphs of every optimizer and of every
  * group kind through the same pb_compile_program) the very text NVRTC
@@ -357,6 +357,7 @@ static void spec_case(const char *name)
 static void test_age_programs_under_emulation(void **st) { (void)st; spec_case("age"); }
 static void test_pose_programs_under_emulation(void **st) { (void)st; spec_case("pose"); }
 static void test_adam_programs_under_emulation(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
+static void test_fcn_programs_under_emulation(void **st) { (void)st; spec_case("tests/ops/fcn.dldl"); }
 
 /* ---- hand-built graphs (the op families of test_codegen.c) -------------------- */
 
@@ -449,6 +450,39 @@ static void test_pool_graph_under_emulation(void **st)
     dl_pool_free(pool);
 }
 
+/* upsample and its adjoint (nearest, bilinear; factors 2x2, 3x2, 3x4), concat
+ * of planes and of vectors, slices. */
+static void test_resample_graph_under_emulation(void **st)
+{
+    (void)st;
+    static const int cfg[4][3] = {{2, 2, 0}, {3, 2, 0}, {2, 2, 1}, {3, 4, 1}};
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 2);
+    uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, 3, 5), (GAttr){.input = {IN_IMAGE}}, "x");
+    for (int c = 0; c < 4; c++) {
+        int fh = cfg[c][0], fw = cfg[c][1];
+        GAttr a = {.up = {fh, fw, cfg[c][2]}};
+        char *nm[3] = {dl_xasprintf("up%d", c), dl_xasprintf("dy%d", c), dl_xasprintf("up%d.dx", c)};
+        const char *pn[3];
+        for (int i = 0; i < 3; i++) pn[i] = dl_pool_strdup(pool, nm[i]), free(nm[i]);
+        uint32_t u = gb(g, OP_UPSAMPLE, GB_IN(x), GB_SH(2, 3, 3 * fh, 5 * fw), a, pn[0]);
+        uint32_t dy = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, 3 * fh, 5 * fw), (GAttr){.input = {IN_IMAGE}}, pn[1]);
+        uint32_t dx = gb(g, OP_UPSAMPLE_BWD, GB_IN(dy), GB_SH(2, 3, 3, 5), a, pn[2]);
+        gb_output(g, GOUT_LOSS_TERM, pn[0], u);
+        gb_output(g, GOUT_LOSS_TERM, pn[2], dx);
+    }
+    uint32_t y = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 2, 3, 5), (GAttr){.input = {IN_IMAGE}}, "y");
+    uint32_t cat = gb(g, OP_CONCAT, GB_IN(y, x, y), GB_SH(2, 7, 3, 5), GB_NOATTR, "cat");
+    uint32_t s1 = gb(g, OP_SLICE, GB_IN(cat), GB_SH(2, 3, 3, 5), (GAttr){.i = 2}, "cat.s2");
+    uint32_t v = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 4), (GAttr){.input = {IN_IMAGE}}, "v");
+    uint32_t vcat = gb(g, OP_CONCAT, GB_IN(v, v), GB_SH(2, 8), GB_NOATTR, "vcat");
+    uint32_t vs = gb(g, OP_SLICE, GB_IN(vcat), GB_SH(2, 3), (GAttr){.i = 4}, "vcat.s4");
+    gb_output(g, GOUT_LOSS_TERM, "s1", s1);
+    gb_output(g, GOUT_LOSS_TERM, "vs", vs);
+    check_graph(g, pool, "resample");
+    dl_pool_free(pool);
+}
+
 /* An optimizer update `op` (attr at) over two parameters, in place. */
 static void opt_graph(GOp op, GAttr at, const char *what)
 {
@@ -533,10 +567,12 @@ int main(void)
         cmocka_unit_test(test_thread_orders_expose_a_race),
         cmocka_unit_test(test_hand_graph_under_emulation),
         cmocka_unit_test(test_pool_graph_under_emulation),
+        cmocka_unit_test(test_resample_graph_under_emulation),
         cmocka_unit_test(test_optimizer_graphs_under_emulation),
         cmocka_unit_test(test_age_programs_under_emulation),
         cmocka_unit_test(test_pose_programs_under_emulation),
         cmocka_unit_test(test_adam_programs_under_emulation),
+        cmocka_unit_test(test_fcn_programs_under_emulation),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

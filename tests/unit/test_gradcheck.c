@@ -490,6 +490,91 @@ static void test_age_like_net_grad(void **st)
     run_and_free(&n, "age_like_net_grad");
 }
 
+/* ---- the layers of a fully convolutional network -------------------------- */
+
+/* y * r for a fixed random r of y's shape: after it the head's gradient is
+ * no longer uniform over the plane (global_avgpool's alone is), so a rule
+ * that misplaces a weight inside the plane shows. */
+static uint32_t mix(Net *n, uint32_t y, const char *name)
+{
+    const GNode *t = &n->g->nodes[y];
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.r", name);
+    uint32_t r = gb(n->g, OP_INPUT, GB_NOIN, t->shape, t->ndim, (GAttr){.input = {IN_IMAGE}}, dl_pool_strdup(n->pool, nm));
+    t = &n->g->nodes[y];
+    return gb(n->g, OP_MUL, GB_IN(y, r), t->shape, t->ndim, GB_NOATTR, name);
+}
+
+static uint32_t upsample(Net *n, uint32_t x, int fh, int fw, int bilinear, const char *name)
+{
+    const GNode *t = &n->g->nodes[x];
+    return gb(n->g, OP_UPSAMPLE, GB_IN(x), GB_SH(t->shape[0], t->shape[1], t->shape[2] * fh, t->shape[3] * fw),
+              (GAttr){.up = {fh, fw, bilinear}}, name);
+}
+
+static uint32_t conv_transpose(Net *n, uint32_t x, int O, int k, int s, int p, const char *name)
+{
+    const GNode *t = &n->g->nodes[x];
+    int64_t B = t->shape[0], C = t->shape[1], H = t->shape[2], W = t->shape[3];
+    char nm[64];
+    snprintf(nm, sizeof nm, "%s.w", name);
+    uint32_t w = gb_param(n->g, GB_SH(C, O, k, k), dl_pool_strdup(n->pool, nm));
+    return gb(n->g, OP_CONV_TRANSPOSE2D, GB_IN(x, w), GB_SH(B, O, (H - 1) * s - 2 * p + k, (W - 1) * s - 2 * p + k),
+              (GAttr){.conv = {k, k, s, p}}, dl_pool_strdup(n->pool, name));
+}
+
+/* upsample by (fh, fw), nearest or bilinear (PyTorch, align_corners=False):
+ * dx is the adjoint, upsample_bwd. */
+static void upsample_case(int H, int W, int fh, int fw, int bilinear, const char *what)
+{
+    Net n = net_new(2, what);
+    uint32_t x = input_x(&n, GB_SH(2, 3, H, W));
+    head(&n, mix(&n, upsample(&n, x, fh, fw, bilinear, "up"), "up.mix"), 7, 1);
+    run_and_free(&n, what);
+}
+static void test_upsample_nearest_grad_x2(void **st) { (void)st; upsample_case(3, 4, 2, 2, 0, "upsample_nearest_grad_x2"); }
+static void test_upsample_nearest_grad_x3x2(void **st) { (void)st; upsample_case(3, 2, 3, 2, 0, "upsample_nearest_grad_x3x2"); }
+static void test_upsample_bilinear_grad_x2(void **st) { (void)st; upsample_case(3, 4, 2, 2, 1, "upsample_bilinear_grad_x2"); }
+static void test_upsample_bilinear_grad_x3x4(void **st) { (void)st; upsample_case(3, 2, 3, 4, 1, "upsample_bilinear_grad_x3x4"); }
+static void test_upsample_bilinear_grad_x1x2(void **st) { (void)st; upsample_case(1, 3, 1, 2, 1, "upsample_bilinear_grad_x1x2"); }
+
+/* conv_transpose2d (x, w[Cin,Cout,k,k]): dx = conv2d(dy, w), dw = conv2d_bwd_filter(dy, x). */
+static void conv_transpose_case(int H, int k, int s, int p, const char *what)
+{
+    Net n = net_new(2, what);
+    uint32_t x = input_x(&n, GB_SH(2, 3, H, H));
+    head(&n, mix(&n, conv_transpose(&n, x, 2, k, s, p, "convt"), "convt.mix"), 7, 1);
+    run_and_free(&n, what);
+}
+static void test_conv_transpose2d_grad_k3_s1_p0(void **st) { (void)st; conv_transpose_case(3, 3, 1, 0, "conv_transpose2d_grad_k3_s1_p0"); }
+static void test_conv_transpose2d_grad_k4_s2_p1(void **st) { (void)st; conv_transpose_case(3, 4, 2, 1, "conv_transpose2d_grad_k4_s2_p1"); }
+static void test_conv_transpose2d_grad_k3_s2_p1(void **st) { (void)st; conv_transpose_case(3, 3, 2, 1, "conv_transpose2d_grad_k3_s2_p1"); }
+static void test_conv_transpose2d_grad_k2_s3_p2(void **st) { (void)st; conv_transpose_case(4, 2, 3, 2, "conv_transpose2d_grad_k2_s3_p2"); }
+
+/* concat along channels: each input's gradient is its slice of dy; one input
+ * (x) appears twice, so its two slices add. */
+static void test_concat_nchw_grad_is_slices(void **st)
+{
+    (void)st;
+    Net n = net_new(2, "concat4d");
+    uint32_t x = input_x(&n, GB_SH(2, 3, 4, 4));
+    uint32_t a = conv(&n, x, 2, 3, 1, 1, "ca"), b = conv(&n, x, 1, 1, 1, 0, "cb");
+    uint32_t m = gb(n.g, OP_CONCAT, GB_IN(a, x, b, x), GB_SH(2, 9, 4, 4), GB_NOATTR, "cat");
+    head(&n, mix(&n, m, "cat.mix"), 7, 1);
+    run_and_free(&n, "concat_nchw_grad_is_slices");
+}
+
+static void test_concat_vectors_grad_is_slices(void **st)
+{
+    (void)st;
+    Net n = net_new(3, "concat2d");
+    uint32_t x = input_x(&n, GB_SH(3, 5));
+    uint32_t a = linear(&n, x, 4, "fa");
+    uint32_t m = gb(n.g, OP_CONCAT, GB_IN(a, x), GB_SH(3, 9), GB_NOATTR, "cat");
+    tail(&n, linear(&n, m, 7, "fc"), 1, 1.0f);
+    run_and_free(&n, "concat_vectors_grad_is_slices");
+}
+
 /* ---- the reference's own backward ops ------------------------------------
  * Independent of autodiff: each backward op of ops.def, evaluated by the
  * interpreter, must be the adjoint of its forward op: with L = sum dy * f(x),
@@ -582,6 +667,38 @@ static void test_reference_backward_ops_are_adjoints(void **st)
         ok &= adjoint_check(&n, b, ba, db, cs, "adjoint chan_sum (bias_add wrt bias)");
         dl_pool_free(n.pool);
     }
+    { /* upsample_bwd: nearest and bilinear, equal and unequal factors */
+        static const int cfg[4][3] = {{2, 3, 0}, {2, 2, 1}, {3, 4, 1}, {1, 2, 1}};
+        for (int c = 0; c < 4; c++) {
+            Net n = net_new(2, "adj.upsample");
+            uint32_t x = input_x(&n, GB_SH(2, 2, 3, 2));
+            uint32_t f = upsample(&n, x, cfg[c][0], cfg[c][1], cfg[c][2], "up"), dy = src_like(&n, f, "dy");
+            uint32_t dx = gb(n.g, OP_UPSAMPLE_BWD, GB_IN(dy), GB_SH(2, 2, 3, 2), n.g->nodes[f].attr, "dx");
+            char nm[64];
+            snprintf(nm, sizeof nm, "adjoint upsample_bwd %s x%dx%d", cfg[c][2] ? "bilinear" : "nearest", cfg[c][0],
+                     cfg[c][1]);
+            ok &= adjoint_check(&n, x, f, dy, dx, nm);
+            dl_pool_free(n.pool);
+        }
+    }
+    { /* concat: slice of dy wrt each input; conv_transpose2d: conv2d wrt x, conv2d_bwd_filter wrt w */
+        Net n = net_new(2, "adj.concat");
+        uint32_t x = input_x(&n, GB_SH(2, 3, 3, 3));
+        uint32_t z = gb_param(n.g, GB_SH(2, 2, 3, 3), "z");
+        uint32_t f = gb(n.g, OP_CONCAT, GB_IN(z, x), GB_SH(2, 5, 3, 3), GB_NOATTR, "cat"), dy = src_like(&n, f, "dy");
+        uint32_t dz = gb(n.g, OP_SLICE, GB_IN(dy), GB_SH(2, 2, 3, 3), (GAttr){.i = 0}, "dz");
+        uint32_t dx = gb(n.g, OP_SLICE, GB_IN(dy), GB_SH(2, 3, 3, 3), (GAttr){.i = 2}, "dx");
+        ok &= adjoint_check(&n, z, f, dy, dz, "adjoint slice (concat wrt input 0)");
+        ok &= adjoint_check(&n, x, f, dy, dx, "adjoint slice (concat wrt input 1)");
+        uint32_t t = conv_transpose(&n, x, 2, 4, 2, 1, "convt"), dt = src_like(&n, t, "dt");
+        uint32_t w = n.g->nodes[t].in[1];
+        GAttr at = n.g->nodes[t].attr;
+        uint32_t tdx = gb(n.g, OP_CONV2D, GB_IN(dt, w), GB_SH(2, 3, 3, 3), at, "convt.dx");
+        uint32_t tdw = gb(n.g, OP_CONV2D_BWD_FILTER, GB_IN(dt, x), GB_SH(3, 2, 4, 4), at, "convt.dw");
+        ok &= adjoint_check(&n, x, t, dt, tdx, "adjoint conv_transpose2d wrt x (conv2d)");
+        ok &= adjoint_check(&n, w, t, dt, tdw, "adjoint conv_transpose2d wrt w (bwd_filter)");
+        dl_pool_free(n.pool);
+    }
     { /* batch norm: bn_bwd_data wrt x (through the batch stats), select of bn_bwd_stats */
         Net n = net_new(2, "adj.bn");
         uint32_t x = input_x(&n, GB_SH(2, 3, 4, 4));
@@ -657,6 +774,17 @@ int main(void)
         cmocka_unit_test(test_expectation_l1_grad_two_axes),
         cmocka_unit_test(test_weighted_loss_sum_grad),
         cmocka_unit_test(test_age_like_net_grad),
+        cmocka_unit_test(test_upsample_nearest_grad_x2),
+        cmocka_unit_test(test_upsample_nearest_grad_x3x2),
+        cmocka_unit_test(test_upsample_bilinear_grad_x2),
+        cmocka_unit_test(test_upsample_bilinear_grad_x3x4),
+        cmocka_unit_test(test_upsample_bilinear_grad_x1x2),
+        cmocka_unit_test(test_conv_transpose2d_grad_k3_s1_p0),
+        cmocka_unit_test(test_conv_transpose2d_grad_k4_s2_p1),
+        cmocka_unit_test(test_conv_transpose2d_grad_k3_s2_p1),
+        cmocka_unit_test(test_conv_transpose2d_grad_k2_s3_p2),
+        cmocka_unit_test(test_concat_nchw_grad_is_slices),
+        cmocka_unit_test(test_concat_vectors_grad_is_slices),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

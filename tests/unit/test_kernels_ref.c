@@ -5,7 +5,7 @@
  * Small graphs that exercise each op kind (elementwise chains, batch norm
  * forward and backward, pooling windows, the loss tail, dropout, the SGD,
  * Nesterov, Adam and AdamW updates), a small differentiated network, and the
- * real specs/age.dldl and specs/pose.dldl (and tests/ops/adam.dldl) train and
+ * real specs/age.dldl and specs/pose.dldl (and tests/ops/adam.dldl, fcn.dldl) train and
  * eval programs at batch 2 go through the real back
  * end and the system C compiler (tests/ref/kexec.h); every materialised node
  * is compared, float against double, with normalised max error <= 1e-4.
@@ -197,6 +197,123 @@ static void test_pooling_windows_match_reference(void **st)
     dl_pool_free(pool);
 }
 
+/* upsample (nearest and bilinear; equal, unequal and unit factors) and its
+ * adjoint, concat of planes and of vectors, and the slices of its gradient. */
+static void test_resample_concat_slice_match_reference(void **st)
+{
+    (void)st;
+    static const int cfg[7][3] = {{2, 2, 0}, {3, 2, 0}, {2, 2, 1}, {3, 4, 1}, {1, 2, 1}, {5, 7, 1}, {8, 8, 1}};
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 2);
+    uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, 3, 4), (GAttr){.input = {IN_IMAGE}}, "x");
+    for (int c = 0; c < 7; c++) {
+        int fh = cfg[c][0], fw = cfg[c][1];
+        GAttr a = {.up = {fh, fw, cfg[c][2]}};
+        char nm[3][32];
+        snprintf(nm[0], sizeof nm[0], "up%d", c);
+        snprintf(nm[1], sizeof nm[1], "dy%d", c);
+        snprintf(nm[2], sizeof nm[2], "up%d.dx", c);
+        uint32_t u = gb(g, OP_UPSAMPLE, GB_IN(x), GB_SH(2, 3, 3 * fh, 4 * fw), a, dl_pool_strdup(pool, nm[0]));
+        uint32_t dy = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, 3 * fh, 4 * fw), (GAttr){.input = {IN_IMAGE}},
+                         dl_pool_strdup(pool, nm[1]));
+        uint32_t dx = gb(g, OP_UPSAMPLE_BWD, GB_IN(dy), GB_SH(2, 3, 3, 4), a, dl_pool_strdup(pool, nm[2]));
+        gb_output(g, GOUT_LOSS_TERM, dl_pool_strdup(pool, nm[0]), u);
+        gb_output(g, GOUT_LOSS_TERM, dl_pool_strdup(pool, nm[2]), dx);
+    }
+    uint32_t y = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 1, 3, 4), (GAttr){.input = {IN_IMAGE}}, "y");
+    uint32_t z = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 2, 3, 4), (GAttr){.input = {IN_IMAGE}}, "z");
+    uint32_t cat = gb(g, OP_CONCAT, GB_IN(x, y, z, y), GB_SH(2, 7, 3, 4), GB_NOATTR, "cat");
+    uint32_t s1 = gb(g, OP_SLICE, GB_IN(cat), GB_SH(2, 2, 3, 4), (GAttr){.i = 2}, "cat.s2");
+    uint32_t s2 = gb(g, OP_SLICE, GB_IN(cat), GB_SH(2, 1, 3, 4), (GAttr){.i = 6}, "cat.s6");
+    uint32_t v = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 5), (GAttr){.input = {IN_IMAGE}}, "v");
+    uint32_t w = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3), (GAttr){.input = {IN_IMAGE}}, "w");
+    uint32_t vcat = gb(g, OP_CONCAT, GB_IN(w, v), GB_SH(2, 8), GB_NOATTR, "vcat");
+    uint32_t vs = gb(g, OP_SLICE, GB_IN(vcat), GB_SH(2, 4), (GAttr){.i = 3}, "vcat.s3");
+    gb_output(g, GOUT_LOSS_TERM, "s1", s1);
+    gb_output(g, GOUT_LOSS_TERM, "s2", s2);
+    gb_output(g, GOUT_LOSS_TERM, "vs", vs);
+    check_graph(g, pool, "resample_concat_slice");
+    dl_pool_free(pool);
+}
+
+/* PyTorch's values: F.interpolate([[1, 2], [3, 4]], scale_factor=2, mode="bilinear",
+ * align_corners=False) and a 1x2 row [1, 2] by 3 (mode "nearest" repeats); the
+ * reference's loop and then the generated kernel give them. */
+static void test_upsample_gives_pytorch_values(void **st)
+{
+    (void)st;
+    static const double want2[16] = {1.0, 1.25, 1.75, 2.0, 1.5, 1.75, 2.25, 2.5,
+                                     2.5, 2.75, 3.25, 3.5, 3.0, 3.25, 3.75, 4.0};
+    static const double want3[6] = {1.0, 1.0, 4.0 / 3, 5.0 / 3, 2.0, 2.0};
+    static const double wantn[16] = {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4};
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 1);
+    uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(1, 1, 2, 2), (GAttr){.input = {IN_IMAGE}}, "x");
+    uint32_t r = gb(g, OP_INPUT, GB_NOIN, GB_SH(1, 1, 1, 2), (GAttr){.input = {IN_IMAGE}}, "r");
+    uint32_t u2 = gb(g, OP_UPSAMPLE, GB_IN(x), GB_SH(1, 1, 4, 4), (GAttr){.up = {2, 2, 1}}, "bilinear2");
+    uint32_t u3 = gb(g, OP_UPSAMPLE, GB_IN(r), GB_SH(1, 1, 1, 6), (GAttr){.up = {1, 3, 1}}, "bilinear3");
+    uint32_t un = gb(g, OP_UPSAMPLE, GB_IN(x), GB_SH(1, 1, 4, 4), (GAttr){.up = {2, 2, 0}}, "nearest2");
+    gb_output(g, GOUT_LOSS_TERM, "u2", u2);
+    gb_output(g, GOUT_LOSS_TERM, "u3", u3);
+    gb_output(g, GOUT_LOSS_TERM, "un", un);
+    KExec kx;
+    assert_int_equal(kx_build(&kx, g, pool), 0);
+    double **vals = ref_alloc_values(g);
+    for (int k = 0; k < 4; k++) vals[x][k] = k + 1;
+    vals[r][0] = 1, vals[r][1] = 2;
+    kx_load_sources(&kx, vals);
+    assert_int_equal(ref_run(g, vals), 0);
+    double maxerr = 0;
+    for (int k = 0; k < 16; k++) maxerr = fmax(maxerr, fmax(fabs(vals[u2][k] - want2[k]), fabs(vals[un][k] - wantn[k])));
+    for (int k = 0; k < 6; k++) maxerr = fmax(maxerr, fabs(vals[u3][k] - want3[k]));
+    double worst = 0;
+    int bad = kx_run_compare(&kx, vals, 1e-6, &worst);
+    printf("  %-40s reference vs PyTorch's values %.2e, kernels vs reference %.2e\n", "upsample_pytorch_values", maxerr,
+           worst);
+    ref_free_values(g, vals);
+    kx_free(&kx);
+    dl_pool_free(pool);
+    assert_true(maxerr < 1e-12);
+    assert_int_equal(bad, 0);
+}
+
+/* conv_transpose2d (PyTorch's ConvTranspose2d, weight [Cin,Cout,k,k]) through
+ * the library step (oneDNN's backward data) against the reference's own loop,
+ * and its gradients (a conv2d forward, a conv2d backward filter with dy in
+ * x's role), for strides below, at and above the kernel and pad up to k. */
+static void test_conv_transpose2d_library_matches_reference(void **st)
+{
+    (void)st;
+    static const int cfg[5][4] = {{3, 3, 1, 0}, {3, 4, 2, 1}, {4, 3, 2, 1}, {4, 2, 3, 2}, {2, 4, 4, 0}}; /* H, k, s, p */
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 2);
+    for (int c = 0; c < 5; c++) {
+        int H = cfg[c][0], k = cfg[c][1], s = cfg[c][2], p = cfg[c][3], OH = (H - 1) * s - 2 * p + k;
+        GAttr a = {.conv = {k, k, s, p}};
+        const char *nm[5] = {"x", "w", "y", "dy", "dx"};
+        const char *name[6];
+        for (int i = 0; i < 5; i++) {
+            char *t = dl_xasprintf("ct%d.%s", c, nm[i]);
+            name[i] = dl_pool_strdup(pool, t);
+            free(t);
+        }
+        char *t = dl_xasprintf("ct%d.dw", c);
+        name[5] = dl_pool_strdup(pool, t);
+        free(t);
+        uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 3, H, H + 1), (GAttr){.input = {IN_IMAGE}}, name[0]);
+        uint32_t w = gb_param(g, GB_SH(3, 2, k, k), name[1]);
+        uint32_t y = gb(g, OP_CONV_TRANSPOSE2D, GB_IN(x, w), GB_SH(2, 2, OH, OH + s), a, name[2]);
+        uint32_t dy = gb(g, OP_INPUT, GB_NOIN, GB_SH(2, 2, OH, OH + s), (GAttr){.input = {IN_IMAGE}}, name[3]);
+        uint32_t dx = gb(g, OP_CONV2D, GB_IN(dy, w), GB_SH(2, 3, H, H + 1), a, name[4]);
+        uint32_t dw = gb(g, OP_CONV2D_BWD_FILTER, GB_IN(dy, x), GB_SH(3, 2, k, k), a, name[5]);
+        gb_output(g, GOUT_LOSS_TERM, name[2], y);
+        gb_output(g, GOUT_LOSS_TERM, name[4], dx);
+        gb_output(g, GOUT_LOSS_TERM, name[5], dw);
+    }
+    check_graph(g, pool, "conv_transpose2d_fwd_bwd");
+    dl_pool_free(pool);
+}
+
 /* The loss tail forward and backward (log_softmax, kl_rows, exp, expect,
  * absdiff_rows, mean and their gradients), 2 axes: one GG_ROW kernel. */
 static void test_loss_tail_rows_match_reference(void **st)
@@ -365,6 +482,7 @@ static void spec_case(const char *name)
 static void test_age_spec_programs_match_reference(void **st) { (void)st; spec_case("age"); }
 static void test_pose_spec_programs_match_reference(void **st) { (void)st; spec_case("pose"); }
 static void test_adam_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
+static void test_fcn_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/fcn.dldl"); }
 
 /* Every op that generated kernels implement ran in some kernel above. */
 static void test_every_kernel_op_is_covered(void **st)
@@ -386,6 +504,9 @@ int main(void)
         cmocka_unit_test(test_elementwise_chain_matches_reference),
         cmocka_unit_test(test_batchnorm_kernels_match_reference),
         cmocka_unit_test(test_pooling_windows_match_reference),
+        cmocka_unit_test(test_resample_concat_slice_match_reference),
+        cmocka_unit_test(test_upsample_gives_pytorch_values),
+        cmocka_unit_test(test_conv_transpose2d_library_matches_reference),
         cmocka_unit_test(test_loss_tail_rows_match_reference),
         cmocka_unit_test(test_dropout_mask_matches_reference),
         cmocka_unit_test(test_sgd_update_matches_reference),
@@ -394,6 +515,7 @@ int main(void)
         cmocka_unit_test(test_age_spec_programs_match_reference),
         cmocka_unit_test(test_pose_spec_programs_match_reference),
         cmocka_unit_test(test_adam_spec_programs_match_reference),
+        cmocka_unit_test(test_fcn_spec_programs_match_reference),
         cmocka_unit_test(test_every_kernel_op_is_covered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
