@@ -7,6 +7,7 @@
 
 #include "fuse.h"
 #include "memplan.h"
+#include "names.h"
 
 int pb_compile_program(PbProgram *p, int stage, DlPool *pool, DlDiag *diag)
 {
@@ -48,6 +49,7 @@ typedef struct Builder {
     DlPlan *plan;
     DlDiag *diag;
     DL_VEC(DlPlanTensor) t;
+    NameMap saved[DL_ROLE_COUNT]; /* per role: a parameter's, state's or momentum's tensor by name */
     int64_t const_top;  /* next free offset in the plan's const arena */
     int errors;
 } Builder;
@@ -107,17 +109,19 @@ static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t 
     int64_t offset = b->offset;
     if (role == DL_ROLE_PARAM || role == DL_ROLE_STATE || role == DL_ROLE_MOMENTUM ||
         role == DL_ROLE_DATA_STATS || role == DL_ROLE_CONST) {
-        for (size_t k = 0; k < B->t.n; k++) {
-            DlPlanTensor *o = &B->t.a[k];
-            if (o->role != role || !o->name || strcmp(o->name, name)) continue;
-            if (role == DL_ROLE_CONST) {
-                if (o->numel == b->numel && !memcmp(o->data, N->attr.cst.data, (size_t)b->numel * sizeof(float))) {
-                    free(name);
-                    return (int)k;
-                }
-                continue;
+        /* constants (few) by name and data; the others by name, in constant time */
+        int found = role == DL_ROLE_CONST ? -1 : names_get(&B->saved[role], name);
+        for (size_t k = role == DL_ROLE_CONST ? 0 : B->t.n; k < B->t.n; k++) {
+            const DlPlanTensor *o = &B->t.a[k];
+            if (o->role == role && o->name && !strcmp(o->name, name) && o->numel == b->numel &&
+                !memcmp(o->data, N->attr.cst.data, (size_t)b->numel * sizeof(float))) {
+                found = (int)k;
+                break;
             }
-            if (o->arena != (int)b->arena || o->offset != b->offset || o->numel != b->numel) {
+        }
+        if (found >= 0) {
+            const DlPlanTensor *o = &B->t.a[found];
+            if (role != DL_ROLE_CONST && (o->arena != (int)b->arena || o->offset != b->offset || o->numel != b->numel)) {
                 dl_error(B->diag, N->loc, "internal: '%s' is at %s+%" PRId64 " (%" PRId64 " floats) in "
                          "one program and at %s+%" PRId64 " (%" PRId64 ") in another", name,
                          graph_arena_name((GArena)o->arena), o->offset, o->numel,
@@ -125,7 +129,7 @@ static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t 
                 B->errors++;
             }
             free(name);
-            return (int)k;
+            return found;
         }
     }
     DlPlanTensor t = {.name = name, .role = role, .arena = (int)b->arena, .offset = offset,
@@ -147,7 +151,10 @@ static int node_tensor(Builder *B, const Graph *g, const GMemPlan *mp, uint32_t 
         t.data = dl_xmalloc((size_t)b->numel * sizeof(float) + 1);
         if (b->numel) memcpy(t.data, N->attr.cst.data, (size_t)b->numel * sizeof(float));
     }
-    return add_tensor(B, t);
+    int idx = add_tensor(B, t);
+    if (role == DL_ROLE_PARAM || role == DL_ROLE_STATE || role == DL_ROLE_MOMENTUM || role == DL_ROLE_DATA_STATS)
+        names_put(&B->saved[role], t.name, idx);
+    return idx;
 }
 
 /* A whole-region kernel argument (node == G_NONE). */
@@ -367,5 +374,6 @@ int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan
     out->nkernels = (int)kernels.n;
     out->outputs = outs.a;
     out->noutputs = (int)outs.n;
+    for (int r = 0; r < DL_ROLE_COUNT; r++) names_free(&B.saved[r]);
     return B.errors;
 }
