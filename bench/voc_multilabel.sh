@@ -50,5 +50,8 @@ pm() { echo "$1" | awk '{ printf "%s ± %s", $1, $2 }'; }
     echo "the classes with a positive in the test fold; a class present only as 'difficult' objects in an image"
     echo "does not count for that image.  The published DLDL figures (mAP 89.9-92.4 on the full VOC with an"
     echo "ImageNet-pretrained VGG) are context only: this is a small network from scratch on 527 images."
+    echo
+    echo "Times: wall clock of each run; on a machine other jobs share they say what the five folds cost,"
+    echo "not which is faster (bench/conv_bench.c and the age benchmark compare speed)."
 } > "$out/voc_multilabel.md"
 cat "$out/voc_multilabel.md"
