@@ -157,7 +157,7 @@ static Iv eval(Prover *P, int e)
             fail(P, "an i64 %s by a value that may be 0", opname(x->op));
             break;
         }
-        if (a.lo == INT64_MIN && contains(b, -1)) {
+        if ((a.lo == INT64_MIN && contains(b, -1)) || b.lo == INT64_MIN) {
             fail(P, "an i64 %s that may overflow", opname(x->op));
             break;
         }
@@ -165,7 +165,7 @@ static Iv eval(Prover *P, int e)
             corners(KX_DIV, a, b, &r);
         } else {
             /* |a % b| < |b| and a % b has the sign of a (C99 truncation) */
-            int64_t m = (b.hi > -b.lo ? b.hi : -b.lo) - 1; /* b excludes 0, so no overflow */
+            int64_t m = (b.hi > -b.lo ? b.hi : -b.lo) - 1; /* b excludes 0 and INT64_MIN: no overflow */
             if (a.lo >= 0) r = iv(0, a.hi < m ? a.hi : m);
             else if (a.hi <= 0) r = iv(a.lo > -m ? a.lo : -m, 0);
             else r = iv(-m, m);

@@ -61,6 +61,7 @@ static int idx_decompose(KirKernel *k, int g)
     int q = kir_bin(k, KX_DIV, g, kir_i64(k, 8)), r = kir_bin(k, KX_MOD, g, kir_i64(k, 8));
     return kir_madd(k, q, kir_i64(k, 8), r);
 }
+static int idx_mod_min(KirKernel *k, int g) { return kir_bin(k, KX_MOD, g, kir_i64(k, INT64_MIN)); }
 static int idx_float(KirKernel *k, int g)
 {
     return kir_un(k, KX_TOI64, kir_bin(k, KX_MUL, kir_f32(k, 0.5f), kir_un(k, KX_TOF32, g)));
@@ -85,6 +86,7 @@ static void test_prove(void **state)
     expect_refused(prove_store(64, 64, idx_div_gid, &why), &why, "division by a value that may be 0");
     expect_refused(prove_store(64, 64, idx_overflow, &why), &why, "multiplication that may overflow");
     expect_refused(prove_store(64, 64, idx_float, &why), &why, "a float converted to i64");
+    expect_refused(prove_store(64, 64, idx_mod_min, &why), &why, "modulo that may overflow");
     /* a loop whose bounds make the index leave the buffer */
     KirKernel k;
     kir_init(&k, "k", 4);
