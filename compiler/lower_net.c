@@ -165,6 +165,23 @@ static int positive(Net *N, const LayerCall *c, int k, double lo)
     return -1;
 }
 
+/* The tail shared by conv2d and conv_transpose2d: weight wshape [4] (fan_in
+ * for its initialisation), an optional bias (argument 5, default true) of
+ * shp[1] channels, the op on (x, weight) named PATH.suffix when a bias follows
+ * (PATH itself when not), then the bias_add named PATH. */
+static Value conv_layer(Net *N, const LayerCall *c, GOp op, const char *suffix, const int64_t *wshape, double fan_in,
+                        const int64_t *shp, GAttr a)
+{
+    int bias = c->given[5] ? (int)c->a[5].num : 1;
+    DlSrcLoc loc = c->call->loc;
+    uint32_t w = param(N, join(N, c->path, "weight"), wshape, 4, INIT_KAIMING_UNIFORM, fan_in, loc);
+    uint32_t b = bias ? param(N, join(N, c->path, "bias"), (int64_t[]){shp[1]}, 1, INIT_BIAS_UNIFORM, fan_in, loc) : 0;
+    uint32_t y = add(N, op, (uint32_t[]){c->a[0].node, w}, 2, shp, 4, a, bias ? join(N, c->path, suffix) : c->path, loc);
+    if (bias)
+        y = add(N, OP_BIAS_ADD, (uint32_t[]){y, b}, 2, shp, 4, (GAttr){0}, c->path, loc);
+    return tensor(y);
+}
+
 static Value l_conv2d(Net *N, const LayerCall *c)
 {
     uint32_t x = c->a[0].node;
@@ -181,18 +198,8 @@ static Value l_conv2d(Net *N, const LayerCall *c)
                  lw_shape_str(xn, b, sizeof b), p);
         return VERR;
     }
-    int bias = c->given[5] ? (int)c->a[5].num : 1;
-    DlSrcLoc loc = c->call->loc;
-    double fan_in = (double)C * k * k;
-    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){O, C, k, k}, 4, INIT_KAIMING_UNIFORM, fan_in, loc);
-    uint32_t b = bias ? param(N, join(N, c->path, "bias"), (int64_t[]){O}, 1, INIT_BIAS_UNIFORM, fan_in, loc) : 0;
-    GAttr a = {.conv = {k, k, s, p}};
-    int64_t shp[4] = {xn->shape[0], O, OH, OW};
-    uint32_t y = add(N, OP_CONV2D, (uint32_t[]){x, w}, 2, shp, 4, a,
-                     bias ? join(N, c->path, "conv") : c->path, loc);
-    if (bias)
-        y = add(N, OP_BIAS_ADD, (uint32_t[]){y, b}, 2, shp, 4, (GAttr){0}, c->path, loc);
-    return tensor(y);
+    return conv_layer(N, c, OP_CONV2D, "conv", (int64_t[]){O, C, k, k}, (double)C * k * k,
+                      (int64_t[]){xn->shape[0], O, OH, OW}, (GAttr){.conv = {k, k, s, p}});
 }
 
 /* PyTorch's ConvTranspose2d (output_padding 0): the weight is [Cin, Cout, k, k]
@@ -213,18 +220,8 @@ static Value l_conv_transpose2d(Net *N, const LayerCall *c)
                  " with kernel %d, stride %d, pad %d", xn->name, lw_shape_str(xn, b, sizeof b), OH < OW ? OH : OW, k, s, p);
         return VERR;
     }
-    int bias = c->given[5] ? (int)c->a[5].num : 1;
-    DlSrcLoc loc = c->call->loc;
-    double fan_in = (double)O * k * k;
-    uint32_t w = param(N, join(N, c->path, "weight"), (int64_t[]){C, O, k, k}, 4, INIT_KAIMING_UNIFORM, fan_in, loc);
-    uint32_t b = bias ? param(N, join(N, c->path, "bias"), (int64_t[]){O}, 1, INIT_BIAS_UNIFORM, fan_in, loc) : 0;
-    GAttr a = {.conv = {k, k, s, p}};
-    int64_t shp[4] = {xn->shape[0], O, OH, OW};
-    uint32_t y = add(N, OP_CONV_TRANSPOSE2D, (uint32_t[]){x, w}, 2, shp, 4, a,
-                     bias ? join(N, c->path, "convt") : c->path, loc);
-    if (bias)
-        y = add(N, OP_BIAS_ADD, (uint32_t[]){y, b}, 2, shp, 4, (GAttr){0}, c->path, loc);
-    return tensor(y);
+    return conv_layer(N, c, OP_CONV_TRANSPOSE2D, "convt", (int64_t[]){C, O, k, k}, (double)O * k * k,
+                      (int64_t[]){xn->shape[0], O, OH, OW}, (GAttr){.conv = {k, k, s, p}});
 }
 
 /* Where argument k of the call was written (the call itself when defaulted). */

@@ -31,11 +31,6 @@
 #define MAX_ARENA_FLOATS (16 << 20)
 #define MAX_STATEMENTS 2000000
 
-static void put_le(unsigned char *at, uint64_t v, int n)
-{
-    for (int i = 0; i < n; i++) at[i] = (unsigned char)(v >> (8 * i));
-}
-
 static void run_plan(const DlPlan *p, const KirModule *m)
 {
     int64_t total = 0;
@@ -72,16 +67,7 @@ static void run_plan(const DlPlan *p, const KirModule *m)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    unsigned char *file = malloc(32 + size);
-    if (!file) return 0;
-    memcpy(file, DL_PLAN_MAGIC, 8);
-    put_le(file + 8, DL_PLAN_VERSION, 4);
-    put_le(file + 12, 0, 4);
-    put_le(file + 16, size, 8);
-    put_le(file + 24, dl_hash64(data, size), 8);
-    if (size) memcpy(file + 32, data, size);
-    const char *path = fuzz_bytes_path(file, 32 + size);
-    free(file);
+    const char *path = fuzz_plan_path(data, size);
     char *err = NULL;
     DlPlan *p = dl_plan_read(path, &err);
     free(err), err = NULL;
