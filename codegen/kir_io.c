@@ -22,23 +22,9 @@
 
 /* ---- encoding ------------------------------------------------------------ */
 
-static void put_u8(DlBuf *b, unsigned v)
-{
-    char c = (char)v;
-    dl_buf_put(b, &c, 1);
-}
-static void put_u32(DlBuf *b, uint32_t v)
-{
-    char c[4];
-    for (int i = 0; i < 4; i++) c[i] = (char)(v >> (8 * i));
-    dl_buf_put(b, c, 4);
-}
-static void put_u64(DlBuf *b, uint64_t v)
-{
-    char c[8];
-    for (int i = 0; i < 8; i++) c[i] = (char)(v >> (8 * i));
-    dl_buf_put(b, c, 8);
-}
+static void put_u8(DlBuf *b, unsigned v) { dl_buf_put_le(b, v, 1); }
+static void put_u32(DlBuf *b, uint32_t v) { dl_buf_put_le(b, v, 4); }
+static void put_u64(DlBuf *b, uint64_t v) { dl_buf_put_le(b, v, 8); }
 static void put_i32(DlBuf *b, int32_t v) { put_u32(b, (uint32_t)v); }
 static void put_f64(DlBuf *b, double f)
 {

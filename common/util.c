@@ -279,3 +279,10 @@ int dl_path_stays_inside(const char *path)
     }
     return 1;
 }
+
+void dl_buf_put_le(DlBuf *b, uint64_t v, int n)
+{
+    char c[8];
+    for (int i = 0; i < n && i < 8; i++) c[i] = (char)(v >> (8 * i));
+    dl_buf_put(b, c, (size_t)(n < 8 ? n : 8));
+}

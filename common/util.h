@@ -54,6 +54,9 @@ typedef struct DlBuf {
 } DlBuf;
 void dl_buf_printf(DlBuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void dl_buf_put(DlBuf *b, const char *s, size_t n);
+/* Append the low n bytes (1..8) of v, little-endian whatever the host (the
+ * byte order of plans and their kernel IR). */
+void dl_buf_put_le(DlBuf *b, uint64_t v, int n);
 void dl_buf_free(DlBuf *b);
 
 /* 64-bit xxHash (XXH3_64bits) of a byte range: plan checksums, JIT cache keys. */
