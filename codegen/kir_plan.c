@@ -84,3 +84,17 @@ char *kir_module_source(const KirModule *m, int cuda)
     for (int i = 0; i < m->n; i++) kir_render(&m->k[i], &b);
     return b.s ? b.s : dl_xstrdup("");
 }
+
+int kir_cuda_launch(const KirKernel *k, int64_t grid, KirLaunch *l, char **why)
+{
+    if (grid < 1 || grid > k->grid) {
+        *why = dl_xasprintf("kernel '%s': %lld work items, outside [1, %lld]", k->name, (long long)grid,
+                            (long long)k->grid);
+        return -1;
+    }
+    int64_t blocks = (grid + KIR_CUDA_THREADS - 1) / KIR_CUDA_THREADS;
+    l->blocks = (uint32_t)(blocks < KIR_CUDA_MAX_BLOCKS ? blocks : KIR_CUDA_MAX_BLOCKS);
+    l->threads = KIR_CUDA_THREADS;
+    l->shared_bytes = 0;
+    return 0;
+}

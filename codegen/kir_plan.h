@@ -29,6 +29,23 @@ typedef struct KirModule {
 int kir_module_load(const DlPlan *p, KirModule *m, char **err);
 void kir_module_free(KirModule *m);
 
+/* How the CUDA backend launches a kernel for one step's work items [0, grid):
+ * blocks x threads (1-D), and the dynamic shared memory per block in bytes.
+ * A kernel without a GPU schedule is "flat": its rendered body is a
+ * grid-stride loop over the work items (cg_prelude_cuda's DL_FOR_GID), so it
+ * is launched with KIR_CUDA_THREADS threads per block and as many blocks as
+ * cover grid, at most KIR_CUDA_MAX_BLOCKS (the loop strides over the rest). */
+#define KIR_CUDA_THREADS 256
+#define KIR_CUDA_MAX_BLOCKS 65535
+typedef struct KirLaunch {
+    uint32_t blocks, threads;
+    uint32_t shared_bytes;
+} KirLaunch;
+
+/* The launch shape of k for a step of grid work items (1 <= grid <= k->grid).
+ * Returns 0, or -1 with *why (malloc'd) when grid is out of range. */
+int kir_cuda_launch(const KirKernel *k, int64_t grid, KirLaunch *l, char **why);
+
 /* The module's source: the C11 (cuda = 0) or CUDA C (cuda = 1) prelude
  * followed by every kernel rendered from its IR (malloc'd). */
 char *kir_module_source(const KirModule *m, int cuda);
