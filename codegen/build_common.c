@@ -137,7 +137,8 @@ static int build_one(CgBuild *b)
     case GG_ROW: return cg_build_row(b);
     case GG_WINDOW: { /* one op: pooling windows, or planes moved whole */
         GOp op = b->grp->nnodes ? cg_node(b, b->grp->nodes[0])->op : OP_COUNT;
-        int moves = op == OP_UPSAMPLE || op == OP_UPSAMPLE_BWD || op == OP_CONCAT || op == OP_SLICE;
+        int moves = op == OP_UPSAMPLE || op == OP_UPSAMPLE_BWD || op == OP_CONCAT || op == OP_SLICE ||
+                    op == OP_NCHW_ROWS || op == OP_ROWS_NCHW;
         return moves ? cg_build_resample(b) : cg_build_window(b);
     }
     case GG_BATCHRED: return cg_build_batchred(b);

@@ -188,6 +188,8 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     }
     case OP_MEAN_BWD: /* dx[b] = dy[0] / B */
         return bin(x, KX_DIV, IN(0, CG_BCAST), fconst(x, (double)graph_numel(n)));
+    case OP_MEAN_OVER_BWD: /* dx[r] = dy[0] / n[0] */
+        return bin(x, KX_DIV, IN(0, CG_BCAST), IN(1, CG_BCAST));
     case OP_ABSDIFF_BWD: { /* de[b,a] = dy[b] * sign(e[b,a] - l[b,a]) */
         CgVal dy = IN(0, CG_BATCH), e = IN(1, CG_BCAST), l = IN(2, CG_BCAST);
         int v = kir_bin(k, KX_MUL, dy.e, kir_un(k, KX_SIGN, kir_bin(k, KX_SUB, e.e, l.e)));
@@ -204,6 +206,7 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
     case OP_ABSDIFF_ROWS: case OP_MAXPOOL: case OP_MAXPOOL_BWD: case OP_AVGPOOL: case OP_AVGPOOL_BWD:
     case OP_GAP: case OP_UPSAMPLE: case OP_UPSAMPLE_BWD: case OP_CONCAT: case OP_SLICE:
+    case OP_NCHW_ROWS: case OP_ROWS_NCHW: case OP_VALID_COUNT: case OP_MEAN_OVER:
     case OP_MEAN: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM: case OP_ADAMW: case OP_COUNT:
         break;
     }

@@ -208,6 +208,23 @@ int cg_build_resample(CgBuild *b)
         copy_plane(k, blk, b->node_buf[n->in[0]], from, yb, yo, inner);
         break;
     }
+    case OP_NCHW_ROWS:   /* (x [B,C,H,W]) -> y [B*H*W, C]: one (b,c) plane of x to column c of its rows */
+    case OP_ROWS_NCHW: { /* (x [B*H*W, C]) -> y [B,C,H,W]: column c of the rows to one (b,c) plane of y */
+        int fwd = n->op == OP_NCHW_ROWS;
+        const GNode *pl = fwd ? in : n;
+        if (pl->ndim != 4) return cg_fail(b, "%s of a %d-d tensor", graph_op_name[n->op], pl->ndim);
+        int64_t Cp = pl->shape[1], hw = pl->shape[2] * pl->shape[3];
+        k->grid = pl->shape[0] * Cp;
+        int bi = kir_decl(k, blk, "b", kir_bin(k, KX_DIV, gid, i64c(k, Cp)));
+        int ci = kir_decl(k, blk, "c", kir_bin(k, KX_MOD, gid, i64c(k, Cp)));
+        int po = kir_decl(k, blk, "po", kir_bin(k, KX_MUL, gid, i64c(k, hw)));      /* the plane */
+        int ro = kir_decl(k, blk, "ro", kir_bin(k, KX_MUL, bi, i64c(k, hw)));       /* its first row */
+        int xb = b->node_buf[n->in[0]], i, l = loop(k, blk, "p", i64c(k, 0), i64c(k, hw), &i);
+        int rix = kir_madd(k, kir_bin(k, KX_ADD, ro, i), i64c(k, Cp), ci), pix = kir_bin(k, KX_ADD, po, i);
+        if (fwd) kir_store(k, l, yb, rix, kir_load(k, xb, pix), 0);
+        else kir_store(k, l, yb, pix, kir_load(k, xb, rix), 0);
+        break;
+    }
     default:
         return cg_fail(b, "%s is not a resampling op", graph_op_name[n->op]);
     }

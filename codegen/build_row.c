@@ -182,7 +182,14 @@ int cg_build_row(CgBuild *b)
     KirKernel *k = b->k;
     const GGroup *gr = b->grp;
     if (cg_args_from_group(b)) return -1;
-    Row r = {.x = {.b = b, .k = k, .row_e = -1, .get = row_get}, .B = b->g->batch};
+    /* the group's rows: R = B, or B*H*W for a per-pixel head (every ROW op's output is [R, ...]) */
+    int64_t R = b->g->batch;
+    for (int i = 0; i < gr->nnodes; i++)
+        if (graph_op_kind[cg_node(b, gr->nodes[i])->op] == OPK_ROW) {
+            R = cg_node(b, gr->nodes[i])->shape[0];
+            break;
+        }
+    Row r = {.x = {.b = b, .k = k, .row_e = -1, .get = row_get}, .B = R};
     r.st = dl_xcalloc(b->g->n + 1, sizeof *r.st);
     r.gid = kir_gid(k);
     k->grid = r.B;

@@ -334,19 +334,30 @@ int cg_build_window(CgBuild *b)
     }
     return b->err ? -1 : 0;
 }
+/* One work item sums all of input 0 in double, in index order (a fixed
+ * order: the result does not depend on threads), then:
+ *   MEAN         y = sum / N
+ *   VALID_COUNT  y = max(1, sum)
+ *   MEAN_OVER    y = sum / n[0]  (n: input 1) */
 int cg_build_batchred(CgBuild *b)
 {
     KirKernel *k = b->k;
     const GGroup *gr = b->grp;
     if (cg_args_from_group(b)) return -1;
-    if (gr->nnodes != 1 || cg_node(b, gr->nodes[0])->op != OP_MEAN)
-        return cg_fail(b, "a batch reduction group is one mean");
+    GOp op = gr->nnodes == 1 ? cg_node(b, gr->nodes[0])->op : OP_COUNT;
+    if (op != OP_MEAN && op != OP_VALID_COUNT && op != OP_MEAN_OVER)
+        return cg_fail(b, "a batch reduction group is one mean, valid_count or mean_over");
     uint32_t m = gr->nodes[0];
-    int64_t N = graph_numel(cg_node(b, cg_node(b, m)->in[0]));
+    const GNode *n = cg_node(b, m);
+    int64_t N = graph_numel(cg_node(b, n->in[0]));
     k->grid = 1;
     int acc = kir_decl_var(k, k->body, "acc", KT_F64, kir_f64(k, 0)), x;
     int l = loop(k, k->body, "b", kir_i64(k, 0), kir_i64(k, N), &x);
-    kir_assign(k, l, acc, kir_un(k, KX_TOF64, kir_load(k, b->node_buf[cg_node(b, m)->in[0]], x)), 1);
-    kir_store(k, k->body, b->node_buf[m], kir_i64(k, 0), kir_bin(k, KX_DIV, kir_ref(k, acc), kir_f64(k, (double)N)), 0);
+    kir_assign(k, l, acc, kir_un(k, KX_TOF64, kir_load(k, b->node_buf[n->in[0]], x)), 1);
+    int s = kir_ref(k, acc), y;
+    if (op == OP_MEAN) y = kir_bin(k, KX_DIV, s, kir_f64(k, (double)N));
+    else if (op == OP_VALID_COUNT) y = kir_bin(k, KX_MAX, s, kir_f64(k, 1));
+    else y = kir_bin(k, KX_DIV, s, kir_un(k, KX_TOF64, kir_load(k, b->node_buf[n->in[1]], kir_i64(k, 0))));
+    kir_store(k, k->body, b->node_buf[m], kir_i64(k, 0), y, 0);
     return b->err ? -1 : 0;
 }

@@ -158,6 +158,8 @@ static void encode(const DlPlan *p, DlBuf *b)
         put_f32(b, t->ignore);
         put_i32(b, t->clamp);
         put_f32(b, t->difficult);
+        put_i32(b, t->map_h);
+        put_i32(b, t->map_w);
         put_u32(b, (uint32_t)t->naxes);
         for (int a = 0; a < t->naxes; a++) {
             const DlPlanAxis *ax = &t->axes[a];
@@ -177,6 +179,7 @@ static void encode(const DlPlan *p, DlBuf *b)
     for (int i = 0; i < p->nheads; i++) {
         put_str(b, p->heads[i].name);
         put_i64(b, p->heads[i].K);
+        put_i64(b, p->heads[i].rows);
     }
     sect_end(b, s);
 
@@ -280,6 +283,12 @@ static int64_t target_bins(const DlPlanTarget *t)
     return K;
 }
 
+int64_t dl_plan_target_rows(const DlPlanTarget *t)
+{
+    return t->kind == DL_TGT_LABEL_MAP ? (int64_t)t->map_h * t->map_w : 1;
+}
+#define target_rows dl_plan_target_rows
+
 static int col_ok(const DlPlan *p, int c, int optional) { return (optional && c == -1) || (c >= 0 && c < p->nlabels); }
 
 static char *target_check(const DlPlan *p, const DlPlanTarget *t)
@@ -290,7 +299,12 @@ static char *target_check(const DlPlan *p, const DlPlanTarget *t)
     if ((t->kind == DL_TGT_GAUSSIAN1D || t->kind == DL_TGT_GIVEN || t->kind == DL_TGT_MULTILABEL) && t->naxes != 1)
         return dl_xasprintf("a %s target has one axis", dl_target_kind_name[t->kind]);
     if (t->kind == DL_TGT_GAUSSIAN2D && t->naxes != 2) return dl_xasprintf("a gaussian2d target has two axes");
-    int reads_field = t->kind == DL_TGT_GIVEN || t->kind == DL_TGT_MULTILABEL;
+    int reads_field = t->kind == DL_TGT_GIVEN || t->kind == DL_TGT_MULTILABEL || t->kind == DL_TGT_LABEL_MAP;
+    if (t->kind == DL_TGT_LABEL_MAP ? !(t->map_h >= 1 && t->map_h <= DL_PLAN_MAX_MAP && t->map_w >= 1 &&
+                                        t->map_w <= DL_PLAN_MAX_MAP && t->naxes == 1 &&
+                                        (int64_t)t->map_h * t->map_w <= DL_PLAN_MAX_ROWS)
+                                    : t->map_h != 0 || t->map_w != 0)
+        return dl_xasprintf("bad label map size %d x %d", t->map_h, t->map_w);
     if (reads_field ? t->dist < 0 : t->dist != -1) return dl_xasprintf("bad distribution field %d", t->dist);
     if (t->kind == DL_TGT_MULTILABEL ? !(t->difficult >= 0 && t->difficult <= 1) : t->difficult != 0)
         return dl_xasprintf("bad difficult weight %g", (double)t->difficult);
@@ -325,6 +339,14 @@ static char *metric_check(const DlPlan *p, const DlPlanMetric *m)
         return dl_xasprintf("bad target %d", m->target);
     if (needs_target && target_bins(&p->targets[m->target]) != p->heads[m->head].K)
         return dl_xasprintf("target '%s' and head '%s' differ in bins", p->targets[m->target].name, p->heads[m->head].name);
+    int per_pixel = m->kind == DL_MET_MIOU || m->kind == DL_MET_PIXEL_ACCURACY;
+    if (per_pixel && p->heads[m->head].K > 255) return dl_xasprintf("a per-pixel metric of more than 255 classes");
+    if (per_pixel ? p->targets[m->target].kind != DL_TGT_LABEL_MAP : p->heads[m->head].rows != 1)
+        return dl_xasprintf(per_pixel ? "a per-pixel metric of a target that is not a label map"
+                                      : "a per-sample metric of a per-pixel head");
+    if (needs_target && target_rows(&p->targets[m->target]) != p->heads[m->head].rows)
+        return dl_xasprintf("target '%s' and head '%s' differ in rows per sample", p->targets[m->target].name,
+                            p->heads[m->head].name);
     if (m->ncols < 0 || m->ncols > DL_MAX_AXES) return dl_xasprintf("%d label columns", m->ncols);
     for (int k = 0; k < m->ncols; k++)
         if (!col_ok(p, m->cols[k], 0)) return dl_xasprintf("label column %d out of range", m->cols[k]);
@@ -376,7 +398,8 @@ static char *plan_check(const DlPlan *p)
         }
     }
     for (int i = 0; i < p->nheads; i++)
-        if (!p->heads[i].name || p->heads[i].K < 1 || p->heads[i].K > DL_PLAN_MAX_BINS)
+        if (!p->heads[i].name || p->heads[i].K < 1 || p->heads[i].K > DL_PLAN_MAX_BINS || p->heads[i].rows < 1 ||
+            p->heads[i].rows > DL_PLAN_MAX_ROWS)
             return dl_xasprintf("head %d: no name or bad width", i);
     for (int i = 0; i < p->nmetrics; i++) {
         char *why = metric_check(p, &p->metrics[i]);
@@ -487,8 +510,9 @@ static char *plan_check(const DlPlan *p)
         int64_t B = p->programs[o->program].batch;
         int64_t want = o->kind == DL_OUT_PROBS ? p->heads[o->head].K
                      : o->kind == DL_OUT_EXPECT ? p->targets[o->target].naxes : 1;
+        int64_t rows = o->kind == DL_OUT_PROBS || o->kind == DL_OUT_EXPECT ? B * p->heads[o->head].rows : 0;
         int ok = o->kind == DL_OUT_PROBS || o->kind == DL_OUT_EXPECT
-                     ? t->ndim == 2 && t->shape[0] == B && t->shape[1] == want
+                     ? t->ndim == 2 && t->shape[0] == rows && t->shape[1] == want
                      : t->numel == 1;
         if (!ok) return dl_xasprintf("output '%s': tensor '%s' has the wrong shape", on, tname(p, o->tensor));
     }
@@ -621,6 +645,8 @@ static void decode_section(Rd *r, int s, DlPlan *p)
             t->ignore = get_f32(r);
             t->clamp = get_i32(r);
             t->difficult = get_f32(r);
+            t->map_h = get_i32(r);
+            t->map_w = get_i32(r);
             int na = get_count(r, 24, DL_MAX_AXES);
             t->naxes = na;
             for (int a = 0; a < na && !r->err; a++) {
@@ -644,6 +670,7 @@ static void decode_section(Rd *r, int s, DlPlan *p)
         for (int i = 0; i < c && !r->err; i++) {
             p->heads[i].name = get_str(r, 0);
             p->heads[i].K = get_i64(r);
+            p->heads[i].rows = get_i64(r);
         }
         break;
     }

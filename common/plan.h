@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #define DL_PLAN_MAGIC "DLDLPLAN"
-#define DL_PLAN_VERSION 3
+#define DL_PLAN_VERSION 4
 
 /* Arenas (common/plan_enums.def; compiler/graph.h's GArena has the same order). */
 enum {
@@ -66,6 +66,8 @@ int dl_enum_lookup(const char *const *names, int n, const char *s);
 #define DL_MAX_AXES 4
 #define DL_PLAN_MAX_BINS 1000000  /* bins of one target or head */
 #define DL_PLAN_MAX_TARGETS 64    /* targets, heads */
+#define DL_PLAN_MAX_MAP 4096      /* side of a label map (LABEL_MAP target) */
+#define DL_PLAN_MAX_ROWS (1 << 24) /* rows per sample of a head or target (pixels) */
 typedef struct DlPlanTensor {
     char *name;       /* PARAM/STATE: the saved name, e.g. "c1.conv.weight" */
     int role;         /* DlRole */
@@ -129,7 +131,12 @@ typedef struct DlPlanKernel {
 /* A network head: one softmax over K bins, named in the spec (`return
  * heads(age = softmax(a), ...)`; a single `return softmax(z)` is the head
  * named after the network). */
-typedef struct DlPlanHead { char *name; int64_t K; } DlPlanHead;
+typedef struct DlPlanHead {
+    char *name;
+    int64_t K;
+    int64_t rows;     /* rows of K per sample: 1, or H*W for a per-pixel head (a softmax over the
+                         class axis of [B,K,H,W], laid out as [B*H*W, K] rows, pixel-major) */
+} DlPlanHead;
 
 /* An output the runtime reads after running `program`.  PROBS: [B,K] of
  * `head`; EXPECT: [B,A] of `head` over the bin values of `target`; LOSS and
@@ -151,6 +158,12 @@ typedef struct DlKV { char *key, *val; } DlKV;
  *                  0 only 'difficult' objects, -1 absent): y_c proportional
  *                  to 1, `difficult` and 0, normalised (Gao et al., TIP
  *                  2017, Sec. IV-C: a distribution over the image's classes).
+ *   LABEL_MAP      per pixel of the sample's (augmented) label map `dist`
+ *                  (class indices 0..K-1, 255 void): the classes of the
+ *                  pixels within a Gaussian window of sigma pixels
+ *                  (axis 0's sigma) voting with weight exp(-d^2/(2 sigma^2)),
+ *                  normalised; void pixels vote for nothing and get an
+ *                  all-zero row (no loss, no metric); sigma 0 is one-hot.
  * Bins are row-major over the axes, first axis slowest; K = prod nbins. */
 typedef struct DlPlanAxis {
     char *name;       /* the label it reads ("age", "pitch"), or the target's name (GIVEN) */
@@ -172,6 +185,8 @@ typedef struct DlPlanTarget {
     int clamp;        /* GAUSSIAN*, ONEHOT: a label outside [bins[0], bins[nbins-1]] is clamped
                          to it; else its sample is bad (runtime/target.c dl_target_check) */
     float difficult;  /* MULTILABEL: the weight of a class present only as difficult objects, in [0, 1] */
+    int map_h, map_w; /* LABEL_MAP: the label map's size (the input's H x W); the target is
+                         [B*map_h*map_w, K] rows, pixel-major; 0 x 0 for the other kinds */
 } DlPlanTarget;
 
 /* A metric, computed by the runtime from the eval program's outputs.
@@ -221,6 +236,8 @@ void dl_plan_free(DlPlan *plan);
 const char *dl_plan_kv(const DlKV *kv, int n, const char *key);
 double dl_plan_hyper_num(const DlPlan *p, const char *key, double def);
 int dl_plan_find_program(const DlPlan *p, const char *name);  /* -1 if none */
+/* Rows of K per sample of target t: map_h * map_w for a LABEL_MAP, else 1. */
+int64_t dl_plan_target_rows(const DlPlanTarget *t);
 /* Human-readable dump of everything but the kernel sources (--emit=plan). */
 void dl_plan_dump(const DlPlan *p, FILE *out);
 

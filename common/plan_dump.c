@@ -80,6 +80,7 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
         if (tg->dist >= 0) fprintf(o, ", distribution field %d", tg->dist);
         if (tg->has_ignore) fprintf(o, ", ignore %g", tg->ignore);
         if (tg->clamp) fprintf(o, ", labels clamped to the bins");
+        if (tg->map_h) fprintf(o, ", per pixel of a %d x %d label map", tg->map_h, tg->map_w);
         fputc('\n', o);
         for (int a = 0; a < tg->naxes; a++) {
             const DlPlanAxis *ax = &tg->axes[a];
@@ -91,7 +92,11 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
         }
     }
     fprintf(o, "heads (%d)\n", p->nheads);
-    for (int i = 0; i < p->nheads; i++) fprintf(o, "  %s: %lld bins\n", p->heads[i].name, (long long)p->heads[i].K);
+    for (int i = 0; i < p->nheads; i++) {
+        fprintf(o, "  %s: %lld bins", p->heads[i].name, (long long)p->heads[i].K);
+        if (p->heads[i].rows > 1) fprintf(o, ", %lld rows (pixels) per sample", (long long)p->heads[i].rows);
+        fputc('\n', o);
+    }
     fprintf(o, "metrics (%d)\n", p->nmetrics);
     for (int i = 0; i < p->nmetrics; i++) {
         const DlPlanMetric *m = &p->metrics[i];

@@ -165,6 +165,24 @@ static void rule(AD *a, uint32_t i)
         if (NEED(0))
             contribute(a, in[0], bwd(a, OP_UPSAMPLE_BWD, &dy, 1, in[0], n.attr, in[0], NULL, loc));
         break;
+    case OP_NCHW_ROWS: /* a permutation: its adjoint is the inverse */
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_ROWS_NCHW, &dy, 1, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_ROWS_NCHW:
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_NCHW_ROWS, &dy, 1, in[0], no, in[0], NULL, loc));
+        break;
+    case OP_MEAN_OVER: /* (x, n): n counts the target's rows, data */
+        if (NEED(0))
+            contribute(a, in[0], bwd(a, OP_MEAN_OVER_BWD, (uint32_t[]){dy, in[1]}, 2, in[0], no, in[0], NULL, loc));
+        if (NEED(1))
+            no_rule(a, i);
+        break;
+    case OP_VALID_COUNT:
+        if (NEED(0))
+            no_rule(a, i);
+        break;
     case OP_CONCAT: { /* each input gets its channels of dy */
         int off = 0;
         for (int k = 0; k < n.nin; k++) {
@@ -207,7 +225,7 @@ static void rule(AD *a, uint32_t i)
     /* no rule: inference-only, backward, in-place and optimizer ops */
     case OP_BN_INFER: case OP_BN_RUNNING: case OP_CONV2D_BWD_DATA: case OP_CONV2D_BWD_FILTER:
     case OP_FILL: case OP_RELU_BWD: case OP_DROPOUT_BWD: case OP_BN_BWD_DATA: case OP_SELECT:
-    case OP_GAP_BWD: case OP_MEAN_BWD: case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM:
+    case OP_GAP_BWD: case OP_MEAN_BWD: case OP_MEAN_OVER_BWD: case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM:
     case OP_BN_BWD_STATS: case OP_LOG_SOFTMAX_BWD: case OP_EXPECT_BWD: case OP_MAXPOOL_BWD:
     case OP_AVGPOOL_BWD: case OP_UPSAMPLE_BWD: case OP_SLICE: case OP_SGD: case OP_SGD_NESTEROV: case OP_ADAM:
     case OP_ADAMW: case OP_COUNT:

@@ -55,6 +55,7 @@ typedef struct Fuser {
     uint32_t *cstart, *cons;   /* consumers of node i: cons[cstart[i] .. cstart[i+1]) */
     int *gid;                  /* group of each clustered node, -1 otherwise */
     unsigned char *inl, *row, *isout;
+    int64_t *rows;             /* per row-set member: its rows (the batch, or batch x pixels) */
     DL_VEC(FGroup) gr;
     unsigned *mark, *seen, stamp;
     DL_VEC(uint32_t) stack;
@@ -71,10 +72,11 @@ static int same_shape(const GNode *a, const GNode *b)
     return 1;
 }
 
-/* [B], [B,K], [B,A]: one row per sample. */
-static int row_shape(const Graph *g, const GNode *n)
+/* [R], [R,K], [R,A]: R rows, one per sample (R = B) or per pixel (R = B*H*W,
+ * a per-pixel head: ops.def NCHW_ROWS). */
+static int row_shape(const GNode *n, int64_t R)
 {
-    return n->ndim >= 1 && n->ndim <= 2 && n->shape[0] == g->batch;
+    return n->ndim >= 1 && n->ndim <= 2 && n->shape[0] == R;
 }
 
 static int is_cheap(GOp op)
@@ -108,9 +110,10 @@ static void find_rows(Fuser *F)
 {
     const Graph *g = F->g;
     F->row = dl_xcalloc(g->n, 1);
+    F->rows = dl_xcalloc(g->n + 1, sizeof *F->rows);
     F->stack.n = 0;
     for (uint32_t i = 0; i < g->n; i++)
-        if (kind_of(g, i) == OPK_ROW) { F->row[i] = 1; DL_PUSH(F->stack, i); }
+        if (kind_of(g, i) == OPK_ROW) { F->row[i] = 1; F->rows[i] = g->nodes[i].shape[0]; DL_PUSH(F->stack, i); }
     while (F->stack.n) {
         uint32_t v = F->stack.a[--F->stack.n];
         uint32_t nb[G_MAX_IN];
@@ -118,13 +121,13 @@ static void find_rows(Fuser *F)
         for (int k = 0; k < g->nodes[v].nin; k++) nb[nnb++] = g->nodes[v].in[k];
         for (int k = 0; k < nnb; k++) {
             uint32_t u = nb[k];
-            if (!F->row[u] && kind_of(g, u) == OPK_ELEM && row_shape(g, &g->nodes[u])) {
-                F->row[u] = 1; DL_PUSH(F->stack, u);
+            if (!F->row[u] && kind_of(g, u) == OPK_ELEM && row_shape(&g->nodes[u], F->rows[v])) {
+                F->row[u] = 1; F->rows[u] = F->rows[v]; DL_PUSH(F->stack, u);
             }
         }
         FOR_CONS(F, v, u) {
-            if (!F->row[u] && kind_of(g, u) == OPK_ELEM && row_shape(g, &g->nodes[u])) {
-                F->row[u] = 1; DL_PUSH(F->stack, u);
+            if (!F->row[u] && kind_of(g, u) == OPK_ELEM && row_shape(&g->nodes[u], F->rows[v])) {
+                F->row[u] = 1; F->rows[u] = F->rows[v]; DL_PUSH(F->stack, u);
             }
         }
     }
@@ -136,12 +139,12 @@ static int prologue_ok(Fuser *F, const GNode *p, uint32_t c)
     const Graph *g = F->g;
     const GNode *C = &g->nodes[c];
     if (graph_numel(p) == 1) return 1;
-    if (F->inl[c]) return same_shape(p, C) || (F->row[c] && row_shape(g, p));
+    if (F->inl[c]) return same_shape(p, C) || (F->row[c] && row_shape(p, F->rows[c]));
     switch (kind_of(g, c)) {
     case OPK_ELEM:
-        return same_shape(p, C) || (F->row[c] && row_shape(g, p));
+        return same_shape(p, C) || (F->row[c] && row_shape(p, F->rows[c]));
     case OPK_ROW:
-        return row_shape(g, p);
+        return row_shape(p, F->rows[c]);
     case OPK_CHANRED:
         return same_shape(p, &g->nodes[C->in[0]]);
     case OPK_SOURCE: case OPK_VIEW: case OPK_WINDOW: case OPK_BATCHRED: case OPK_LIB: case OPK_OPT:
@@ -354,7 +357,7 @@ static void cluster(Fuser *F)
             if (k == OPK_ROW || F->row[n]) {
                 for (int i = 0; i < N->nin; i++) {
                     int gi = F->gid[N->in[i]];
-                    if (gi < 0 || F->gr.a[gi].kind != GG_ROW) continue;
+                    if (gi < 0 || F->gr.a[gi].kind != GG_ROW || F->rows[F->gr.a[gi].first] != F->rows[n]) continue;
                     int dup = 0;
                     for (int j = 0; j < nc; j++) dup |= cand[j] == gi;
                     if (!dup) cand[nc++] = gi;
@@ -659,7 +662,7 @@ int fuse_graph(const Graph *g, DlPool *pool, GSchedule *out, DlDiag *diag)
     int errors = order_groups(&F, pool, out, diag);
     for (size_t i = 0; i < F.gr.n; i++) free(F.gr.a[i].m.a);
     free(F.gr.a); free(F.stack.a);
-    free(F.cstart); free(F.cons); free(F.gid); free(F.inl); free(F.row); free(F.isout);
+    free(F.cstart); free(F.cons); free(F.gid); free(F.inl); free(F.row); free(F.rows); free(F.isout);
     free(F.mark); free(F.seen); free(F.chan_first); free(F.chan_last);
     return errors;
 }

@@ -541,6 +541,29 @@ static void verify_node(Verif *v)
         want_dims(v, IN(v, 0), 1, 1, "x");
         want_shape(v, y, "output", 1, (int64_t[]){1});
         break;
+    case OP_VALID_COUNT:
+        want_shape(v, y, "output", 1, (int64_t[]){1});
+        break;
+    case OP_MEAN_OVER:
+        want_dims(v, IN(v, 0), 1, 1, "x");
+        want_shape(v, IN(v, 1), "n", 1, (int64_t[]){1});
+        want_shape(v, y, "output", 1, (int64_t[]){1});
+        break;
+    case OP_MEAN_OVER_BWD:
+        want_shape(v, IN(v, 0), "dy", 1, (int64_t[]){1});
+        want_shape(v, IN(v, 1), "n", 1, (int64_t[]){1});
+        want_dims(v, y, 1, 1, "output");
+        break;
+    case OP_NCHW_ROWS:
+    case OP_ROWS_NCHW: { /* rows [B*H*W, C] <-> planes [B,C,H,W] */
+        const GNode *x = IN(v, 0), *pl = y->op == OP_NCHW_ROWS ? x : y, *rw = y->op == OP_NCHW_ROWS ? y : x;
+        want_dims(v, pl, 4, 4, y->op == OP_NCHW_ROWS ? "x" : "output");
+        if (pl->ndim != 4)
+            break;
+        s[0] = pl->shape[0] * pl->shape[2] * pl->shape[3], s[1] = pl->shape[1];
+        want_shape(v, rw, y->op == OP_NCHW_ROWS ? "output" : "dy", 2, s);
+        break;
+    }
     case OP_RESHAPE:
         if (graph_numel(y) != graph_numel(IN(v, 0)))
             vfail(v, "reshape changes the element count");
@@ -748,6 +771,7 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
     case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM: case OP_LOG_SOFTMAX:
     case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
     case OP_ABSDIFF_ROWS: case OP_GAP: case OP_MEAN: case OP_RESHAPE: case OP_CONCAT: case OP_COUNT:
+    case OP_MEAN_OVER_BWD: case OP_NCHW_ROWS: case OP_ROWS_NCHW: case OP_VALID_COUNT: case OP_MEAN_OVER:
         break;
     }
     (void)g;

@@ -202,9 +202,23 @@ static void aug_random_crop(Lower *L, DataInfo *D, const AstExpr *c, const AstEx
     }
     D->crop_pad = (int)pad;
 }
+/* random_scale(min = 0.75, max = 1.25): a zoom about the image's centre by a
+ * factor drawn uniformly from [min, max] per sample and epoch, the output
+ * keeping the input's size (bilinear for the image, nearest for a label map;
+ * outside the source: black, and void for the map). */
+static void aug_random_scale(Lower *L, DataInfo *D, const AstExpr *c, const AstExpr **a)
+{
+    double lo = a[0] ? a[0]->num : 0.75, hi = a[1] ? a[1]->num : 1.25;
+    if (!(lo >= 0.25 && lo <= 4) || !(hi >= 0.25 && hi <= 4) || hi < lo) {
+        lw_error(L, c->loc, "random_scale needs 0.25 <= min <= max <= 4, not min %g, max %g", lo, hi);
+        return;
+    }
+    D->scale_min = lo, D->scale_max = hi;
+}
 static const DataKind augment_kinds[] = {
     {"hflip", aug_hflip, {{"negate", AT_EXPR, 0, 0}}, 1, NULL, 0},
     {"random_crop", aug_random_crop, {{"pad", AT_INT, 0, 4}}, 1, NULL, 0},
+    {"random_scale", aug_random_scale, {{"min", AT_NUM, 0, 0}, {"max", AT_NUM, 0, 0}}, 2, NULL, 0},
 };
 
 /* Where a label is read (the `from` of label(from, unit)): the binding's
@@ -379,7 +393,7 @@ static void dist_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr *
         return;
     char *s = dl_pool_alloc(L->pool, strlen(field) + 5);
     sprintf(s, "var:%s", field);
-    DataDist dd = {it->name, it->loc, s, 0, -1, 0};
+    DataDist dd = {it->name, it->loc, s, 0, -1, 0, 0};
     DL_PUSH(D->dists, dd);
 }
 
@@ -398,7 +412,26 @@ static void objects_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExp
                  D->source_kind ? D->source_kind : "missing");
         return;
     }
-    DataDist dd = {it->name, it->loc, "objects:xml", 0, -1, 20};
+    DataDist dd = {it->name, it->loc, "objects:xml", 0, -1, 20, 0};
+    DL_PUSH(D->dists, dd);
+}
+
+/* `NAME = mask()`: a voc source's SegmentationClass label maps (class index
+ * per pixel, 255 void), resized to the input's size by nearest neighbour and
+ * augmented with the image, for label_map(...) targets. */
+static void mask_entry(Lower *L, DataInfo *D, const AstItem *it, const AstExpr *call)
+{
+    const AstExpr *a[1];
+    char w[96];
+    snprintf(w, sizeof w, "mask '%s'", it->name);
+    if (lw_bind(L, call, w, NULL, 0, a))
+        return;
+    if (!D->source_kind || strcmp(D->source_kind, "voc")) {
+        lw_error(L, call->loc, "mask() reads VOC label maps; data '%s' has a %s source", D->decl->name,
+                 D->source_kind ? D->source_kind : "missing");
+        return;
+    }
+    DataDist dd = {it->name, it->loc, "mask:png", 0, -1, 0, 1};
     DL_PUSH(D->dists, dd);
 }
 
@@ -435,7 +468,9 @@ void lw_data(Lower *L, const AstDecl *d)
             }
             int is_label = it->value->kind == EX_CALL && !strcmp(it->value->name, "label");
             int is_objects = it->value->kind == EX_CALL && !strcmp(it->value->name, "objects");
-            int is_dist = is_objects || (it->value->kind == EX_CALL && !strcmp(it->value->name, "distribution"));
+            int is_mask = it->value->kind == EX_CALL && !strcmp(it->value->name, "mask");
+            int is_dist = is_objects || is_mask ||
+                          (it->value->kind == EX_CALL && !strcmp(it->value->name, "distribution"));
             if (is_label || is_dist) {
                 int dup = 0;
                 for (size_t j = 0; j < D->labels.n; j++)
@@ -448,6 +483,8 @@ void lw_data(Lower *L, const AstDecl *d)
                     label_entry(L, D, it, it->value);
                 else if (is_objects)
                     objects_entry(L, D, it, it->value);
+                else if (is_mask)
+                    mask_entry(L, D, it, it->value);
                 else
                     dist_entry(L, D, it, it->value);
                 continue;
@@ -607,6 +644,10 @@ void lw_data_binding(Lower *L, DlPlan *meta)
     lw_kv(L, &out, "augment.hflip", "%d", D->hflip);
     if (D->crop_pad)
         lw_kv(L, &out, "augment.random_crop.pad", "%d", D->crop_pad);
+    if (D->scale_min > 0) {
+        lw_kv(L, &out, "augment.random_scale.min", "%.9g", D->scale_min);
+        lw_kv(L, &out, "augment.random_scale.max", "%.9g", D->scale_max);
+    }
     if (D->hflip && D->negate) {
         /* negate = [yaw] (a label of this data) or [heads.yaw]: label columns */
         const AstExpr *one[1] = {D->negate}, *const *el = D->negate->kind == EX_LIST ? (const AstExpr *const *)D->negate->args : one;

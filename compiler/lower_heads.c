@@ -30,12 +30,12 @@ void lw_net_heads(Lower *L)
                     lw_error(L, r->kwargs[k].loc, "duplicate head '%s'", r->kwargs[k].key);
                     return;
                 }
-            HeadInfo h = {r->kwargs[k].key, r->kwargs[k].loc, 0};
+            HeadInfo h = {r->kwargs[k].key, r->kwargs[k].loc, 0, 1};
             DL_PUSH(L->heads, h);
         }
         return;
     }
-    HeadInfo h = {nd->name, r->loc, 0};
+    HeadInfo h = {nd->name, r->loc, 0, 1};
     DL_PUSH(L->heads, h);
 }
 

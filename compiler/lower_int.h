@@ -58,6 +58,7 @@ typedef struct DataDist {
     int used;
     int index;         /* dist.N of the binding, or -1 */
     int width;         /* values per sample when the kind fixes it (objects(): 20), else 0 */
+    int map;           /* mask(): a label map of the input's size (width 0) */
 } DataDist;
 
 typedef struct DataInfo {
@@ -73,6 +74,7 @@ typedef struct DataInfo {
     DL_VEC(DataDist) dists;
     int hflip;
     int crop_pad;                  /* random_crop(pad = P): pixels */
+    double scale_min, scale_max;   /* random_scale(min, max); 0 when absent */
     const AstExpr *negate;         /* hflip(negate = [...]) list, resolved with the axes */
     int have_source, have_split, have_input, have_crop, have_augment;
 } DataInfo;
@@ -95,6 +97,7 @@ typedef struct TargetInfo {
     int clamp;                     /* labels outside the bins' range are clamped (else bad samples) */
     float difficult;               /* MULTILABEL: weight of a class present only as difficult objects */
     int class_head;                /* a ce target: the head whose classes it spans; else -1 */
+    int map_h, map_w;              /* LABEL_MAP: the label map's size (the input's); else 0 */
     int64_t K;
 } TargetInfo;
 
@@ -106,6 +109,7 @@ typedef struct HeadInfo {
     const char *name;
     DlSrcLoc loc;
     int64_t K;                     /* 0 until the network is lowered */
+    int64_t rows;                  /* rows per sample: 1, or H*W for a softmax over [B,K,H,W] */
 } HeadInfo;
 
 /* One weighted term of the loss, resolved against the declarations. */

@@ -289,6 +289,21 @@ static int metric_map(Lower *L, const AstExpr *c, const AstExpr **a, DlPlanMetri
     return 0;
 }
 
+/* miou(network, target), pixel_accuracy(network, target): a per-pixel head
+ * against a label_map target's label maps */
+static int metric_seg(Lower *L, const AstExpr *c, const AstExpr **a, DlPlanMetric *m)
+{
+    if (metric_ldl(L, c, a, m))
+        return -1;
+    const TargetInfo *t = &L->targets.a[m->target];
+    if (t->kind != DL_TGT_LABEL_MAP) {
+        lw_error(L, a[1]->loc, "%s scores per-pixel classes: '%s' is a %s target, not label_map(...)",
+                 dl_metric_kind_name[m->kind], t->name, dl_target_kind_name[t->kind]);
+        return -1;
+    }
+    return 0;
+}
+
 #define ARGS_HT {{"network", AT_EXPR, 1, 0}, {"target", AT_EXPR, 1, 0}}, 2
 static const struct MetricKindRow {
     int kind; /* DlMetricKind; the name is dl_metric_kind_name[kind] */
@@ -309,6 +324,8 @@ static const struct MetricKindRow {
     {DL_MET_COSINE, metric_ldl, ARGS_HT},
     {DL_MET_INTERSECTION, metric_ldl, ARGS_HT},
     {DL_MET_MEAN_AP, metric_map, ARGS_HT},
+    {DL_MET_MIOU, metric_seg, ARGS_HT},
+    {DL_MET_PIXEL_ACCURACY, metric_seg, ARGS_HT},
 };
 #undef ARGS_HT
 #define NMETRIC ((int)(sizeof metric_kinds / sizeof *metric_kinds))
@@ -361,8 +378,22 @@ static int width_ok(Lower *L, int h, int t, DlSrcLoc loc)
 {
     const HeadInfo *hi = &L->heads.a[h];
     const TargetInfo *ti = &L->targets.a[t];
-    if (hi->K == ti->K)
+    int64_t trows = ti->map_h ? (int64_t)ti->map_h * ti->map_w : 1;
+    if (hi->K == ti->K && hi->rows == trows)
         return 1;
+    if (hi->K == ti->K) {
+        if (trows == 1)
+            lw_error(L, loc, "target '%s' is one distribution per sample but head '%s' is one per pixel (%lld per "
+                     "sample): a per-pixel head needs a label_map(...) target", ti->name, hi->name, (long long)hi->rows);
+        else if (hi->rows == 1)
+            lw_error(L, loc, "target '%s' is one distribution per pixel but head '%s' is one per sample: return "
+                     "softmax of [B, K, H, W] logits", ti->name, hi->name);
+        else
+            lw_error(L, loc, "target '%s' has %d x %d pixels per sample but head '%s' outputs %lld: upsample the "
+                     "logits to the input's size", ti->name, ti->map_h, ti->map_w, hi->name, (long long)hi->rows);
+        lw_note(L, hi->loc, "head '%s' is returned here", hi->name);
+        return 0;
+    }
     if (L->heads.n == 1)
         lw_error(L, loc, "target '%s' has %lld bins but network '%s' outputs %lld", ti->name, (long long)ti->K,
                  L->net->name, (long long)hi->K);
@@ -383,13 +414,28 @@ int lw_check_widths(Lower *L)
     uint8_t *seen = dl_pool_alloc(L->pool, n + 1);
     memset(seen, 0, n + 1);
     for (size_t i = 0; i < L->terms.n + L->metrics_out.n; i++) {
-        int h, t;
+        int h, t, per_pixel_ok;
         DlSrcLoc loc;
+        const char *what;
         if (i < L->terms.n) {
             h = L->terms.a[i].head, t = L->terms.a[i].target, loc = L->terms.a[i].loc;
+            per_pixel_ok = L->terms.a[i].kind == LOSS_KL, what = L->terms.a[i].name;
         } else {
             const MetricInfo *mi = &L->metrics_out.a[i - L->terms.n];
             h = mi->m.head, t = mi->m.target, loc = mi->loc;
+            per_pixel_ok = mi->m.kind == DL_MET_MIOU || mi->m.kind == DL_MET_PIXEL_ACCURACY, what = mi->m.name;
+            if (per_pixel_ok && L->heads.a[h].rows == 1) {
+                lw_error(L, loc, "%s scores per-pixel classes but head '%s' is one distribution per sample: return "
+                         "softmax of [B, K, H, W] logits", what, L->heads.a[h].name);
+                bad++;
+                continue;
+            }
+        }
+        if (!per_pixel_ok && L->heads.a[h].rows > 1) {
+            lw_error(L, loc, "'%s' reads one distribution per sample but head '%s' is one per pixel; per pixel there "
+                     "are kl(...) and ce(...) losses and the miou and pixel_accuracy metrics", what, L->heads.a[h].name);
+            bad++;
+            continue;
         }
         if (t < 0 || seen[(size_t)h * T + (size_t)t]++)
             continue;
@@ -415,7 +461,7 @@ void lw_expectations_used(const Lower *L, uint8_t *mark)
 
 void lw_loss_graph(Lower *L, Graph *g, const NetOut *no)
 {
-    int64_t B = g->batch, one = 1;
+    int64_t one = 1;
     size_t T = L->targets.n;
     uint32_t total = G_NONE;
     uint32_t *term = dl_pool_alloc(L->pool, (L->terms.n + 1) * sizeof *term);
@@ -424,16 +470,25 @@ void lw_loss_graph(Lower *L, Graph *g, const NetOut *no)
         char nm[128];
         uint32_t rows;
         snprintf(nm, sizeof nm, "loss.%s.rows", t->name);
+        int64_t R = g->batch * L->heads.a[t->head].rows;
         if (t->kind == LOSS_KL) {
-            rows = graph_add(g, OP_KL_ROWS, (uint32_t[]){no->target_in[t->target], no->logsm[t->head]}, 2, &B, 1,
+            rows = graph_add(g, OP_KL_ROWS, (uint32_t[]){no->target_in[t->target], no->logsm[t->head]}, 2, &R, 1,
                              (GAttr){0}, nm, t->loc);
         } else {
             uint32_t lab = lw_label_input(L, g, t->cols, t->ncols);
             uint32_t e = no->expect[(size_t)t->head * T + (size_t)t->target];
-            rows = graph_add(g, OP_ABSDIFF_ROWS, (uint32_t[]){e, lab}, 2, &B, 1, (GAttr){0}, nm, t->loc);
+            rows = graph_add(g, OP_ABSDIFF_ROWS, (uint32_t[]){e, lab}, 2, &R, 1, (GAttr){0}, nm, t->loc);
         }
         snprintf(nm, sizeof nm, "loss.%s", t->name);
-        uint32_t m = graph_add(g, OP_MEAN, &rows, 1, &one, 1, (GAttr){0}, nm, t->loc);
+        uint32_t m;
+        if (L->heads.a[t->head].rows > 1) { /* per pixel: the mean over the target's rows that are not void */
+            char cn[128];
+            snprintf(cn, sizeof cn, "loss.%s.pixels", t->name);
+            uint32_t cnt = graph_add(g, OP_VALID_COUNT, &no->target_in[t->target], 1, &one, 1, (GAttr){0}, cn, t->loc);
+            m = graph_add(g, OP_MEAN_OVER, (uint32_t[]){rows, cnt}, 2, &one, 1, (GAttr){0}, nm, t->loc);
+        } else {
+            m = graph_add(g, OP_MEAN, &rows, 1, &one, 1, (GAttr){0}, nm, t->loc);
+        }
         if (t->weighted && t->weight != 1) {
             snprintf(nm, sizeof nm, "loss.%s.weighted", t->name);
             m = graph_add(g, OP_SCALE, &m, 1, &one, 1, (GAttr){.f = (float)t->weight}, nm, t->loc);

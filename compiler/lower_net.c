@@ -755,15 +755,22 @@ static Value net_return(Net *N, Scope *S, const AstExpr *e)
             bad = 1;
             continue;
         }
-        if (r.kind != V_TENSOR || node(N, r.node)->ndim != 2) {
+        if (r.kind != V_TENSOR || (node(N, r.node)->ndim != 2 && node(N, r.node)->ndim != 4)) {
             char sh[96];
             if (r.kind == V_TENSOR)
-                lw_error(L, z->loc, "softmax needs [B, K] logits but '%s' is %s; add global_avgpool and linear before it",
-                         node(N, r.node)->name, lw_shape_str(node(N, r.node), sh, sizeof sh));
+                lw_error(L, z->loc, "softmax needs [B, K] logits (or [B, K, H, W] for one distribution per pixel) but "
+                         "'%s' is %s", node(N, r.node)->name, lw_shape_str(node(N, r.node), sh, sizeof sh));
             else
                 lw_error(L, z->loc, "softmax needs [B, K] logits, not %s", value_desc(r.kind));
             bad = 1;
             continue;
+        }
+        const GNode *zn = node(N, r.node);
+        L->heads.a[k].rows = 1;
+        if (zn->ndim == 4) { /* a softmax over the class axis per pixel: [B,K,H,W] as [B*H*W, K] rows */
+            int64_t rs[2] = {zn->shape[0] * zn->shape[2] * zn->shape[3], zn->shape[1]};
+            L->heads.a[k].rows = zn->shape[2] * zn->shape[3];
+            r.node = add(N, OP_NCHW_ROWS, &r.node, 1, rs, 2, (GAttr){0}, join(N, zn->name, "rows"), z->loc);
         }
         N->heads[k] = r.node;
     }
@@ -929,7 +936,8 @@ static void target_inputs(Net *N, NetOut *out)
         int t = L->terms.a[i].target;
         const TargetInfo *ti = &L->targets.a[t];
         if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE && ti->K > 0)
-            out->target_in[t] = add(N, OP_INPUT, NULL, 0, (int64_t[]){N->g->batch, ti->K}, 2,
+            out->target_in[t] = add(N, OP_INPUT, NULL, 0,
+                                    (int64_t[]){N->g->batch * (ti->map_h ? (int64_t)ti->map_h * ti->map_w : 1), ti->K}, 2,
                                     (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
     }
 }
@@ -999,7 +1007,7 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
         const char *hn = H == 1 ? nd->name : join(N, nd->name, L->heads.a[h].name);
         int64_t K = node(N, N->heads[h])->shape[1];
         L->heads.a[h].K = K;
-        int64_t BK[2] = {B, K};
+        int64_t BK[2] = {B * L->heads.a[h].rows, K};
         out->logits[h] = N->heads[h];
         out->logsm[h] = add(N, OP_LOG_SOFTMAX, &out->logits[h], 1, BK, 2, (GAttr){0}, join(N, hn, "log_probs"),
                             L->heads.a[h].loc);
@@ -1032,7 +1040,8 @@ Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
             const char *en = H == 1 && T == 1 ? join(N, nd->name, "expect")
                            : join(N, join(N, nd->name, L->heads.a[h].name), join(N, "expect", ti->name));
             out->expect[h * T + t] = add(N, OP_EXPECT, (uint32_t[]){out->probs[h], cv}, 2,
-                                         (int64_t[]){B, ti->naxes}, 2, (GAttr){0}, en, L->heads.a[h].loc);
+                                         (int64_t[]){B * L->heads.a[h].rows, ti->naxes}, 2, (GAttr){0}, en,
+                                         L->heads.a[h].loc);
         }
     for (size_t h = 0; h < H; h++) {
         char nm[160];

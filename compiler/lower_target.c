@@ -216,9 +216,10 @@ static int tgt_given(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **
     if (field_ref(L, t, a[0], "a distribution", "given(%s.dist, bins = 6)", "distribution",
                   "NAME = distribution(variable(\"labels\"))"))
         return -1;
-    if (L->data.dists.a[t->dist].width) {
-        lw_error(L, a[0]->loc, "given() reads a distribution; '%s' holds objects: use multilabel(%s.%s)",
-                 a[0]->name, L->data.decl->name, a[0]->name);
+    if (L->data.dists.a[t->dist].width || L->data.dists.a[t->dist].map) {
+        lw_error(L, a[0]->loc, "given() reads a distribution; '%s' holds %s: use %s(%s.%s)", a[0]->name,
+                 L->data.dists.a[t->dist].map ? "label maps" : "objects",
+                 L->data.dists.a[t->dist].map ? "label_map" : "multilabel", L->data.decl->name, a[0]->name);
         return -1;
     }
     if (a[1]->kind == EX_RANGE || a[1]->kind == EX_LIST)
@@ -257,6 +258,11 @@ static int tgt_multilabel(Lower *L, TargetInfo *t, const AstExpr *c, const AstEx
                   "NAME = objects() in a voc data block"))
         return -1;
     int K = L->data.dists.a[t->dist].width;
+    if (L->data.dists.a[t->dist].map) {
+        lw_error(L, a[0]->loc, "multilabel() reads an image's objects; '%s' holds label maps: use label_map(%s.%s, "
+                 "classes = 21, sigma = ...)", a[0]->name, L->data.decl->name, a[0]->name);
+        return -1;
+    }
     if (!K) {
         lw_error(L, a[0]->loc, "multilabel() reads an image's objects (NAME = objects() of a voc source); '%s' is a "
                  "distribution: use given(%s.%s, bins = ...)", a[0]->name, L->data.decl->name, a[0]->name);
@@ -277,6 +283,47 @@ static int tgt_multilabel(Lower *L, TargetInfo *t, const AstExpr *c, const AstEx
     return 0;
 }
 
+/* label_map(data.mask, classes = 21, sigma = 1): per pixel of the sample's
+ * (augmented) label map, a Gaussian-weighted vote of the neighbouring pixels'
+ * classes, one-hot inside regions and soft near their boundaries (Gao et al.,
+ * TIP 2017, Sec. IV-D); void pixels (255) get no row mass and so no loss.
+ * sigma in pixels; 0 gives the one-hot (cross-entropy) target. */
+static int tgt_label_map(Lower *L, TargetInfo *t, const AstExpr *c, const AstExpr **a)
+{
+    if (field_ref(L, t, a[0], "a label map", "label_map(%s.mask, classes = 21, sigma = 1)", "field",
+                  "NAME = mask() in a voc data block"))
+        return -1;
+    if (!L->data.dists.a[t->dist].map) {
+        lw_error(L, a[0]->loc, "label_map() reads per-pixel class maps (NAME = mask() of a voc source); '%s' is not "
+                 "one", a[0]->name);
+        return -1;
+    }
+    const DataInfo *D = &L->data;
+    if (D->features || !D->input_ok || D->H < 1 || D->W < 1) {
+        lw_error(L, c->loc, "label_map() needs an image input (input = image(...)) to give the map its size");
+        return -1;
+    }
+    int K;
+    double sigma;
+    if (lw_get_int(L, a[1], "classes", "label_map", 0, &K) || lw_get_num(L, a[2], "sigma", "label_map", 1, &sigma))
+        return -1;
+    if (K < 2 || K > 255) {
+        lw_error(L, a[1]->loc, "'classes' of label_map must be 2..255 (255 marks void pixels), not %d", K);
+        return -1;
+    }
+    if (!(sigma >= 0 && sigma <= 64)) {
+        lw_error(L, a[2]->loc, "'sigma' of label_map must be 0..64 pixels, not %g", sigma);
+        return -1;
+    }
+    t->sigma[0] = (float)sigma;
+    t->nbins[0] = K;
+    t->bins[0] = dl_pool_alloc(L->pool, (size_t)K * sizeof(float));
+    for (int k = 0; k < K; k++)
+        t->bins[0][k] = (float)k;
+    t->map_h = D->H, t->map_w = D->W;
+    return 0;
+}
+
 static const struct TargetKind {
     const char *name;
     int (*fn)(Lower *L, TargetInfo *t, const AstExpr *call, const AstExpr **a);
@@ -291,6 +338,7 @@ static const struct TargetKind {
     {"onehot", tgt_onehot, {{"label", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}, {"clamp", AT_BOOL, 0, 0}}, 3},
     {"given", tgt_given, {{"distribution", AT_EXPR, 1, 0}, {"bins", AT_EXPR, 1, 0}}, 2},
     {"multilabel", tgt_multilabel, {{"objects", AT_EXPR, 1, 0}, {"difficult", AT_NUM, 0, 0.5}}, 2},
+    {"label_map", tgt_label_map, {{"mask", AT_EXPR, 1, 0}, {"classes", AT_INT, 1, 0}, {"sigma", AT_NUM, 0, 1}}, 3},
 };
 
 void lw_target(Lower *L, const AstDecl *d)
@@ -357,6 +405,7 @@ void lw_plan_meta(Lower *L, DlPlan *meta)
         pt->ignore = t->ignore;
         pt->clamp = t->clamp;
         pt->difficult = t->difficult;
+        pt->map_h = t->map_h, pt->map_w = t->map_w;
         for (int a = 0; a < t->naxes; a++) {
             const DataLabel *lab = t->label[a] >= 0 ? &D->labels.a[t->label[a]] : NULL;
             pt->axes[a].name = dl_pool_strdup(L->pool, lab ? lab->name : t->name);
@@ -371,7 +420,8 @@ void lw_plan_meta(Lower *L, DlPlan *meta)
     meta->nheads = (int)L->heads.n;
     meta->heads = dl_pool_alloc(L->pool, (L->heads.n + 1) * sizeof *meta->heads);
     for (size_t i = 0; i < L->heads.n; i++)
-        meta->heads[i] = (DlPlanHead){dl_pool_strdup(L->pool, L->heads.a[i].name), L->heads.a[i].K};
+        meta->heads[i] = (DlPlanHead){dl_pool_strdup(L->pool, L->heads.a[i].name), L->heads.a[i].K,
+                                      L->heads.a[i].rows > 0 ? L->heads.a[i].rows : 1};
     meta->nmetrics = (int)L->metrics_out.n;
     meta->metrics = dl_pool_alloc(L->pool, (L->metrics_out.n + 1) * sizeof *meta->metrics);
     for (size_t i = 0; i < L->metrics_out.n; i++) {

@@ -319,7 +319,7 @@ static void copy_meta(const DlPlan *m, DlPlan *p)
     }
     p->heads = dl_xcalloc((size_t)m->nheads + 1, sizeof *p->heads);
     p->nheads = m->nheads;
-    for (int i = 0; i < m->nheads; i++) p->heads[i] = (DlPlanHead){xdup(m->heads[i].name), m->heads[i].K};
+    for (int i = 0; i < m->nheads; i++) p->heads[i] = (DlPlanHead){xdup(m->heads[i].name), m->heads[i].K, m->heads[i].rows};
     p->metrics = dl_xcalloc((size_t)m->nmetrics + 1, sizeof *p->metrics);
     p->nmetrics = m->nmetrics;
     for (int i = 0; i < m->nmetrics; i++) {

@@ -16,7 +16,11 @@
  *   input.lo, input.hi; features: input.dims, input.standardize
  *   crop = none|face_box, crop.scale
  *   augment.hflip = 0|1, augment.hflip.negate = "1" or "0,1" (label indices),
- *   augment.random_crop.pad = pixels (0 = no random crop)
+ *   augment.random_crop.pad = pixels (0 = no random crop),
+ *   augment.random_scale.min, .max = zoom factors (1, 1 = none)
+ *   dist.N.from = mask:png  (voc: the SegmentationClass label map, nearest-
+ *            resized to the input size: a field of H*W class indices)
+ * Batches and their augmentation: augment.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -78,7 +82,7 @@ static int root_path(const DlPlan *plan, const char *key, const char **out, char
 
 /* Where a label or distribution is read: "<prefix>:<field>" (LabelFrom). */
 static const char *const from_prefix[] = {[LBL_COLUMN] = "column", [LBL_NAME] = "name", [LBL_VAR] = "var",
-                                          [LBL_ARGMAX] = "argmax", [LBL_OBJECTS] = "objects"};
+                                          [LBL_ARGMAX] = "argmax", [LBL_OBJECTS] = "objects", [LBL_MASK] = "mask"};
 
 /* WHAT.I = name and WHAT.I.from = prefix:field (label.0, dist.1): malloc'd
  * name and field; 0 or -1 with *err. */
@@ -94,7 +98,7 @@ static int entry(const DlPlan *plan, const char *what, int i, char **name, int *
     for (k = 0; k < (int)(sizeof from_prefix / sizeof *from_prefix); k++)
         if (strlen(from_prefix[k]) == (size_t)(colon - fr) && !strncmp(fr, from_prefix[k], (size_t)(colon - fr))) break;
     if (k == (int)(sizeof from_prefix / sizeof *from_prefix))
-        return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var:, argmax: or objects:)", fkey,
+        return *err = dl_xasprintf("data binding: %s = '%s' (expected column:, name:, var:, argmax:, objects: or mask:)", fkey,
                                    fr), -1;
     *from = k;
     *name = dl_xstrdup(nm);
@@ -169,10 +173,11 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     for (int f = 0; f < s->ndist; f++) {
         int from;
         if (entry(plan, "dist", f, &s->dist_name[f], &from, &s->dist_var[f], err)) return -1;
-        int want = strcmp(s->source, "voc") == 0 ? LBL_OBJECTS : LBL_VAR;
-        if (from != want)
+        int voc = strcmp(s->source, "voc") == 0;
+        if (voc ? from != LBL_OBJECTS && from != LBL_MASK : from != LBL_VAR)
             return *err = dl_xasprintf("data binding: dist.%d.from: a %s source's fields are %s", f, s->source,
-                                       want == LBL_VAR ? "variables (var:NAME)" : "its objects (objects:xml)"), -1;
+                                       voc ? "its objects (objects:xml) or label maps (mask:png)"
+                                           : "variables (var:NAME)"), -1;
         s->dist_from[f] = from;
     }
     const char *input = kv(plan, "input") ? kv(plan, "input") : "image";
@@ -219,6 +224,13 @@ int data_spec_parse(const DlPlan *plan, const char *root, DataSpec *s, char **er
     s->hflip = (int)v;
     if (kv_num(plan, "augment.random_crop.pad", 0, 0, 1024, &v, err)) return -1;
     s->crop_pad = (int)v;
+    if (kv_num(plan, "augment.random_scale.min", 1, 0.1, 10, &v, err)) return -1;
+    s->scale_min = (float)v;
+    if (kv_num(plan, "augment.random_scale.max", 1, 0.1, 10, &v, err)) return -1;
+    s->scale_max = (float)v;
+    if (s->scale_max < s->scale_min)
+        return *err = dl_xasprintf("data binding: augment.random_scale.max %g is below its min %g",
+                                   (double)s->scale_max, (double)s->scale_min), -1;
     const char *neg = kv(plan, "augment.hflip.negate");
     for (const char *p = neg; p && *p;) {
         char *end;
@@ -360,7 +372,12 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
                                 spec.ndist);
             goto fail;
         }
-        if (l.dist_width[tg->dist] != dl_target_bins(tg)) {
+        if (tg->kind == DL_TGT_LABEL_MAP && (tg->map_h != spec.H || tg->map_w != spec.W)) {
+            *err = dl_xasprintf("data binding: target '%s' is %d x %d pixels, the input %d x %d (re-run dldlc)",
+                                tg->name, tg->map_h, tg->map_w, spec.H, spec.W);
+            goto fail;
+        }
+        if (l.dist_width[tg->dist] != dl_target_field_width(tg)) {
             *err = dl_xasprintf("%s: '%s' has %d columns but target '%s' has %d bins (recompile the spec for this "
                                 "file, e.g. dldlc -D with its params)", spec.rel_path, spec.dist_var[tg->dist],
                                 l.dist_width[tg->dist], tg->name, dl_target_bins(tg));
@@ -410,6 +427,10 @@ int dl_data_load(const DlPlan *plan, const DlDataOpts *opts, DlDataset **out, ch
     d->lo = spec.lo, d->hi = spec.hi;
     d->hflip = spec.hflip;
     d->crop_pad = spec.crop_pad;
+    d->scale_min = spec.scale_min, d->scale_max = spec.scale_max;
+    d->mask_field = -1;
+    for (int f = 0; f < spec.ndist; f++)
+        if (spec.dist_from[f] == LBL_MASK) d->mask_field = f;
     memcpy(d->negate, spec.negate, sizeof d->negate);
     d->nskipped = nbad;
     int n = (int)l.n - nbad;
@@ -569,60 +590,6 @@ void dl_data_shuffle(const DlDataset *d, uint64_t seed, int epoch, int *order)
         int t = order[i];
         order[i] = order[j];
         order[j] = t;
-    }
-}
-
-void dl_data_batch(const DlDataset *d, const int *idx, int B, int augment, uint64_t seed, int epoch,
-                   float *image, float *label)
-{
-    int A = d->nlabels, H = d->H, W = d->W;
-    size_t hw = (size_t)H * W, chw = (size_t)d->C * hw;
-    float lut[256]; /* x = lo + (hi-lo) v/255 */
-    for (int v = 0; v < 256; v++) lut[v] = d->lo + (d->hi - d->lo) * (float)v / 255.0f;
-    for (int b = 0; b < B; b++) {
-        int i = idx[b];
-        int flip = augment && d->hflip && dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 1) < 0.5f;
-        /* random crop: the H x W window of the image padded by P black pixels,
-         * at offset (dy, dx) in [0, 2P] (purposes 3 and 4 of the counter RNG) */
-        int P = augment ? d->crop_pad : 0, dy = 0, dx = 0;
-        if (P > 0) {
-            dy = (int)(dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 3) * (float)(2 * P + 1)) - P;
-            dx = (int)(dl_rng_uniform(seed, (uint64_t)epoch, (uint64_t)i, 4) * (float)(2 * P + 1)) - P;
-            if (dy > P) dy = P; /* u < 1, but keep the bound obvious */
-            if (dx > P) dx = P;
-        }
-        for (int a = 0; label && a < A; a++) {
-            float l = d->labels[(size_t)i * A + a];
-            label[(size_t)b * A + a] = flip && d->negate[a] ? -l : l;
-        }
-        if (image && d->features) {
-            memcpy(image + (size_t)b * d->C, d->vectors + (size_t)i * d->C, (size_t)d->C * sizeof *image);
-            continue;
-        }
-        if (!image) continue;
-        const uint8_t *src = d->pixels + (size_t)i * chw;
-        float *dst = image + (size_t)b * chw;
-        for (int c = 0; c < d->C; c++)
-            for (int y = 0; y < H; y++) {
-                float *o = dst + c * hw + (size_t)y * W;
-                int sy = y + dy;
-                if (sy < 0 || sy >= H) { /* a padding row */
-                    for (int x = 0; x < W; x++) o[x] = lut[0];
-                    continue;
-                }
-                const uint8_t *row = src + c * hw + (size_t)sy * W;
-                if (dx == 0) {
-                    if (flip)
-                        for (int x = 0; x < W; x++) o[x] = lut[row[W - 1 - x]];
-                    else
-                        for (int x = 0; x < W; x++) o[x] = lut[row[x]];
-                    continue;
-                }
-                for (int x = 0; x < W; x++) { /* shifted, then flipped */
-                    int sx = (flip ? W - 1 - x : x) + dx;
-                    o[x] = sx < 0 || sx >= W ? lut[0] : lut[row[sx]];
-                }
-            }
     }
 }
 

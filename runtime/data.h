@@ -36,6 +36,10 @@ typedef struct DlDataset {
     int negate[DL_MAX_AXES]; /* label columns negated by a flip (Pointing'04 yaw) */
     int crop_pad;       /* augmentation: random crop of H x W from the image padded by crop_pad
                            pixels of black on every side (a random shift by -pad..pad); 0 = off */
+    float scale_min, scale_max; /* augmentation: a zoom about the centre by s in [min, max]
+                           (1, 1 = off): bilinear for the image, nearest for the label map */
+    int mask_field;     /* the distribution field holding label maps ([H*W] class indices as
+                           floats, 255 void), or -1 */
     int nskipped;       /* bad samples skipped (with skip_bad) */
     int ntrain, ntest;
     int *train_idx, *test_idx; /* sample indices of each split */
@@ -73,12 +77,15 @@ int dl_data_load_image(const DlPlan *plan, const char *path, float *pixels, char
  * (seed, epoch).  order has d->ntrain entries. */
 void dl_data_shuffle(const DlDataset *d, uint64_t seed, int epoch, int *order);
 
-/* Fill one batch from samples idx[0..B).  input: [B,C,H,W] (images, scaled,
- * augmented) or [B,d] (features); labels: [B,nlabels] raw labels (a flip
- * negates the negate columns).  augment: apply the random flip and crop
- * (decided per sample from (seed, epoch, sample)).  Either pointer may be NULL. */
+/* Fill one batch from samples idx[0..B) (runtime/augment.c).  input:
+ * [B,C,H,W] (images, scaled, augmented) or [B,d] (features); labels:
+ * [B,nlabels] raw labels (a flip negates the negate columns); masks: [B,H,W]
+ * the samples' label maps (d->mask_field) under the same geometric
+ * augmentation as their images, 255 (void) where the augmented view leaves
+ * the map.  augment: apply the random flip, crop and scale (decided per
+ * sample from (seed, epoch, sample)).  Any output pointer may be NULL. */
 void dl_data_batch(const DlDataset *d, const int *idx, int B, int augment, uint64_t seed, int epoch,
-                   float *input, float *labels);
+                   float *input, float *labels, uint8_t *masks);
 
 /* Mean and biased variance per feature over the training split: stats [2,d]
  * (row 0 mean, row 1 variance), for the DATA_STATS tensor of a plan whose
@@ -108,9 +115,22 @@ int dl_target_reads_field(const DlPlanTarget *t);
  * the target clamps it)" (malloc'd). */
 char *dl_target_check_labels(const DlPlanTarget *t, float *labels);
 /* The target rows of samples idx[0..B) from their (possibly augmented)
- * labels [B,nlabels]: y [B,K]. */
+ * labels [B,nlabels] and label maps masks [B,H,W] (LABEL_MAP; else may be
+ * NULL): y [B*rows, K], rows = dl_plan_target_rows(t). */
 void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, int B, const float *labels,
-                     float *y);
+                     const uint8_t *masks, float *y);
+/* The width of the data field a target reads: K (GIVEN, MULTILABEL),
+ * map_h * map_w (LABEL_MAP), 0 when it reads none. */
+int64_t dl_target_field_width(const DlPlanTarget *t);
+/* The LABEL_MAP rows of one H x W label map m (class indices, 255 void):
+ * y [H*W, K] (Gao et al., TIP 2017, Sec. IV-D: a Gaussian-weighted vote of
+ * the neighbouring pixels' labels): for a pixel p that is not void,
+ *   y_k(p) = sum_{q in N(p), m(q) = k} g(q - p) / sum_{q in N(p), m(q) != 255} g(q - p),
+ *   g(d) = exp(-|d|^2 / (2 sigma^2)), N(p) the (2r+1)^2 window, r = ceil(3 sigma),
+ * clipped to the map; void pixels get an all-zero row; sigma 0: one-hot.
+ * Labels >= K count as void.  Separable (two 1-D passes per class present),
+ * in double; allocates two H*W scratch planes. */
+void dl_target_label_map(const uint8_t *m, int H, int W, int K, float sigma, float *y);
 
 /* Metrics over an evaluation pass: one accumulator per plan metric. */
 typedef struct DlMetricAcc {
@@ -118,6 +138,9 @@ typedef struct DlMetricAcc {
     double sum[DL_MAX_AXES + 1];      /* per component: sums (|error|, hits, measure) */
     float *scores;                    /* whole-pass metrics (mean_ap): [n, K] the head's rows */
     int8_t *truth;                    /* [n, K] the target's field rows (class presence) */
+    int64_t *conf;                    /* per-pixel metrics: the confusion matrix [K, K] (truth, predicted) */
+    uint8_t *pred;                    /* scratch: arg-max classes of a batch's pixels */
+    size_t pred_cap;
     size_t cap;                       /* rows allocated */
 } DlMetricAcc;
 /* Empty n accumulators for a new pass (their buffers freed). */
@@ -128,6 +151,7 @@ void dl_metric_reset(DlMetricAcc *acc, int n);
  * its target's data field [B,K] (MULTILABEL: class presence; or NULL). */
 typedef struct DlMetricRows {
     const float *probs, *expect, *labels, *target, *field;
+    const uint8_t *masks;             /* per-pixel metrics: the batch's label maps [B, rows] (255 void) */
 } DlMetricRows;
 void dl_metric_add(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *spec, const DlMetricRows *r, int B);
 /* A metric's values after a pass: name ("mae_age", "kl"), value (in the

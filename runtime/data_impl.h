@@ -21,7 +21,7 @@
 
 /* Where a label comes from: a manifest column, a field of the file name, a
  * .mat variable (n x 1), or the arg-max column of a .mat variable's rows. */
-typedef enum { LBL_COLUMN, LBL_NAME, LBL_VAR, LBL_ARGMAX, LBL_OBJECTS } LabelFrom;
+typedef enum { LBL_COLUMN, LBL_NAME, LBL_VAR, LBL_ARGMAX, LBL_OBJECTS, LBL_MASK } LabelFrom;
 
 typedef struct LabelSpec {
     char *name;       /* label.N: the axis name, e.g. "age" */
@@ -51,7 +51,7 @@ typedef struct DataSpec {
     int ndist;                   /* per-sample fields: dist.N = name, dist.N.from = var:VARIABLE (mat: label
                                     distributions) or objects:xml (voc: class presence of the annotation) */
     char *dist_name[DL_PLAN_MAX_TARGETS], *dist_var[DL_PLAN_MAX_TARGETS];
-    int dist_from[DL_PLAN_MAX_TARGETS]; /* LabelFrom: LBL_VAR or LBL_OBJECTS */
+    int dist_from[DL_PLAN_MAX_TARGETS]; /* LabelFrom: LBL_VAR, LBL_OBJECTS or LBL_MASK */
     char *list, *rel_list;       /* voc: the image list, source.list (relative to source.path) */
     int features;                /* input = features: vectors of `dims` floats (a mat source) */
     int dims, standardize;
@@ -63,6 +63,7 @@ typedef struct DataSpec {
     float crop_scale;
     int hflip;
     int crop_pad;      /* augment.random_crop.pad */
+    float scale_min, scale_max; /* augment.random_scale: zoom factors (1, 1: none) */
     int negate[DL_MAX_AXES];
 } DataSpec;
 

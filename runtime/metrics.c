@@ -24,6 +24,13 @@
  *              score against the image's class presence (1 positive, -1
  *              negative, 0 only 'difficult': not counted for c); the mean over
  *              the classes with a positive (runtime/seg_metrics.c).
+ *   miou, pixel_accuracy
+ *              over the whole pass, per pixel of a per-pixel head: the
+ *              arg-max class against the sample's label map (void pixels,
+ *              255, not counted) into one confusion matrix; mIoU the mean
+ *              over the classes present in the truth or the prediction of
+ *              TP / (TP + FP + FN), pixel accuracy TP / counted (the VOC
+ *              segmentation measures, Everingham et al., IJCV 2010).
  */
 #include <math.h>
 #include <stdio.h>
@@ -190,6 +197,33 @@ static int values_map(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric 
     return 1;
 }
 
+/* ---- miou, pixel_accuracy: one confusion matrix over the pass ------------- */
+
+static void add_seg(DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, const DlMetricRows *r, int B)
+{
+    int K = (int)head_K(p, s);
+    int64_t n = (int64_t)B * p->heads[s->head].rows;
+    if (!r->masks || K > 255) return;
+    if (!m->conf) m->conf = dl_xcalloc((size_t)K * (size_t)K, sizeof *m->conf);
+    if ((size_t)n > m->pred_cap) {
+        m->pred = dl_xrealloc(m->pred, (size_t)n);
+        m->pred_cap = (size_t)n;
+    }
+    dl_argmax_rows(r->probs, n, K, m->pred);
+    dl_confusion_add(m->conf, K, r->masks, m->pred, n, NULL);
+}
+
+static int values_seg(const DlMetricAcc *m, const DlPlan *p, const DlPlanMetric *s, DlMetricValue *out, int max)
+{
+    if (max < 1) return 0;
+    DlSegScores sc = {NAN, NAN, NAN, 0, 0, 0};
+    if (m->conf) dl_seg_scores(m->conf, (int)head_K(p, s), NULL, &sc);
+    snprintf(out[0].name, sizeof out[0].name, "%s", s->name);
+    out[0].unit = "%";
+    out[0].value = s->kind == DL_MET_MIOU ? sc.miou : sc.pixel_acc;
+    return 1;
+}
+
 /* ---- the table ------------------------------------------------------------ */
 
 static const MetricRow rows[] = {
@@ -204,6 +238,8 @@ static const MetricRow rows[] = {
     {DL_MET_COSINE, add_ldl, NULL, "", DL_LDL_COSINE + 1},
     {DL_MET_INTERSECTION, add_ldl, NULL, "", DL_LDL_INTERSECTION + 1},
     {DL_MET_MEAN_AP, add_map, values_map, "%", 0},
+    {DL_MET_MIOU, add_seg, values_seg, "%", 0},
+    {DL_MET_PIXEL_ACCURACY, add_seg, values_seg, "%", 0},
 };
 _Static_assert(sizeof rows / sizeof *rows == DL_MET_COUNT, "one row per metric kind");
 
@@ -222,6 +258,8 @@ void dl_metric_reset(DlMetricAcc *acc, int n)
     for (int i = 0; i < n; i++) {
         free(acc[i].scores);
         free(acc[i].truth);
+        free(acc[i].conf);
+        free(acc[i].pred);
         memset(&acc[i], 0, sizeof acc[i]);
     }
 }

@@ -86,11 +86,41 @@ static const DlPlanTarget *head_target(const DlPlan *p, const DlProgIO *io, int 
     return best;
 }
 
+/* A per-pixel head: " 4096 pixels, arg-max classes: 0 71.2%, 15 20.1%, ..."
+ * (the share of the pixels predicted as each class, largest first). */
+static void print_map(const DlPlan *p, const DlProgIO *io, DlExec *e, int h, int b)
+{
+    int64_t K = p->heads[h].K, R = p->heads[h].rows;
+    const float *probs = dl_exec_tensor(e, io->probs[h]) + (size_t)b * (size_t)(R * K);
+    int64_t *count = dl_xcalloc((size_t)K, sizeof *count);
+    for (int64_t r = 0; r < R; r++) {
+        int64_t best = 0;
+        for (int64_t k = 1; k < K; k++)
+            if (probs[r * K + k] > probs[r * K + best]) best = k;
+        count[best]++;
+    }
+    printf(" %lld pixels, arg-max classes:", (long long)R);
+    for (int shown = 0; shown < 5; shown++) {
+        int64_t best = -1;
+        for (int64_t k = 0; k < K; k++)
+            if (count[k] > 0 && (best < 0 || count[k] > count[best])) best = k;
+        if (best < 0) break;
+        printf("%s %lld %.1f%%", shown ? "," : "", (long long)best, 100.0 * (double)count[best] / (double)R);
+        count[best] = 0;
+    }
+    free(count);
+}
+
 /* "FILE: age 31.2 years  top: 29 years 8.1%, ..." for each head. */
 static void print_prediction(const DlPlan *p, const DlProgIO *io, DlExec *e, const char *file, int b)
 {
     printf("%s:", file);
     for (int h = 0; h < p->nheads; h++) {
+        if (p->heads[h].rows > 1) {
+            if (p->nheads > 1) printf("%s %s:", h ? " " : "", p->heads[h].name);
+            print_map(p, io, e, h, b);
+            continue;
+        }
         int K = (int)p->heads[h].K, x;
         const float *probs = dl_exec_tensor(e, io->probs[h]) + (size_t)b * (size_t)K;
         const DlPlanTarget *t = head_target(p, io, h, &x);

@@ -33,10 +33,13 @@ static int prog_io_fits(const DlPlan *p, const char *name, const DlProgIO *io, c
     }
     for (int j = 0; j < io->ntarget + io->nlabel; j++) {
         int t = j < io->ntarget ? io->target[j] : io->label[j - io->ntarget];
-        if (p->tensors[t].shape[0] != io->batch) {
-            *err = dl_xasprintf("the '%s' program's %s input '%s' has %lld rows, not its batch of %d (re-run dldlc)",
-                                name, j < io->ntarget ? "target" : "label", p->tensors[t].name ? p->tensors[t].name : "?",
-                                (long long)p->tensors[t].shape[0], io->batch);
+        const DlPlanTensor *pt = &p->tensors[t];
+        int64_t rows = j < io->ntarget && pt->ref >= 0 && pt->ref < p->ntargets
+                           ? dl_plan_target_rows(&p->targets[pt->ref]) : 1;
+        if (pt->shape[0] != io->batch * rows) {
+            *err = dl_xasprintf("the '%s' program's %s input '%s' has %lld rows, not its batch of %d x %lld "
+                                "(re-run dldlc)", name, j < io->ntarget ? "target" : "label",
+                                pt->name ? pt->name : "?", (long long)pt->shape[0], io->batch, (long long)rows);
             return -1;
         }
     }
@@ -98,13 +101,15 @@ int dl_prog_expect(const DlProgIO *io, int head, int target)
     return -1;
 }
 
+size_t dl_feed_masks(const DlDataset *d, int B) { return d->mask_field >= 0 ? (size_t)B * d->H * d->W : 0; }
+
 void dl_feed(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset *d, const int *idx, int B,
-             int augment, uint64_t seed, int epoch, float *labels)
+             int augment, uint64_t seed, int epoch, float *labels, uint8_t *masks)
 {
-    dl_data_batch(d, idx, B, augment, seed, epoch, dl_exec_tensor(e, io->input), labels);
+    dl_data_batch(d, idx, B, augment, seed, epoch, dl_exec_tensor(e, io->input), labels, masks);
     for (int j = 0; j < io->ntarget; j++) {
         const DlPlanTensor *t = &p->tensors[io->target[j]];
-        dl_target_batch(&p->targets[t->ref], d, idx, B, labels, dl_exec_tensor(e, io->target[j]));
+        dl_target_batch(&p->targets[t->ref], d, idx, B, labels, masks, dl_exec_tensor(e, io->target[j]));
     }
     int A = p->nlabels;
     for (int j = 0; j < io->nlabel; j++) {
@@ -181,15 +186,16 @@ int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset
     float *labels = dl_xcalloc((size_t)B * (size_t)(p->nlabels + 1), sizeof *labels);
     float *y = dl_xcalloc((size_t)B * (size_t)K, sizeof *y);
     float *field = dl_xcalloc((size_t)B * (size_t)K, sizeof *field);
+    uint8_t *masks = dl_feed_masks(d, B) ? dl_xmalloc(dl_feed_masks(d, B)) : NULL;
     dl_metric_reset(acc, p->nmetrics);
     for (int i = 0; i < d->ntest; i += B) {
         int n = d->ntest - i < B ? d->ntest - i : B;
         for (int b = 0; b < B; b++) idx[b] = d->test_idx[i + (b < n ? b : n - 1)];
-        dl_feed(e, p, io, d, idx, B, 0, 0, 0, labels);
+        dl_feed(e, p, io, d, idx, B, 0, 0, 0, labels, masks);
         if (dl_exec_run(e, io->prog, err) != 0) goto out;
         for (int h = 0; h < p->nheads; h++) {
             const float *probs = io->probs[h] >= 0 ? dl_exec_tensor(e, io->probs[h]) : NULL;
-            if (probs && !dl_all_finite(probs, (int64_t)n * p->heads[h].K)) {
+            if (probs && !dl_all_finite(probs, (int64_t)n * p->heads[h].rows * p->heads[h].K)) {
                 *err = dl_xasprintf("the eval program predicts non-finite probabilities for '%s'", d->files[idx[0]]);
                 goto out;
             }
@@ -198,9 +204,9 @@ int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset
             const DlPlanMetric *s = &p->metrics[m];
             int et = s->target >= 0 ? dl_prog_expect(io, s->head, s->target) : -1;
             DlMetricRows r = {io->probs[s->head] >= 0 ? dl_exec_tensor(e, io->probs[s->head]) : NULL,
-                              et >= 0 ? dl_exec_tensor(e, et) : NULL, labels, NULL, NULL};
+                              et >= 0 ? dl_exec_tensor(e, et) : NULL, labels, NULL, NULL, masks};
             if (dl_metric_needs_target(s)) {
-                dl_target_batch(&p->targets[s->target], d, idx, n, labels, y);
+                dl_target_batch(&p->targets[s->target], d, idx, n, labels, masks, y);
                 r.target = y;
             }
             if (dl_metric_needs_field(s)) {
@@ -220,7 +226,7 @@ int dl_eval_pass(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset
     }
     rc = 0;
 out:
-    free(idx), free(labels), free(y), free(field);
+    free(idx), free(labels), free(y), free(field), free(masks);
     return rc;
 }
 

@@ -8,6 +8,11 @@
  *                 annotation, 20 values in VOC order: 1 some object of the
  *                 class, 0 only 'difficult' ones, -1 none (the devkit's
  *                 convention), as floats
+ *   dist.N        mask:png: the image's SegmentationClass label map (palette
+ *                 indices: 0 background, 1..20, 255 void), which must have the
+ *                 image's size, resized to the input's H x W by nearest
+ *                 neighbour (pixel centres, as the image's resize maps them):
+ *                 H*W class indices as floats
  *
  * A sample is the image JPEGImages/ID.jpg, named "DEVKIT/JPEGImages/ID.jpg"
  * in messages.  An annotation that cannot be read, or lists no object,
@@ -22,6 +27,49 @@
 #include "data_impl.h"
 #include "voc.h"
 
+/* The objects:xml field of image id: 20 floats.  NULL, or why the sample is bad. */
+static char *read_objects(const DataSpec *spec, const char *id, float *row)
+{
+    char *xml = dl_xasprintf("%s/Annotations/%s.xml", spec->path, id);
+    char *rel = dl_xasprintf("%s/Annotations/%s.xml", spec->rel_path, id);
+    DlVocAnnotation a;
+    char *why = NULL;
+    if (dl_voc_read_annotation(xml, rel, &a, &why) == 0) {
+        if (a.nobjects == 0) why = dl_xasprintf("%s: no object in the annotation", rel);
+        for (int c = 0; c < DL_VOC_NCLASSES; c++) row[c] = (float)a.presence[c];
+    }
+    free(xml), free(rel);
+    return why;
+}
+
+/* The mask:png field of image id: its label map, checked against the JPEG's
+ * size, nearest-resized to H x W floats.  NULL, or why the sample is bad. */
+static char *read_mask(const DataSpec *spec, const char *id, float *out)
+{
+    char *png = dl_xasprintf("%s/SegmentationClass/%s.png", spec->path, id);
+    char *rel = dl_xasprintf("%s/SegmentationClass/%s.png", spec->rel_path, id);
+    char *jpg = dl_xasprintf("%s/JPEGImages/%s.jpg", spec->path, id);
+    char *jrel = dl_xasprintf("%s/JPEGImages/%s.jpg", spec->rel_path, id);
+    DlVocMask m;
+    char *why = NULL;
+    int w, h;
+    if (dl_voc_read_mask(png, rel, &m, &why) == 0) {
+        if (dl_voc_jpeg_size(jpg, jrel, &w, &h, &why) == 0 && dl_voc_check_mask_size(rel, &m, jrel, w, h, &why) == 0) {
+            int H = spec->H, W = spec->W;
+            for (int y = 0; y < H; y++) {
+                int sy = (int)(((int64_t)2 * y + 1) * m.height / (2 * (int64_t)H)); /* floor((y + 0.5) h / H) */
+                for (int x = 0; x < W; x++) {
+                    int sx = (int)(((int64_t)2 * x + 1) * m.width / (2 * (int64_t)W));
+                    out[(size_t)y * W + x] = (float)m.data[(size_t)sy * m.width + sx];
+                }
+            }
+        }
+        dl_voc_mask_free(&m);
+    }
+    free(png), free(rel), free(jpg), free(jrel);
+    return why;
+}
+
 int scan_voc(const DataSpec *spec, SampleList *out, char **err)
 {
     if (spec->features) {
@@ -35,7 +83,11 @@ int scan_voc(const DataSpec *spec, SampleList *out, char **err)
     }
     DlVocList list;
     if (dl_voc_read_list(spec->list, spec->rel_list, &list, err)) return -1;
-    for (int f = 0; f < spec->ndist; f++) out->dist_width[f] = DL_VOC_NCLASSES;
+    int width = 0;
+    for (int f = 0; f < spec->ndist; f++) {
+        out->dist_width[f] = spec->dist_from[f] == LBL_MASK ? spec->H * spec->W : DL_VOC_NCLASSES;
+        width += out->dist_width[f];
+    }
     for (int i = 0; i < list.n; i++) {
         const char *id = list.ids[i];
         Sample *s = sample_push(out);
@@ -44,20 +96,9 @@ int scan_voc(const DataSpec *spec, SampleList *out, char **err)
         s->key_dir = dl_xasprintf("%s.jpg", id);
         s->key_parent = dl_xasprintf("JPEGImages/%s.jpg", id);
         if (spec->ndist == 0) continue;
-        char *xml = dl_xasprintf("%s/Annotations/%s.xml", spec->path, id);
-        char *rel = dl_xasprintf("%s/Annotations/%s.xml", spec->rel_path, id);
-        DlVocAnnotation a;
-        char *why = NULL;
-        if (dl_voc_read_annotation(xml, rel, &a, &why) != 0) {
-            s->bad = why;
-        } else if (a.nobjects == 0) {
-            s->bad = dl_xasprintf("%s: no object in the annotation", rel);
-        } else {
-            s->dist = dl_xmalloc((size_t)spec->ndist * DL_VOC_NCLASSES * sizeof *s->dist);
-            for (int f = 0; f < spec->ndist; f++)
-                for (int c = 0; c < DL_VOC_NCLASSES; c++) s->dist[f * DL_VOC_NCLASSES + c] = (float)a.presence[c];
-        }
-        free(xml), free(rel);
+        s->dist = dl_xmalloc((size_t)width * sizeof *s->dist);
+        for (int f = 0, off = 0; f < spec->ndist && !s->bad; off += out->dist_width[f], f++)
+            s->bad = spec->dist_from[f] == LBL_MASK ? read_mask(spec, id, s->dist + off) : read_objects(spec, id, s->dist + off);
     }
     dl_voc_list_free(&list);
     return 0;

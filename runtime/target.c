@@ -19,6 +19,7 @@
  * the sample's row of its distribution field (normalised when loaded).
  */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../common/util.h"
@@ -150,18 +151,73 @@ static void build_multilabel(const DlPlanTarget *t, const float *labels, const f
     for (int k = 0; k < K; k++) y[k] = sum > 0 ? (float)(y[k] / sum) : 0.0f;
 }
 
-/* One row per DlTargetKind: how a sample's row is built, and whether it reads
- * a data field (GIVEN, MULTILABEL) rather than labels. */
+/* LABEL_MAP, one 1-D pass of the separable Gaussian g over a plane of H x W
+ * doubles, along rows (dir 0) or columns (dir 1), clipped at the border. */
+static void blur_pass(const double *in, double *out, int H, int W, const double *g, int r, int dir)
+{
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            double s = 0;
+            int c = dir ? y : x, n = dir ? H : W;
+            int lo = c - r < 0 ? -c : -r, hi = c + r >= n ? n - 1 - c : r;
+            for (int j = lo; j <= hi; j++)
+                s += g[j + r] * (dir ? in[(size_t)(y + j) * W + x] : in[(size_t)y * W + x + j]);
+            out[(size_t)y * W + x] = s;
+        }
+}
+
+void dl_target_label_map(const uint8_t *m, int H, int W, int K, float sigma, float *y)
+{
+    size_t hw = (size_t)H * W;
+    memset(y, 0, hw * (size_t)K * sizeof *y);
+    if (!(sigma > 0)) { /* one-hot */
+        for (size_t p = 0; p < hw; p++)
+            if (m[p] < K) y[p * (size_t)K + m[p]] = 1.0f;
+        return;
+    }
+    int r = (int)ceil(3.0 * sigma);
+    if (r > (H > W ? H : W)) r = H > W ? H : W;
+    double *g = dl_xmalloc((size_t)(2 * r + 1) * sizeof *g);
+    for (int j = -r; j <= r; j++) g[j + r] = exp(-(double)j * j / (2.0 * (double)sigma * sigma));
+    double *a = dl_xmalloc(hw * sizeof *a), *b = dl_xmalloc(hw * sizeof *b), *den = dl_xmalloc(hw * sizeof *den);
+    /* the denominator: the Gaussian sum of the pixels that are not void */
+    for (size_t p = 0; p < hw; p++) a[p] = m[p] < K;
+    blur_pass(a, b, H, W, g, r, 0);
+    blur_pass(b, den, H, W, g, r, 1);
+    uint8_t present[256] = {0};
+    for (size_t p = 0; p < hw; p++) present[m[p]] = 1;
+    for (int k = 0; k < K; k++) { /* each class present: its smoothed indicator over the denominator */
+        if (!present[k]) continue;
+        for (size_t p = 0; p < hw; p++) a[p] = m[p] == k;
+        blur_pass(a, b, H, W, g, r, 0);
+        blur_pass(b, a, H, W, g, r, 1);
+        for (size_t p = 0; p < hw; p++)
+            if (m[p] < K) y[p * (size_t)K + (size_t)k] = (float)(a[p] / den[p]);
+    }
+    free(g), free(a), free(b), free(den);
+}
+
+/* LABEL_MAP has no per-row builder: dl_target_batch builds a sample's rows at once. */
+static void build_map_row(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K)
+{
+    memset(y, 0, (size_t)K * sizeof *y);
+}
+
+/* One row per DlTargetKind: how a sample's row is built, and which data
+ * field it reads (GIVEN, MULTILABEL: a row of K; LABEL_MAP: a label map)
+ * rather than labels. */
+enum { FIELD_NONE, FIELD_ROW, FIELD_MAP };
 static const struct TargetRow {
     int kind;
     void (*build)(const DlPlanTarget *t, const float *labels, const float *field, float *y, int K);
     int field;
 } target_rows[] = {
-    {DL_TGT_GAUSSIAN1D, build_gaussian, 0},
-    {DL_TGT_GAUSSIAN2D, build_gaussian, 0},
-    {DL_TGT_ONEHOT, build_onehot, 0},
-    {DL_TGT_GIVEN, build_given, 1},
-    {DL_TGT_MULTILABEL, build_multilabel, 1},
+    {DL_TGT_GAUSSIAN1D, build_gaussian, FIELD_NONE},
+    {DL_TGT_GAUSSIAN2D, build_gaussian, FIELD_NONE},
+    {DL_TGT_ONEHOT, build_onehot, FIELD_NONE},
+    {DL_TGT_GIVEN, build_given, FIELD_ROW},
+    {DL_TGT_MULTILABEL, build_multilabel, FIELD_ROW},
+    {DL_TGT_LABEL_MAP, build_map_row, FIELD_MAP},
 };
 _Static_assert(sizeof target_rows / sizeof *target_rows == DL_TGT_COUNT, "one row per target kind");
 
@@ -172,7 +228,13 @@ static const struct TargetRow *target_row(int kind)
     return &target_rows[0]; /* unreachable: the plan verifier admits only listed kinds */
 }
 
-int dl_target_reads_field(const DlPlanTarget *t) { return target_row(t->kind)->field; }
+int dl_target_reads_field(const DlPlanTarget *t) { return target_row(t->kind)->field != FIELD_NONE; }
+
+int64_t dl_target_field_width(const DlPlanTarget *t)
+{
+    int f = target_row(t->kind)->field;
+    return f == FIELD_ROW ? dl_target_bins(t) : f == FIELD_MAP ? (int64_t)t->map_h * t->map_w : 0;
+}
 
 /* No allocation: called per sample inside training steps (common/util.h). */
 void dl_target_build(const DlPlanTarget *t, const float *labels, const float *dist, float *y)
@@ -181,9 +243,20 @@ void dl_target_build(const DlPlanTarget *t, const float *labels, const float *di
 }
 
 void dl_target_batch(const DlPlanTarget *t, const DlDataset *d, const int *idx, int B, const float *labels,
-                     float *y)
+                     const uint8_t *masks, float *y)
 {
     int K = dl_target_bins(t), A = d->nlabels;
+    if (target_row(t->kind)->field == FIELD_MAP) {
+        size_t hw = (size_t)t->map_h * t->map_w;
+        for (int b = 0; b < B; b++) {
+            float *yb = y + (size_t)b * hw * (size_t)K;
+            if (masks && t->map_h == d->H && t->map_w == d->W)
+                dl_target_label_map(masks + (size_t)b * hw, t->map_h, t->map_w, K, t->axes[0].sigma, yb);
+            else
+                memset(yb, 0, hw * (size_t)K * sizeof *yb);
+        }
+        return;
+    }
     for (int b = 0; b < B; b++) {
         const float *row = dl_target_reads_field(t) && t->dist >= 0 && t->dist < d->ndist && d->dist_width[t->dist] == K
                                ? d->dist[t->dist] + (size_t)idx[b] * (size_t)K

@@ -224,26 +224,27 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     DlExec *e = L->e;
     int B = L->tr.batch;
     float *lab = dl_xcalloc((size_t)B * (size_t)(p->nlabels + 1), sizeof *lab);
+    uint8_t *masks = dl_feed_masks(L->d, B) ? dl_xmalloc(dl_feed_masks(L->d, B)) : NULL;
     float *sc = dl_exec_tensor(e, L->tr.scalars);
     const float *loss = dl_exec_tensor(e, L->tr.loss);
     dl_data_shuffle(L->d, L->pos.seed, ep, order);
     double t0 = now(), sum = 0;
     for (int b = 0; b < L->nb; b++) {
         if (L->pos.step >= DL_MAX_STEP) { /* unreachable from a checked checkpoint: the counter cannot overflow */
-            free(lab);
+            free(lab), free(masks);
             *err = dl_xasprintf("the step counter reached its bound %lld at epoch %d", (long long)DL_MAX_STEP, ep + 1);
             return -1;
         }
-        dl_feed(e, p, &L->tr, L->d, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, lab);
+        dl_feed(e, p, &L->tr, L->d, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, lab, masks);
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
         sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step, sc[3] = (float)L->pos.seed;
         if (dl_exec_run(e, L->tr.prog, err) != 0) {
-            free(lab);
+            free(lab), free(masks);
             return -1;
         }
         if (!isfinite(loss[0])) {
-            free(lab);
+            free(lab), free(masks);
             *err = dl_xasprintf("the loss is %s at epoch %d batch %d (step %lld, lr %.4g)%s",
                                 isnan(loss[0]) ? "NaN" : "infinite", ep + 1, b + 1, (long long)L->pos.step, lr,
                                 L->o->debug >= 2 ? "" : "; run with DLDL_DEBUG=2 to find the op that made it");
@@ -257,7 +258,7 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     }
     *loss_mean = sum / (L->nb ? L->nb : 1);
     *secs = now() - t0;
-    free(lab);
+    free(lab), free(masks);
     return 0;
 }
 

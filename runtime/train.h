@@ -65,9 +65,13 @@ int dl_prog_expect(const DlProgIO *io, int head, int target);
 
 /* Write one batch of samples idx[0..B) into the program's inputs: the
  * network input, every target's distribution and every label input.
- * labels: scratch [B, nlabels]; y: scratch [B, K] for the largest target. */
+ * labels: scratch [B, nlabels]; masks: scratch [B, H, W] for the batch's
+ * label maps (dl_feed_masks bytes; NULL when the data has none), left
+ * holding them (augmented as the images). */
 void dl_feed(DlExec *e, const DlPlan *p, const DlProgIO *io, const DlDataset *d, const int *idx, int B,
-             int augment, uint64_t seed, int epoch, float *labels);
+             int augment, uint64_t seed, int epoch, float *labels, uint8_t *masks);
+/* Bytes of dl_feed's masks scratch for a batch of B (0 without label maps). */
+size_t dl_feed_masks(const DlDataset *d, int B);
 
 /* Run the eval program over the test split (padding the last batch by
  * repeating its last sample; only real rows count) and fill one metric

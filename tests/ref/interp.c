@@ -315,6 +315,9 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
         case OP_MEAN_BWD: /* dx[b] = dy[0] / B */
             for (int64_t k = 0; k < N; k++) y[k] = a[0] / (double)N;
             break;
+        case OP_MEAN_OVER_BWD: /* dx[r] = dy[0] / n[0] */
+            for (int64_t k = 0; k < N; k++) y[k] = a[0] / b[0];
+            break;
         case OP_ABSDIFF_BWD: { /* de[b,a] = dy[b] * sign(e[b,a] - l[b,a])  (dy[B], e[B,A], l[B,A]) */
             int64_t A = N / D[0];
             for (int64_t k = 0; k < N; k++) {
@@ -565,6 +568,34 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
             for (int64_t cc = 0; cc < D[1]; cc++)
             for (int64_t q = 0; q < inner; q++)
                 y[(bb * D[1] + cc) * inner + q] = a[((bb * Cx) + n->attr.i + cc) * inner + q];
+            break;
+        }
+        /* rows [B*H*W, C] (pixel-major) <-> planes [B,C,H,W] */
+        case OP_NCHW_ROWS:
+        case OP_ROWS_NCHW: {
+            const int64_t *P = n->op == OP_NCHW_ROWS ? X : D;
+            int64_t C = P[1], hw = P[2] * P[3];
+            for (int64_t bb = 0; bb < P[0]; bb++)
+            for (int64_t cc = 0; cc < C; cc++)
+            for (int64_t q = 0; q < hw; q++) {
+                int64_t pl = (bb * C + cc) * hw + q, rw = (bb * hw + q) * C + cc;
+                if (n->op == OP_NCHW_ROWS) y[rw] = a[pl];
+                else y[pl] = a[rw];
+            }
+            break;
+        }
+        case OP_VALID_COUNT: { /* y[0] = max(1, sum t) */
+            int64_t M = numel_of(in0);
+            double s = 0;
+            for (int64_t k = 0; k < M; k++) s += a[k];
+            y[0] = s > 1 ? s : 1;
+            break;
+        }
+        case OP_MEAN_OVER: { /* y[0] = sum_r x[r] / n[0] */
+            int64_t M = numel_of(in0);
+            double s = 0;
+            for (int64_t k = 0; k < M; k++) s += a[k];
+            y[0] = s / b[0];
             break;
         }
         case OP_MEAN: { /* y[0] = mean_b x[b] */

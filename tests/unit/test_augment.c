@@ -51,7 +51,7 @@ static void test_random_crop_is_a_padded_shift(void **st)
     int idx[1] = {0}, seen[2 * P + 1][2 * P + 1] = {{0}};
     float out[H * W], lab[1];
     for (int epoch = 0; epoch < 400; epoch++) {
-        dl_data_batch(&d, idx, 1, 1, 7, epoch, out, lab);
+        dl_data_batch(&d, idx, 1, 1, 7, epoch, out, lab, NULL);
         int dy, dx;
         assert_int_equal(find_shift(&d, out, 0, &dy, &dx), 0);
         seen[dy + P][dx + P]++;
@@ -60,7 +60,7 @@ static void test_random_crop_is_a_padded_shift(void **st)
     for (int i = 0; i <= 2 * P; i++)
         for (int j = 0; j <= 2 * P; j++) assert_true(seen[i][j] > 0); /* every shift occurs */
     /* no augmentation at evaluation: the image as it is */
-    dl_data_batch(&d, idx, 1, 0, 7, 3, out, lab);
+    dl_data_batch(&d, idx, 1, 0, 7, 3, out, lab, NULL);
     for (int k = 0; k < H * W; k++) assert_true(out[k] == (float)d.pixels[k]);
 }
 
@@ -71,7 +71,7 @@ static void test_crop_and_flip_compose(void **st)
     int idx[1] = {0}, flips = 0;
     float out[H * W];
     for (int epoch = 0; epoch < 100; epoch++) {
-        dl_data_batch(&d, idx, 1, 1, 11, epoch, out, NULL);
+        dl_data_batch(&d, idx, 1, 1, 11, epoch, out, NULL, NULL);
         int flip = dl_rng_uniform(11, (uint64_t)epoch, 0, 1) < 0.5f, dy, dx;
         flips += flip;
         assert_int_equal(find_shift(&d, out, flip, &dy, &dx), 0);
@@ -85,8 +85,8 @@ static void test_same_counter_same_crop(void **st)
     DlDataset d = one_image(1, P);
     int idx[1] = {0};
     float a[H * W], b[H * W];
-    dl_data_batch(&d, idx, 1, 1, 5, 9, a, NULL);
-    dl_data_batch(&d, idx, 1, 1, 5, 9, b, NULL);
+    dl_data_batch(&d, idx, 1, 1, 5, 9, a, NULL, NULL);
+    dl_data_batch(&d, idx, 1, 1, 5, 9, b, NULL, NULL);
     assert_memory_equal(a, b, sizeof a); /* counter-based: (seed, epoch, sample) decides */
 }
 

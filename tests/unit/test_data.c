@@ -206,7 +206,7 @@ static void test_csv_source(void **state)
     /* floats: lo + (hi-lo) v/255 */
     int idx[1] = {0};
     float img[192], lab[1];
-    dl_data_batch(d, idx, 1, 0, 0, 0, img, lab);
+    dl_data_batch(d, idx, 1, 0, 0, 0, img, lab, NULL);
     assert_float_equal(img[0], -1.0f + 2.0f * d->pixels[0] / 255.0f, 1e-6);
     assert_float_equal(img[191], -1.0f + 2.0f * d->pixels[191] / 255.0f, 1e-6);
     assert_true(lab[0] == 25.0f);
@@ -413,8 +413,8 @@ static void test_pointing04_source(void **state)
     while (dl_rng_uniform(seed, 3, 1, 1) >= 0.5f) seed++;
     int idx[1] = {1};
     float plain[192], flipped[192], lab[2], labf[2];
-    dl_data_batch(d, idx, 1, 0, seed, 3, plain, lab);
-    dl_data_batch(d, idx, 1, 1, seed, 3, flipped, labf);
+    dl_data_batch(d, idx, 1, 0, seed, 3, plain, lab, NULL);
+    dl_data_batch(d, idx, 1, 1, seed, 3, flipped, labf, NULL);
     assert_true(lab[0] == 0 && lab[1] == 0);
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 8; y++)
@@ -422,10 +422,10 @@ static void test_pointing04_source(void **state)
                 assert_true(flipped[c * 64 + y * 8 + x] == plain[c * 64 + y * 8 + 7 - x]);
     int idx2[1] = {2};
     while (dl_rng_uniform(seed, 3, 2, 1) >= 0.5f) seed++;
-    dl_data_batch(d, idx2, 1, 1, seed, 3, NULL, labf);
+    dl_data_batch(d, idx2, 1, 1, seed, 3, NULL, labf, NULL);
     assert_true(labf[0] == 30 && labf[1] == 75); /* yaw negated, pitch kept */
     while (dl_rng_uniform(seed, 3, 2, 1) < 0.5f) seed++;
-    dl_data_batch(d, idx2, 1, 1, seed, 3, NULL, labf);
+    dl_data_batch(d, idx2, 1, 1, seed, 3, NULL, labf, NULL);
     assert_true(labf[0] == 30 && labf[1] == -75);
 
     /* the same file through the one-image path (its .txt gives the box) */

@@ -182,10 +182,11 @@ static void fill_sources(const Net *n, double **vals)
         case OP_INPUT:
             if (t->attr.input.kind == IN_TARGET) {
                 int64_t K = t->shape[1];
+                int with_void = t->name && strstr(t->name, "void"); /* every third row void: all zero */
                 for (int64_t b = 0; b < t->shape[0]; b++) {
                     double s = 0;
                     for (int64_t k = 0; k < K; k++) s += v[b * K + k] = (k == 1) ? 0 : urand(0.01, 1);
-                    for (int64_t k = 0; k < K; k++) v[b * K + k] /= s; /* one zero bin: 0 log 0 = 0 */
+                    for (int64_t k = 0; k < K; k++) v[b * K + k] = with_void && b % 3 == 2 ? 0 : v[b * K + k] / s;
                 }
             } else if (t->attr.input.kind == IN_LABEL) {
                 for (int64_t k = 0; k < N; k++)
@@ -564,6 +565,49 @@ static void test_concat_nchw_grad_is_slices(void **st)
     run_and_free(&n, "concat_nchw_grad_is_slices");
 }
 
+/* A per-pixel head, a softmax over the class axis of [B,K,H,W] logits
+ * (lower_net.c): conv -> nchw_rows -> log_softmax -> kl_rows against a
+ * target with void (all-zero) rows -> mean_over the rows that are not void
+ * (valid_count).  Checks nchw_rows's adjoint (rows_nchw) and mean_over's
+ * rule; a void pixel's logits get no gradient (closed form below). */
+static void test_per_pixel_kl_grad_with_void_pixels(void **st)
+{
+    (void)st;
+    Net n = net_new(2, "per_pixel");
+    Graph *g = n.g;
+    uint32_t x = input_x(&n, GB_SH(2, 3, 3, 4));
+    uint32_t z = conv(&n, x, 5, 3, 1, 1, "c");
+    uint32_t rows = gb(g, OP_NCHW_ROWS, GB_IN(z), GB_SH(24, 5), GB_NOATTR, "rows");
+    uint32_t y = gb(g, OP_INPUT, GB_NOIN, GB_SH(24, 5), (GAttr){.input = {IN_TARGET}}, "target.void");
+    uint32_t logq = gb(g, OP_LOG_SOFTMAX, GB_IN(rows), GB_SH(24, 5), GB_NOATTR, "loss.logq");
+    uint32_t kl = gb(g, OP_KL_ROWS, GB_IN(y, logq), GB_SH(24), GB_NOATTR, "loss.kl.rows");
+    uint32_t cnt = gb(g, OP_VALID_COUNT, GB_IN(y), GB_SH(1), GB_NOATTR, "loss.pixels");
+    n.loss = gb(g, OP_MEAN_OVER, GB_IN(kl, cnt), GB_SH(1), GB_NOATTR, "loss");
+    gb_output(g, GOUT_LOSS, "loss", n.loss);
+    n.K = 5;
+    assert_true(gradcheck(&n, "per_pixel_kl_grad_with_void_pixels"));
+    /* closed form: d loss / d rows = (p - y) / (rows not void), 0 on void rows */
+    double **vals = ref_alloc_values(g);
+    rng_state = dl_hash64("per_pixel", 9);
+    fill_sources(&n, vals);
+    assert_int_equal(ref_run(g, vals), 0);
+    uint32_t dz = G_NONE; /* the gradient of rows: log_softmax_bwd(g, logq) */
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->nodes[i].op == OP_LOG_SOFTMAX_BWD && g->nodes[i].in[1] == logq) dz = i;
+    assert_true(dz != G_NONE && g->nodes[logq].in[0] == rows);
+    const double *dr = vals[dz], *lq = vals[logq], *t = vals[y];
+    double maxabs = 0;
+    for (int64_t r = 0; r < 24; r++)
+        for (int64_t k = 0; k < 5; k++) {
+            double want = r % 3 == 2 ? 0 : (exp(lq[r * 5 + k]) - t[r * 5 + k]) / 16.0;
+            maxabs = fmax(maxabs, fabs(dr[r * 5 + k] - want));
+        }
+    printf("  %-44s max abs err vs (p - y)/16 and 0 on void rows: %.2e\n", "per_pixel_kl (closed form)", maxabs);
+    ref_free_values(g, vals);
+    dl_pool_free(n.pool);
+    assert_true(maxabs < 1e-12);
+}
+
 static void test_concat_vectors_grad_is_slices(void **st)
 {
     (void)st;
@@ -785,6 +829,7 @@ int main(void)
         cmocka_unit_test(test_conv_transpose2d_grad_k2_s3_p2),
         cmocka_unit_test(test_concat_nchw_grad_is_slices),
         cmocka_unit_test(test_concat_vectors_grad_is_slices),
+        cmocka_unit_test(test_per_pixel_kl_grad_with_void_pixels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -483,6 +483,7 @@ static void test_age_spec_programs_match_reference(void **st) { (void)st; spec_c
 static void test_pose_spec_programs_match_reference(void **st) { (void)st; spec_case("pose"); }
 static void test_adam_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
 static void test_fcn_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/fcn.dldl"); }
+static void test_seg_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/seg.dldl"); }
 
 /* Every op that generated kernels implement ran in some kernel above. */
 static void test_every_kernel_op_is_covered(void **st)
@@ -516,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_pose_spec_programs_match_reference),
         cmocka_unit_test(test_adam_spec_programs_match_reference),
         cmocka_unit_test(test_fcn_spec_programs_match_reference),
+        cmocka_unit_test(test_seg_spec_programs_match_reference),
         cmocka_unit_test(test_every_kernel_op_is_covered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -36,7 +36,7 @@ static void age_plan(MiniPlan *m)
     m->t = (DlPlanTarget){.name = "dist", .kind = DL_TGT_GAUSSIAN1D, .naxes = 1, .dist = -1};
     m->t.axes[0] = (DlPlanAxis){.name = "age", .unit = "years", .nbins = 5, .bins = age_bins, .sigma = 1, .label = 0,
                                 .sigma_label = -1};
-    m->h = (DlPlanHead){"net", 5};
+    m->h = (DlPlanHead){"net", 5, 1};
     m->kv[0] = (DlKV){"label.0", "age"}, m->kv[1] = (DlKV){"label.0.unit", "years"};
     m->p = (DlPlan){.nlabels = 1, .targets = &m->t, .ntargets = 1, .heads = &m->h, .nheads = 1, .data = m->kv, .ndata = 2};
 }
@@ -50,7 +50,7 @@ static void pose_plan(MiniPlan *m)
                                 .label = 1, .sigma_label = -1};
     m->t.axes[1] = (DlPlanAxis){.name = "yaw", .unit = "degrees", .nbins = 3, .bins = yaw_bins, .sigma = 15,
                                 .label = 2, .sigma_label = -1};
-    m->h = (DlPlanHead){"net", 9};
+    m->h = (DlPlanHead){"net", 9, 1};
     m->kv[0] = (DlKV){"label.0", "other"}, m->kv[1] = (DlKV){"label.0.unit", ""};
     m->kv[2] = (DlKV){"label.1", "pitch"}, m->kv[3] = (DlKV){"label.1.unit", "degrees"};
     m->kv[4] = (DlKV){"label.2", "yaw"}, m->kv[5] = (DlKV){"label.2.unit", "degrees"};
@@ -60,7 +60,7 @@ static void pose_plan(MiniPlan *m)
 static void add(DlMetricAcc *m, const MiniPlan *mp, const DlPlanMetric *s, const float *probs, const float *expect,
                 const float *labels, const float *target, int B)
 {
-    DlMetricRows r = {probs, expect, labels, target, NULL};
+    DlMetricRows r = {probs, expect, labels, target, NULL, NULL};
     dl_metric_add(m, &mp->p, s, &r, B);
 }
 
@@ -237,7 +237,7 @@ static void test_mean_ap(void **state)
     float bins[3] = {0, 1, 2};
     mp.t = (DlPlanTarget){.name = "y", .kind = DL_TGT_MULTILABEL, .naxes = 1, .dist = 0, .difficult = 0.5f};
     mp.t.axes[0] = (DlPlanAxis){.name = "y", .unit = "", .nbins = 3, .bins = bins, .label = -1, .sigma_label = -1};
-    mp.h = (DlPlanHead){"net", 3};
+    mp.h = (DlPlanHead){"net", 3, 1};
     mp.p = (DlPlan){.targets = &mp.t, .ntargets = 1, .heads = &mp.h, .nheads = 1};
     DlPlanMetric map = {.name = "map", .kind = DL_MET_MEAN_AP, .head = 0, .target = 0, .sigma_col = -1};
     assert_true(dl_metric_needs_field(&map) && !dl_metric_needs_target(&map));
@@ -245,9 +245,9 @@ static void test_mean_ap(void **state)
     float field[12] = {1, -1, -1, -1, 1, -1, 1, -1, -1, -1, 0, 1};
     DlMetricAcc m;
     memset(&m, 0, sizeof m);
-    DlMetricRows r = {probs, NULL, NULL, NULL, field};
+    DlMetricRows r = {probs, NULL, NULL, NULL, field, NULL};
     dl_metric_add(&m, &mp.p, &map, &r, 3);
-    DlMetricRows r2 = {probs + 9, NULL, NULL, NULL, field + 9};
+    DlMetricRows r2 = {probs + 9, NULL, NULL, NULL, field + 9, NULL};
     dl_metric_add(&m, &mp.p, &map, &r2, 1);
     DlMetricValue v[2];
     assert_int_equal(dl_metric_values(&m, &mp.p, &map, v, 2), 1);

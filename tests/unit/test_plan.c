@@ -75,7 +75,7 @@ static DlPlan *make_plan(int bn_arg2)
     *a1 = (DlPlanAxis){S("yaw"), S(""), 13, dl_xmalloc(13 * sizeof(float)), 7.5f, 1, -1};
     for (int k = 0; k < 13; k++) a1->bins[k] = -90.0f + 15.0f * (float)k;
     p->heads = dl_xcalloc(1, sizeof *p->heads), p->nheads = 1;
-    p->heads[0] = (DlPlanHead){S("posenet"), 117};
+    p->heads[0] = (DlPlanHead){S("posenet"), 117, 1};
     p->metrics = dl_xcalloc(2, sizeof *p->metrics), p->nmetrics = 2;
     p->metrics[0] = (DlPlanMetric){S("mae"), DL_MET_MAE, 0, 0, 2, {0, 1}, 0.0f, 0.0f, -1};
     p->metrics[1] = (DlPlanMetric){S("within15"), DL_MET_ACCURACY, 0, 0, 0, {0}, 15.0f, 0.0f, -1};

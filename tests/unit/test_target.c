@@ -6,6 +6,10 @@
  * grid (sigma 15; the corners ...), and one-hot targets with ties.  Each y is
  * compared to 1e-6.  By hand: the label column an axis reads (axes[].label),
  * dl_target_bins, and the NaN-label fallback.
+ * tests/numeric/label_map.txt is written by
+ * tests/numeric/make_label_map_fixture.py: the per-pixel label_map target
+ * (a Gaussian-weighted vote of the neighbouring pixels' classes, void 255)
+ * computed there by a direct 2-D window sum, here by separable passes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -297,6 +301,53 @@ static void test_multilabel(void **state)
     assert_null(dl_target_check_labels(&t, NULL));
 }
 
+/* Every case of tests/numeric/label_map.txt to 1e-6; void rows exactly 0. */
+static void test_label_map_fixture(void **state)
+{
+    (void)state;
+    FILE *f = fopen("tests/numeric/label_map.txt", "r");
+    assert_non_null(f);
+    char tok[64];
+    int nmaps = 0;
+    while (fscanf(f, "%63s", tok) == 1) {
+        if (tok[0] == '#') {
+            int c;
+            while ((c = fgetc(f)) != '\n' && c != EOF) {}
+            continue;
+        }
+        assert_string_equal(tok, "case");
+        char name[64];
+        int H, W, K;
+        double sigma;
+        assert_int_equal(fscanf(f, "%63s %d %d %d %lf", name, &H, &W, &K, &sigma), 5);
+        uint8_t *m = dl_xmalloc((size_t)H * W);
+        float *y = dl_xmalloc((size_t)H * W * K * sizeof *y);
+        assert_int_equal(fscanf(f, "%63s", tok), 1);
+        assert_string_equal(tok, "mask");
+        for (int p = 0; p < H * W; p++) {
+            int v;
+            assert_int_equal(fscanf(f, "%d", &v), 1);
+            m[p] = (uint8_t)v;
+        }
+        dl_target_label_map(m, H, W, K, (float)sigma, y);
+        assert_int_equal(fscanf(f, "%63s", tok), 1);
+        assert_string_equal(tok, "y");
+        double worst = 0;
+        for (int i = 0; i < H * W * K; i++) {
+            double want;
+            assert_int_equal(fscanf(f, "%lf", &want), 1);
+            worst = fmax(worst, fabs(want - (double)y[i]));
+            if (m[i / K] == 255) assert_true(y[i] == 0);
+        }
+        printf("  label_map %-12s %dx%d K=%d sigma=%g: max abs err %.2e\n", name, H, W, K, sigma, worst);
+        assert_true(worst < TOL);
+        free(m), free(y);
+        nmaps++;
+    }
+    fclose(f);
+    assert_true(nmaps >= 5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +357,7 @@ int main(void)
         cmocka_unit_test(test_by_hand),
         cmocka_unit_test(test_label_range),
         cmocka_unit_test(test_multilabel),
+        cmocka_unit_test(test_label_map_fixture),
     };
     return cmocka_run_group_tests(tests, load_fixture, free_fixture);
 }
