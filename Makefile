@@ -90,10 +90,15 @@ $(B)/tests/%: tests/unit/%.c $(COMPILER_OBJ) $(CODEGEN_OBJ) $(FRONT_OBJ) $(COMMO
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fopenmp -o $@ $< $(filter %.o,$^) -lcmocka $(DLDLRUN_LIBS)
 
-test-bins: $(TEST_BINS)
+TOOL_BINS = $(B)/tests/tools/seg_trivial
+$(B)/tests/tools/%: tests/tools/%.c $(COMMON_OBJ) $(RUNTIME_OBJ) $(KIR_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -fopenmp -o $@ $< $(filter %.o,$^) $(DLDLRUN_LIBS)
+
+test-bins: $(TEST_BINS) $(TOOL_BINS)
 
 # The whole suite, then the golden and unit sections again under the sanitizers.
-test: all $(TEST_BINS)
+test: all $(TEST_BINS) $(TOOL_BINS)
 	@sh tests/run.sh
 	@$(MAKE) --no-print-directory test-asan
 
@@ -147,10 +152,13 @@ bench-ldl: all
 bench-voc: all
 	sh bench/voc_multilabel.sh
 
+bench-voc-seg: all
+	sh bench/voc_seg.sh
+
 clean:
 	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc bench-voc-seg
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang) ------------------------------------------------------
