@@ -10,6 +10,7 @@
 
 #include "../common/util.h"
 #include "checkpoint.h"
+#include "voc.h"
 
 static DlExec *load_with_weights(const DlPlan *p, const DlRunOpts *o, char **err)
 {
@@ -86,18 +87,38 @@ static const DlPlanTarget *head_target(const DlPlan *p, const DlProgIO *io, int 
     return best;
 }
 
-/* A per-pixel head: " 4096 pixels, arg-max classes: 0 71.2%, 15 20.1%, ..."
- * (the share of the pixels predicted as each class, largest first). */
-static void print_map(const DlPlan *p, const DlProgIO *io, DlExec *e, int h, int b)
+/* Where a per-pixel head's label map of image `file` goes:
+ * OUT/masks/STEM.png (head HEAD of several: OUT/masks/STEM.HEAD.png). */
+static char *mask_path(const DlPlan *p, const DlRunOpts *o, const char *file, int h)
+{
+    char *out = dl_out_dir(o);
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    const char *dot = strrchr(base, '.');
+    int stem = dot ? (int)(dot - base) : (int)strlen(base);
+    char *path = p->nheads > 1 ? dl_xasprintf("%s/masks/%.*s.%s.png", out, stem, base, p->heads[h].name)
+                               : dl_xasprintf("%s/masks/%.*s.png", out, stem, base);
+    free(out);
+    return path;
+}
+
+/* A per-pixel head: " 4096 pixels, arg-max classes: 0 71.2%, 15 20.1%, ...,
+ * mask OUT/masks/STEM.png" (the share of the pixels predicted as each class,
+ * largest first; the arg-max label map written as a VOC palette PNG at the
+ * image's own size, by nearest neighbour from the network's H x W). */
+static void print_map(const DlPlan *p, const DlRunOpts *o, const DlProgIO *io, DlExec *e, const char *file, int h,
+                      int b)
 {
     int64_t K = p->heads[h].K, R = p->heads[h].rows;
     const float *probs = dl_exec_tensor(e, io->probs[h]) + (size_t)b * (size_t)(R * K);
     int64_t *count = dl_xcalloc((size_t)K, sizeof *count);
+    uint8_t *map = dl_xmalloc((size_t)R);
     for (int64_t r = 0; r < R; r++) {
         int64_t best = 0;
         for (int64_t k = 1; k < K; k++)
             if (probs[r * K + k] > probs[r * K + best]) best = k;
         count[best]++;
+        map[r] = (uint8_t)(best < 255 ? best : 254);
     }
     printf(" %lld pixels, arg-max classes:", (long long)R);
     for (int shown = 0; shown < 5; shown++) {
@@ -109,16 +130,39 @@ static void print_map(const DlPlan *p, const DlProgIO *io, DlExec *e, int h, int
         count[best] = 0;
     }
     free(count);
+    const DlPlanTensor *in = &p->tensors[io->input];
+    int H = (int)in->shape[2], W = (int)in->shape[3], w = 0, ht = 0;
+    char *why = NULL, *path = mask_path(p, o, file, h);
+    if (K <= 255 && (int64_t)H * W == R && dl_voc_jpeg_size(file, NULL, &w, &ht, &why) == 0) {
+        uint8_t *full = dl_xmalloc((size_t)w * (size_t)ht);
+        for (int y = 0; y < ht; y++) /* the inverse of the image's resize: pixel centres, nearest */
+            for (int x = 0; x < w; x++)
+                full[(size_t)y * w + x] = map[(size_t)(((int64_t)2 * y + 1) * H / (2 * (int64_t)ht)) * W +
+                                              (size_t)(((int64_t)2 * x + 1) * W / (2 * (int64_t)w))];
+        char *dir = dl_xstrdup(path);
+        *strrchr(dir, '/') = 0;
+        if (dl_mkdir_p(dir) != 0 || dl_voc_write_mask(path, full, w, ht, &why) != 0) {
+            if (!why) why = dl_xasprintf("%s: cannot create the folder: %s", dir, strerror(errno));
+            printf(", no mask (%s)", why);
+        } else {
+            printf(", mask %s", path);
+        }
+        free(dir), free(full);
+    } else if (why) {
+        printf(", no mask (%s)", why);
+    }
+    free(why), free(path), free(map);
 }
 
 /* "FILE: age 31.2 years  top: 29 years 8.1%, ..." for each head. */
-static void print_prediction(const DlPlan *p, const DlProgIO *io, DlExec *e, const char *file, int b)
+static void print_prediction(const DlPlan *p, const DlRunOpts *o, const DlProgIO *io, DlExec *e, const char *file,
+                             int b)
 {
     printf("%s:", file);
     for (int h = 0; h < p->nheads; h++) {
         if (p->heads[h].rows > 1) {
             if (p->nheads > 1) printf("%s %s:", h ? " " : "", p->heads[h].name);
-            print_map(p, io, e, h, b);
+            print_map(p, o, io, e, file, h, b);
             continue;
         }
         int K = (int)p->heads[h].K, x;
@@ -195,7 +239,7 @@ int dl_predict(const DlPlan *p, const DlRunOpts *o)
             fprintf(stderr, "dldlrun: %s\n", err);
             goto done;
         }
-        for (int b = 0; b < n; b++) print_prediction(p, &io, e, names[b], b);
+        for (int b = 0; b < n; b++) print_prediction(p, o, &io, e, names[b], b);
     }
     rc = bad ? 1 : 0;
 done:

@@ -584,3 +584,64 @@ int dl_voc_check_mask_size(const char *mask_name, const DlVocMask *m, const char
                         width, height, image_name ? image_name : "image");
     return -1;
 }
+
+/* ---- writing label maps ---------------------------------------------------- */
+
+typedef struct PngOut {
+    DlBuf b;
+    char msg[200];
+} PngOut;
+
+static void png_write_mem(png_structp png, png_bytep src, size_t len)
+{
+    PngOut *o = png_get_io_ptr(png);
+    dl_buf_put(&o->b, (const char *)src, len);
+}
+static void png_flush_mem(png_structp png) {}
+static void png_on_write_error(png_structp png, png_const_charp msg)
+{
+    PngOut *o = png_get_error_ptr(png);
+    snprintf(o->msg, sizeof o->msg, "%s", msg ? msg : "unknown error");
+    png_longjmp(png, 1);
+}
+
+int dl_voc_write_mask(const char *path, const uint8_t *map, int width, int height, char **err)
+{
+    PngOut o = {{0}, ""};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &o, png_on_write_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    int rc = -1;
+    if (!info) {
+        *err = dl_xasprintf("%s: cannot write: out of memory", path);
+        goto done;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        *err = dl_xasprintf("%s: cannot write: libpng: %s", path, o.msg);
+        goto done;
+    }
+    png_set_write_fn(png, &o, png_write_mem, png_flush_mem);
+    png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_color pal[256]; /* VOClabelcolormap.m: the bits of the index spread over r, g, b from the top bit down */
+    for (int i = 0; i < 256; i++) {
+        int r = 0, g = 0, b = 0, c = i;
+        for (int j = 0; j < 8; j++, c >>= 3) {
+            r |= ((c >> 0) & 1) << (7 - j);
+            g |= ((c >> 1) & 1) << (7 - j);
+            b |= ((c >> 2) & 1) << (7 - j);
+        }
+        pal[i] = (png_color){(png_byte)r, (png_byte)g, (png_byte)b};
+    }
+    png_set_PLTE(png, info, pal, 256);
+    png_write_info(png, info);
+    for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(map + (size_t)y * width));
+    png_write_end(png, info);
+    if (dl_write_file_atomic(path, o.b.s, o.b.n) != 0)
+        *err = dl_xasprintf("%s: cannot write: %s", path, strerror(errno));
+    else
+        rc = 0;
+done:
+    png_destroy_write_struct(&png, &info);
+    dl_buf_free(&o.b);
+    return rc;
+}

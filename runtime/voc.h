@@ -142,6 +142,14 @@ typedef struct DlVocMask {
 int dl_voc_read_mask(const char *path, const char *name, DlVocMask *out, char **err);
 void dl_voc_mask_free(DlVocMask *m);
 
+/* Write a label map as a palette PNG (libpng), the way VOC stores
+ * SegmentationClass: 8-bit indices (0..20, 255 void) with the devkit's colour
+ * map (VOClabelcolormap.m), so that image viewers show the classes in VOC's
+ * colours and dl_voc_read_mask reads the indices back.  map: [height, width]
+ * row-major.  The file is replaced whole or not at all (a temporary, then a
+ * rename).  Returns 0, or -1 with *err: "PATH: cannot write: REASON". */
+int dl_voc_write_mask(const char *path, const uint8_t *map, int width, int height, char **err);
+
 /* The size of a JPEG image from its header (libjpeg-turbo), without decoding
  * it.  Returns 0 with *width, *height set, or -1 with *err:
  *   "NAME: cannot read: REASON", "NAME: not a readable JPEG: TURBOJPEG'S MESSAGE",

@@ -736,6 +736,40 @@ static void test_real_truncated(void **state)
     free(b), free(p), free(dir);
 }
 
+/* dl_voc_write_mask writes a palette PNG that dl_voc_read_mask reads back
+ * index for index (0..20 and 255), with VOC's colour for class 15 (person:
+ * 192, 128, 128); an unwritable path is an error naming it, and nothing is
+ * left behind. */
+static void test_write_mask_round_trip(void **state)
+{
+    (void)state;
+    int w = 7, h = 5;
+    uint8_t map[35];
+    for (int i = 0; i < w * h; i++) map[i] = (uint8_t)(i % 22 == 21 ? 255 : i % 22);
+    char *path = tpath("written.png"), *err = NULL;
+    assert_int_equal(dl_voc_write_mask(path, map, w, h, &err), 0);
+    DlVocMask m;
+    assert_int_equal(dl_voc_read_mask(path, "written.png", &m, &err), 0);
+    assert_int_equal(m.width, w);
+    assert_int_equal(m.height, h);
+    assert_memory_equal(m.data, map, sizeof map);
+    dl_voc_mask_free(&m);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t buf[2048];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    const uint8_t person[3] = {192, 128, 128};
+    int found = 0;
+    for (size_t i = 0; i + 4 + 3 * 16 <= n; i++)
+        if (!memcmp(buf + i, "PLTE", 4)) found = !memcmp(buf + i + 4 + 3 * 15, person, 3);
+    assert_true(found);
+    char *bad = tpath("no/such/dir/x.png");
+    assert_int_equal(dl_voc_write_mask(bad, map, w, h, &err), -1);
+    assert_non_null(strstr(err, "no/such/dir/x.png: cannot write"));
+    free(err), free(bad), free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -750,6 +784,7 @@ int main(void)
         cmocka_unit_test(test_real_annotations),
         cmocka_unit_test(test_real_masks),
         cmocka_unit_test(test_real_truncated),
+        cmocka_unit_test(test_write_mask_round_trip),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
