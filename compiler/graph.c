@@ -215,7 +215,9 @@ static void want_bcast(Verif *v, const GNode *y, const GNode *x, const char *wha
     vfail(v, "%s %s does not broadcast to %s", what, a, b);
 }
 
-static int64_t pool_out(int64_t n, int k, int s, int p) { return s > 0 ? (n + 2 * p - k) / s + 1 : -1; }
+static int64_t pool_out(int64_t n, int64_t k, int s, int p) { return s > 0 ? (n + 2 * p - k) / s + 1 : -1; }
+#define SPAN_H(y) graph_conv_span((y)->attr.conv.kh, (y)->attr.conv.dilate)
+#define SPAN_W(y) graph_conv_span((y)->attr.conv.kw, (y)->attr.conv.dilate)
 
 static void verify_node(Verif *v)
 {
@@ -245,8 +247,8 @@ static void verify_node(Verif *v)
         if (w->shape[1] != x->shape[1] || w->shape[2] != y->attr.conv.kh || w->shape[3] != y->attr.conv.kw)
             vfail(v, "weight does not match input channels / kernel");
         s[0] = x->shape[0], s[1] = w->shape[0];
-        s[2] = pool_out(x->shape[2], y->attr.conv.kh, y->attr.conv.stride, y->attr.conv.pad);
-        s[3] = pool_out(x->shape[3], y->attr.conv.kw, y->attr.conv.stride, y->attr.conv.pad);
+        s[2] = pool_out(x->shape[2], SPAN_H(y), y->attr.conv.stride, y->attr.conv.pad);
+        s[3] = pool_out(x->shape[3], SPAN_W(y), y->attr.conv.stride, y->attr.conv.pad);
         want_shape(v, y, "output", 4, s);
         break;
     }
@@ -257,8 +259,8 @@ static void verify_node(Verif *v)
             break;
         if (dy->shape[1] != w->shape[0] || y->shape[1] != w->shape[1] || dy->shape[0] != y->shape[0])
             vfail(v, "dy, w and dx channels disagree");
-        if (pool_out(y->shape[2], y->attr.conv.kh, y->attr.conv.stride, y->attr.conv.pad) != dy->shape[2] ||
-            pool_out(y->shape[3], y->attr.conv.kw, y->attr.conv.stride, y->attr.conv.pad) != dy->shape[3])
+        if (pool_out(y->shape[2], SPAN_H(y), y->attr.conv.stride, y->attr.conv.pad) != dy->shape[2] ||
+            pool_out(y->shape[3], SPAN_W(y), y->attr.conv.stride, y->attr.conv.pad) != dy->shape[3])
             vfail(v, "dx spatial size does not give dy's");
         break;
     }
@@ -270,7 +272,8 @@ static void verify_node(Verif *v)
             break;
         s[0] = dy->shape[1], s[1] = x->shape[1], s[2] = y->attr.conv.kh, s[3] = y->attr.conv.kw;
         want_shape(v, y, "dw", 4, s);
-        if (pool_out(x->shape[2], y->attr.conv.kh, y->attr.conv.stride, y->attr.conv.pad) != dy->shape[2])
+        if (pool_out(x->shape[2], SPAN_H(y), y->attr.conv.stride, y->attr.conv.pad) != dy->shape[2] ||
+            pool_out(x->shape[3], SPAN_W(y), y->attr.conv.stride, y->attr.conv.pad) != dy->shape[3])
             vfail(v, "x and dy spatial sizes disagree");
         break;
     }
@@ -695,6 +698,8 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
         else
             dl_buf_printf(out, " k%dx%d", n->attr.conv.kh, n->attr.conv.kw);
         dl_buf_printf(out, " s%d p%d", n->attr.conv.stride, n->attr.conv.pad);
+        if (n->attr.conv.dilate)
+            dl_buf_printf(out, " d%d", n->attr.conv.dilate + 1);
         break;
     case OP_MAXPOOL:
     case OP_AVGPOOL:

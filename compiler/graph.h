@@ -65,7 +65,9 @@ typedef enum GInitKind {
 } GInitKind;
 
 typedef union GAttr {
-    struct { int kh, kw, stride, pad; } conv;     /* CONV2D, CONV2D_BWD_*, CONV_TRANSPOSE2D */
+    struct { int kh, kw, stride, pad, dilate; } conv; /* CONV2D, CONV2D_BWD_*, CONV_TRANSPOSE2D; dilate: the
+                                                     dilation minus 1 (oneDNN's convention, 0 = none), so a
+                                                     kernel of k spans graph_conv_span(k, dilate) pixels */
     struct { int size, stride, pad; } pool;       /* MAXPOOL, AVGPOOL and their _BWD */
     struct { int ta, tb; } mm;                    /* MATMUL */
     struct { int fh, fw, bilinear; } up;          /* UPSAMPLE, UPSAMPLE_BWD: integer factors per axis, >= 1;
@@ -137,6 +139,8 @@ Graph *graph_new(DlPool *pool, int batch);
 uint32_t graph_add(Graph *g, GOp op, const uint32_t *in, int nin,
                    const int64_t *shape, int ndim, GAttr attr, const char *name, DlSrcLoc loc);
 int64_t graph_numel(const GNode *n);
+/* The input pixels a kernel of k taps spans with dilation dilate + 1. */
+static inline int64_t graph_conv_span(int k, int dilate) { return (int64_t)(k - 1) * (dilate + 1) + 1; }
 /* A node name not yet used in g: base itself, else base<sep>2, base<sep>3, ...
  * (the first free one; pool-allocated).  Constant time per call on average,
  * however many nodes share the base. */

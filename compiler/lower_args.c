@@ -12,6 +12,7 @@ const char *lw_type_name(ArgType t)
     switch (t) {
     case AT_TENSOR: return "a tensor";
     case AT_INT: return "an integer";
+    case AT_INT2: return "an integer or [h, w]";
     case AT_NUM: return "a number";
     case AT_BOOL: return "true or false";
     case AT_STR: return "a string";

@@ -21,6 +21,7 @@
 typedef enum ArgType {
     AT_TENSOR, /* a tensor of the network (a layer's input) */
     AT_INT,    /* an integer */
+    AT_INT2,   /* an integer, or a pair [h, w] of integers (a layer's kernel) */
     AT_NUM,    /* a number */
     AT_BOOL,   /* true | false */
     AT_STR,    /* a string literal */

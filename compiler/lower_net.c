@@ -21,8 +21,9 @@ typedef struct Value {
     uint32_t node; /* V_TENSOR */
     double num;    /* V_NUM, V_BOOL */
     const char *str;
+    double num2;   /* V_NUM of an AT_INT2 argument: the second of [h, w] (num when one number) */
 } Value;
-static const Value VERR = {V_ERR, G_NONE, 0, NULL};
+static const Value VERR = {V_ERR, G_NONE, 0, NULL, 0};
 
 typedef struct Var {
     const char *name;
@@ -143,7 +144,9 @@ static double num(const LayerCall *c, int k)
     return c->given[k] ? c->a[k].num : layer_of(c)->spec[k].def;
 }
 
-static Value tensor(uint32_t i) { return (Value){V_TENSOR, i, 0, NULL}; }
+static Value tensor(uint32_t i) { return (Value){V_TENSOR, i, 0, NULL, 0}; }
+/* The second of an AT_INT2 argument's [h, w] (its default: the first's). */
+static double num2(const LayerCall *c, int k) { return c->given[k] ? c->a[k].num2 : layer_of(c)->spec[k].def; }
 
 static int want_dims(Net *N, const LayerCall *c, uint32_t x, int nd, const char *hint)
 {
@@ -182,24 +185,35 @@ static Value conv_layer(Net *N, const LayerCall *c, GOp op, const char *suffix, 
     return tensor(y);
 }
 
+static DlSrcLoc arg_loc(const LayerCall *c, int k);
+
+/* conv2d(x, channels, kernel = 3 | [kh, kw], stride, pad, bias, dilation):
+ * PyTorch's Conv2d; dilation d spaces the taps d pixels apart, so a kernel
+ * of k spans (k - 1) d + 1 input pixels (Yu & Koltun, ICLR 2016). */
 static Value l_conv2d(Net *N, const LayerCall *c)
 {
     uint32_t x = c->a[0].node;
     if (want_dims(N, c, x, 4, NULL) || positive(N, c, 1, 1) || positive(N, c, 2, 1) || positive(N, c, 3, 1) ||
-        positive(N, c, 4, 0))
+        positive(N, c, 4, 0) || positive(N, c, 6, 1))
         return VERR;
     const GNode *xn = node(N, x);
-    int O = (int)num(c, 1), k = (int)num(c, 2), s = (int)num(c, 3), p = (int)num(c, 4);
-    int64_t C = xn->shape[1], H = xn->shape[2], W = xn->shape[3];
-    int64_t OH = (H + 2 * p - k) / s + 1, OW = (W + 2 * p - k) / s + 1;
-    if (H + 2 * p < k || W + 2 * p < k) {
-        char b[96];
-        lw_error(N->L, c->call->loc, "conv2d kernel %d does not fit '%s' %s with pad %d", k, xn->name,
-                 lw_shape_str(xn, b, sizeof b), p);
+    int O = (int)num(c, 1), kh = (int)num(c, 2), kw = (int)num2(c, 2), s = (int)num(c, 3), p = (int)num(c, 4);
+    int d = (int)num(c, 6);
+    if (kw < 1 || kh > 1024 || kw > 1024 || d > 1024) {
+        lw_error(N->L, arg_loc(c, d > 1024 ? 6 : 2), "conv2d kernel %dx%d, dilation %d: each in 1..1024", kh, kw, d);
         return VERR;
     }
-    return conv_layer(N, c, OP_CONV2D, "conv", (int64_t[]){O, C, k, k}, (double)C * k * k,
-                      (int64_t[]){xn->shape[0], O, OH, OW}, (GAttr){.conv = {k, k, s, p}});
+    int64_t C = xn->shape[1], H = xn->shape[2], W = xn->shape[3];
+    int64_t eh = (int64_t)(kh - 1) * d + 1, ew = (int64_t)(kw - 1) * d + 1; /* the input span of the taps */
+    int64_t OH = (H + 2 * p - eh) / s + 1, OW = (W + 2 * p - ew) / s + 1;
+    if (H + 2 * p < eh || W + 2 * p < ew) {
+        char b[96];
+        lw_error(N->L, c->call->loc, "conv2d kernel %dx%d%s does not fit '%s' %s with pad %d", kh, kw,
+                 d > 1 ? " (dilated)" : "", xn->name, lw_shape_str(xn, b, sizeof b), p);
+        return VERR;
+    }
+    return conv_layer(N, c, OP_CONV2D, "conv", (int64_t[]){O, C, kh, kw}, (double)C * kh * kw,
+                      (int64_t[]){xn->shape[0], O, OH, OW}, (GAttr){.conv = {kh, kw, s, p, d - 1}});
 }
 
 /* PyTorch's ConvTranspose2d (output_padding 0): the weight is [Cin, Cout, k, k]
@@ -446,9 +460,9 @@ static Value l_softmax(Net *N, const LayerCall *c)
 
 static const Layer layers[] = {
     {"conv2d", l_conv2d,
-     {{"x", AT_TENSOR, 1, 0}, {"channels", AT_INT, 1, 0}, {"kernel", AT_INT, 0, 3}, {"stride", AT_INT, 0, 1},
-      {"pad", AT_INT, 0, 0}, {"bias", AT_BOOL, 0, 1}},
-     6},
+     {{"x", AT_TENSOR, 1, 0}, {"channels", AT_INT, 1, 0}, {"kernel", AT_INT2, 0, 3}, {"stride", AT_INT, 0, 1},
+      {"pad", AT_INT, 0, 0}, {"bias", AT_BOOL, 0, 1}, {"dilation", AT_INT, 0, 1}},
+     7},
     {"conv_transpose2d", l_conv_transpose2d,
      {{"x", AT_TENSOR, 1, 0}, {"channels", AT_INT, 1, 0}, {"kernel", AT_INT, 1, 0}, {"stride", AT_INT, 0, 1},
       {"pad", AT_INT, 0, 0}, {"bias", AT_BOOL, 0, 1}},
@@ -507,6 +521,7 @@ static int type_ok(const Value *v, ArgType t)
     switch (t) {
     case AT_TENSOR: return v->kind == V_TENSOR;
     case AT_INT: return v->kind == V_NUM && lw_is_int(v->num);
+    case AT_INT2: return v->kind == V_NUM && lw_is_int(v->num) && lw_is_int(v->num2);
     case AT_NUM: return v->kind == V_NUM;
     case AT_BOOL: return v->kind == V_BOOL;
     case AT_STR: return v->kind == V_STR;
@@ -528,12 +543,22 @@ static Value call_layer(Net *N, Scope *S, const AstExpr *e, const Layer *ly, con
         if (!slot[k])
             continue;
         const AstExpr *a = slot[k];
-        c.a[k] = eval(N, S, a, a->kind == EX_CALL ? join(N, path, a->name) : path);
+        if (ly->spec[k].type == AT_INT2 && a->kind == EX_LIST && a->nargs == 2) { /* [h, w] */
+            Value h = eval(N, S, a->args[0], path), w = eval(N, S, a->args[1], path);
+            c.a[k] = h.kind == V_ERR || w.kind == V_ERR ? VERR
+                   : h.kind != V_NUM || w.kind != V_NUM ? (Value){V_STR, G_NONE, 0, "", 0}
+                                                         : (Value){V_NUM, G_NONE, h.num, NULL, w.num};
+        } else {
+            c.a[k] = eval(N, S, a, a->kind == EX_CALL ? join(N, path, a->name) : path);
+            c.a[k].num2 = c.a[k].num;
+        }
         c.given[k] = 1;
         if (c.a[k].kind == V_ERR) {
             bad = 1;
-        } else if (c.a[k].kind == V_NUM && ly->spec[k].type == AT_INT && !lw_is_int(c.a[k].num)) {
-            lw_int_error(N->L, a->loc, ly->spec[k].name, ly->name, c.a[k].num); /* 2.5, 1e20 */
+        } else if (c.a[k].kind == V_NUM && (ly->spec[k].type == AT_INT || ly->spec[k].type == AT_INT2) &&
+                   (!lw_is_int(c.a[k].num) || !lw_is_int(c.a[k].num2))) {
+            lw_int_error(N->L, a->loc, ly->spec[k].name, ly->name,
+                         lw_is_int(c.a[k].num) ? c.a[k].num2 : c.a[k].num); /* 2.5, 1e20 */
             bad = 1;
         } else if (!type_ok(&c.a[k], ly->spec[k].type)) {
             lw_error(N->L, a->loc, "'%s' of %s must be %s, not %s", ly->spec[k].name, ly->name,
@@ -586,7 +611,7 @@ static Value binop(Net *N, const AstExpr *e, Value a, Value b, const char *path)
             lw_error(L, e->loc, "division by zero");
             return VERR;
         }
-        return (Value){V_NUM, G_NONE, r, NULL};
+        return (Value){V_NUM, G_NONE, r, NULL, r};
     }
     if (a.kind == V_TENSOR && b.kind == V_TENSOR && e->op == '+') {
         const GNode *x = node(N, a.node), *y = node(N, b.node);
@@ -634,9 +659,9 @@ static Value eval_at(Net *N, Scope *S, const AstExpr *e, const char *path)
     Lower *L = N->L;
     switch (e->kind) {
     case EX_NUM:
-        return (Value){V_NUM, G_NONE, e->num, NULL};
+        return (Value){V_NUM, G_NONE, e->num, NULL, e->num};
     case EX_STR:
-        return (Value){V_STR, G_NONE, 0, e->name};
+        return (Value){V_STR, G_NONE, 0, e->name, 0};
     case EX_IDENT: {
         Var *v = lookup(S, e->name);
         if (v) {
@@ -644,7 +669,7 @@ static Value eval_at(Net *N, Scope *S, const AstExpr *e, const char *path)
             return v->v;
         }
         if (!strcmp(e->name, "true") || !strcmp(e->name, "false"))
-            return (Value){V_BOOL, G_NONE, !strcmp(e->name, "true"), NULL};
+            return (Value){V_BOOL, G_NONE, !strcmp(e->name, "true"), NULL, 0};
         const AstExpr *pv = lw_param(L, e->name);
         if (pv) {
             if (N->param_chain >= LW_MAX_PARAM_CHAIN) {
@@ -688,7 +713,7 @@ static Value eval_at(Net *N, Scope *S, const AstExpr *e, const char *path)
     case EX_NEG: {
         Value a = eval(N, S, e->a, path);
         if (a.kind == V_NUM)
-            return (Value){V_NUM, G_NONE, -a.num, NULL};
+            return (Value){V_NUM, G_NONE, -a.num, NULL, -a.num};
         if (a.kind != V_ERR)
             lw_error(L, e->loc, "'-' applies to numbers only, not %s", value_desc(a.kind));
         return VERR;

@@ -221,8 +221,8 @@ static int lib_step(Builder *B, const Graph *g, uint32_t n, const int *tix, DlPl
             dl_error(B->diag, N->loc, "internal: %s on non-4-d tensors", graph_op_name[N->op]);
             return 1;
         }
-        int64_t geo[11] = {X->shape[0], X->shape[1], X->shape[2], X->shape[3], O, kh, kw,
-                           N->attr.conv.stride, N->attr.conv.pad, Y->shape[2], Y->shape[3]};
+        int64_t geo[12] = {X->shape[0], X->shape[1], X->shape[2], X->shape[3], O, kh, kw,
+                           N->attr.conv.stride, N->attr.conv.pad, Y->shape[2], Y->shape[3], N->attr.conv.dilate};
         memcpy(st->i, geo, sizeof geo);
     }
     for (int k = 0; k < 3; k++)

@@ -152,19 +152,21 @@ static dnnl_status_t conv_desc(dnnl_convolution_desc_t *cd, int kind, const int6
                                const dnnl_memory_desc_t *src, const dnnl_memory_desc_t *wei,
                                const dnnl_memory_desc_t *dst)
 {
-    int64_t s = g[7], p = g[8];
-    dnnl_dims_t strides = {s, s}, pl = {p, p};
-    dnnl_dims_t pr = {(g[9] - 1) * s + g[5] - g[2] - p, (g[10] - 1) * s + g[6] - g[3] - p};
+    int64_t s = g[7], p = g[8], d = g[11];
+    dnnl_dims_t strides = {s, s}, pl = {p, p}, dil = {d, d};
+    /* right padding: what the last output's window reaches past the input, the taps spanning (k-1)(d+1)+1 */
+    dnnl_dims_t pr = {(g[9] - 1) * s + (g[5] - 1) * (d + 1) + 1 - g[2] - p,
+                      (g[10] - 1) * s + (g[6] - 1) * (d + 1) + 1 - g[3] - p};
     switch (kind) {
     case 1:
-        return dnnl_convolution_forward_desc_init(cd, dnnl_forward_training, dnnl_convolution_direct,
-                                                  src, wei, NULL, dst, strides, pl, pr);
+        return dnnl_dilated_convolution_forward_desc_init(cd, dnnl_forward_training, dnnl_convolution_direct,
+                                                          src, wei, NULL, dst, strides, dil, pl, pr);
     case 2:
-        return dnnl_convolution_backward_data_desc_init(cd, dnnl_convolution_direct, src, wei, dst,
-                                                        strides, pl, pr);
+        return dnnl_dilated_convolution_backward_data_desc_init(cd, dnnl_convolution_direct, src, wei, dst,
+                                                                strides, dil, pl, pr);
     default:
-        return dnnl_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct, src, wei,
-                                                           NULL, dst, strides, pl, pr);
+        return dnnl_dilated_convolution_backward_weights_desc_init(cd, dnnl_convolution_direct, src, wei,
+                                                                   NULL, dst, strides, dil, pl, pr);
     }
 }
 
@@ -199,7 +201,7 @@ static const char *tag_name(const DlConv *c)
     return "nchw";
 }
 
-DlConv *dl_conv_create(DlLib *lib, int kind, const int64_t g[11], DlConvLayout layout, char **err)
+DlConv *dl_conv_create(DlLib *lib, int kind, const int64_t g[12], DlConvLayout layout, char **err)
 {
     DlConv *c = dl_xcalloc(1, sizeof *c);
     c->lib = lib;

@@ -43,10 +43,11 @@ void dl_lib_free(DlLib *lib);
 
 /* kind: 1 forward (args x, w, y), 2 backward data (dy, w, dx), 3 backward
  * weights (x, dy, dw), numbered as plan.h's DL_STEP_CONV_*.  geom: B,C,H,W,
- * O,kh,kw, stride,pad, OH,OW (plan.h DlPlanStep.i).  No bias; each call
+ * O,kh,kw, stride,pad, OH,OW, dilate (plan.h DlPlanStep.i; dilate is the
+ * dilation minus 1, oneDNN's convention).  No bias; each call
  * overwrites its output.  Returns NULL with *err ("conv 3x3 s1 p1 [64,3,64,64]:
  * oneDNN: unimplemented") on failure. */
-DlConv *dl_conv_create(DlLib *lib, int kind, const int64_t geom[11], DlConvLayout layout,
+DlConv *dl_conv_create(DlLib *lib, int kind, const int64_t geom[12], DlConvLayout layout,
                        char **err);
 /* Run one convolution on the three buffers, in the plan's argument order.
  * Returns 0, or -1 when oneDNN reports a failure (status in *status). */

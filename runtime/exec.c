@@ -158,7 +158,7 @@ static char *check_lib_step(const DlPlan *p, const DlPlanStep *s, int si, const 
         int64_t x = g[0] * g[1] * g[2] * g[3], w = g[4] * g[1] * g[5] * g[6], y = g[0] * g[4] * g[9] * g[10];
         int64_t byk[3][3] = {{x, w, y}, {y, w, x}, {x, y, w}};
         memcpy(want, byk[s->kind - DL_STEP_CONV_FWD], sizeof want);
-        if (g[7] <= 0 || g[8] < 0) want[0] = -1;
+        if (g[7] <= 0 || g[8] < 0 || g[11] < 0 || g[11] > 1024) want[0] = -1;
     }
     if (s->nargs != 3)
         return dl_xasprintf("program '%s' step %d '%s': %s takes 3 tensors, the plan gives %d", pname, si,

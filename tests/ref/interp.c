@@ -126,7 +126,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
 
         /* y[b,o,i,j] = sum_{c,u,v} x[b,c,i*s+u-p,j*s+v-p] * w[o,c,u,v] */
         case OP_CONV2D: {
-            int s = n->attr.conv.stride, p = n->attr.conv.pad;
+            int s = n->attr.conv.stride, p = n->attr.conv.pad, dl = n->attr.conv.dilate + 1;
             int64_t kh = n->attr.conv.kh, kw = n->attr.conv.kw;
             int64_t Bn = D[0], O = D[1], OH = D[2], OW = D[3], C = X[1], H = X[2], W = X[3];
             for (int64_t bb = 0; bb < Bn; bb++)
@@ -137,7 +137,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
                 for (int64_t cc = 0; cc < C; cc++)
                 for (int64_t u = 0; u < kh; u++)
                 for (int64_t v = 0; v < kw; v++) {
-                    int64_t h = oi * s + u - p, w = oj * s + v - p;
+                    int64_t h = oi * s + u * dl - p, w = oj * s + v * dl - p;
                     if (h < 0 || h >= H || w < 0 || w >= W) continue;
                     acc += a[((bb * C + cc) * H + h) * W + w] * b[((o * C + cc) * kh + u) * kw + v];
                 }
@@ -148,7 +148,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
         /* dx = conv2d^T(dy, w): dx[b,c,h,w] = sum over (o,i,j,u,v) with
          * i*s+u-p = h, j*s+v-p = w of dy[b,o,i,j] w[o,c,u,v]  (dy, w) */
         case OP_CONV2D_BWD_DATA: {
-            int s = n->attr.conv.stride, p = n->attr.conv.pad;
+            int s = n->attr.conv.stride, p = n->attr.conv.pad, dl = n->attr.conv.dilate + 1;
             int64_t kh = n->attr.conv.kh, kw = n->attr.conv.kw;
             int64_t Bn = D[0], C = D[1], H = D[2], W = D[3], O = X[1], OH = X[2], OW = X[3];
             memset(y, 0, (size_t)N * sizeof *y);
@@ -159,7 +159,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
             for (int64_t cc = 0; cc < C; cc++)
             for (int64_t u = 0; u < kh; u++)
             for (int64_t v = 0; v < kw; v++) {
-                int64_t h = oi * s + u - p, w = oj * s + v - p;
+                int64_t h = oi * s + u * dl - p, w = oj * s + v * dl - p;
                 if (h < 0 || h >= H || w < 0 || w >= W) continue;
                 y[((bb * C + cc) * H + h) * W + w] +=
                     a[((bb * O + o) * OH + oi) * OW + oj] * b[((o * C + cc) * kh + u) * kw + v];
@@ -168,7 +168,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
         }
         /* dw[o,c,u,v] = sum_{b,i,j} dy[b,o,i,j] x[b,c,i*s+u-p,j*s+v-p]  (x, dy) */
         case OP_CONV2D_BWD_FILTER: {
-            int s = n->attr.conv.stride, p = n->attr.conv.pad;
+            int s = n->attr.conv.stride, p = n->attr.conv.pad, dl = n->attr.conv.dilate + 1;
             int64_t O = D[0], C = D[1], kh = D[2], kw = D[3];
             int64_t Bn = X[0], H = X[2], W = X[3];
             int64_t OH = in1->shape[2], OW = in1->shape[3];
@@ -180,7 +180,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
                 for (int64_t bb = 0; bb < Bn; bb++)
                 for (int64_t oi = 0; oi < OH; oi++)
                 for (int64_t oj = 0; oj < OW; oj++) {
-                    int64_t h = oi * s + u - p, w = oj * s + v - p;
+                    int64_t h = oi * s + u * dl - p, w = oj * s + v * dl - p;
                     if (h < 0 || h >= H || w < 0 || w >= W) continue;
                     acc += b[((bb * O + o) * OH + oi) * OW + oj] * a[((bb * C + cc) * H + h) * W + w];
                 }

@@ -182,9 +182,9 @@ static int kx_run_lib(KExec *x, uint32_t i)
     int kind = n->op == OP_CONV2D ? 1 : n->op == OP_CONV2D_BWD_DATA || n->op == OP_CONV_TRANSPOSE2D ? 2 : 3;
     const GNode *xs = kind == 2 ? n : &x->g->nodes[n->in[0]];           /* [B,C,H,W] */
     const GNode *ys = kind == 1 ? n : &x->g->nodes[n->in[kind == 2 ? 0 : 1]]; /* [B,O,OH,OW] */
-    int64_t geom[11] = {xs->shape[0], xs->shape[1], xs->shape[2], xs->shape[3], ys->shape[1],
+    int64_t geom[12] = {xs->shape[0], xs->shape[1], xs->shape[2], xs->shape[3], ys->shape[1],
                         n->attr.conv.kh, n->attr.conv.kw, n->attr.conv.stride, n->attr.conv.pad,
-                        ys->shape[2], ys->shape[3]};
+                        ys->shape[2], ys->shape[3], n->attr.conv.dilate};
     /* one library instance per call: create, finalize, run (cpu_lib.h order) */
     char *err = NULL;
     DlLib *lib = dl_lib_new(1, &err);

@@ -28,7 +28,7 @@ static void fill(float *x, int64_t n, unsigned *seed)
 static void conv_case(int64_t B, int64_t C, int64_t H, int64_t O, int s, int p)
 {
     int64_t OH = (H + 2 * p - 3) / s + 1;
-    int64_t g[11] = {B, C, H, H, O, 3, 3, s, p, OH, OH};
+    int64_t g[12] = {B, C, H, H, O, 3, 3, s, p, OH, OH, 0};
     int64_t nx = B * C * H * H, nw = O * C * 9, ny = B * O * OH * OH;
     float *x = dl_xmalloc(sizeof(float) * (size_t)nx), *w = dl_xmalloc(sizeof(float) * (size_t)nw);
     float *dy = dl_xmalloc(sizeof(float) * (size_t)ny), *out = dl_xmalloc(sizeof(float) * (size_t)(nx + nw + ny));
@@ -103,7 +103,7 @@ static void test_conv_error(void **state)
 {
     char *err = NULL;
     DlLib *lib = dl_lib_new(1, &err);
-    int64_t g[11] = {1, 4, 8, 8, 4, 3, 3, 0, 1, 8, 8}; /* stride 0 */
+    int64_t g[12] = {1, 4, 8, 8, 4, 3, 3, 0, 1, 8, 8, 0}; /* stride 0 */
     assert_null(dl_conv_create(lib, 1, g, DL_CONV_PLAIN, &err));
     printf("%s\n", err);
     assert_non_null(strstr(err, "oneDNN"));

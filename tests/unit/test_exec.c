@@ -139,7 +139,7 @@ static void run_case(int stride, int pad, int first)
 {
     int64_t B = 2, C = 3, H = 9, W = 7, O = 4, K = 3;
     int64_t OH = (H + 2 * pad - K) / stride + 1, OW = (W + 2 * pad - K) / stride + 1;
-    int64_t g[11] = {B, C, H, W, O, K, K, stride, pad, OH, OW};
+    int64_t g[12] = {B, C, H, W, O, K, K, stride, pad, OH, OW, 0};
     int64_t M = 5, N = 6, KK = 7, NK = 40000;
     TPlan t;
     tplan_init(&t);
@@ -287,7 +287,7 @@ static void test_bad_geometry(void **state)
     tplan_init(&t);
     int x = add_tensor(&t, 10, DL_ROLE_TEMP, DL_AR_ACT), w = add_tensor(&t, 10, DL_ROLE_TEMP, DL_AR_ACT);
     int y = add_tensor(&t, 10, DL_ROLE_TEMP, DL_AR_ACT);
-    int64_t g[11] = {1, 1, 4, 4, 1, 3, 3, 1, 1, 4, 4};
+    int64_t g[12] = {1, 1, 4, 4, 1, 3, 3, 1, 1, 4, 4, 0};
     memcpy(add_step(&t, DL_STEP_CONV_FWD, x, w, y, "c1.conv")->i, g, sizeof g);
     char *err = NULL;
     DlExecOpts o = {.nthreads = 1};

@@ -338,6 +338,23 @@ static void test_conv2d_grad_s1_p1(void **st) { (void)st; conv_case(1, 1, "conv2
 static void test_conv2d_grad_s2_p0(void **st) { (void)st; conv_case(2, 0, "conv2d_grad_s2_p0"); }
 static void test_conv2d_grad_s2_p1(void **st) { (void)st; conv_case(2, 1, "conv2d_grad_s2_p1"); }
 
+/* A kh x kw kernel with dilation d (taps d pixels apart): the rules of
+ * conv2d_bwd_data and conv2d_bwd_filter carry the attribute through. */
+static void dilated_case(int kh, int kw, int s, int p, int d, const char *what)
+{
+    Net n = net_new(2, what);
+    uint32_t x = input_x(&n, GB_SH(2, 3, 7, 6));
+    int64_t eh = (int64_t)(kh - 1) * d + 1, ew = (int64_t)(kw - 1) * d + 1;
+    uint32_t w = gb_param(n.g, GB_SH(4, 3, kh, kw), "dconv.w");
+    uint32_t y = gb(n.g, OP_CONV2D, GB_IN(x, w), GB_SH(2, 4, (7 + 2 * p - eh) / s + 1, (6 + 2 * p - ew) / s + 1),
+                    (GAttr){.conv = {kh, kw, s, p, d - 1}}, "dconv");
+    head(&n, y, 7, 1);
+    run_and_free(&n, what);
+}
+static void test_conv2d_grad_dilated_k3_d2_p2(void **st) { (void)st; dilated_case(3, 3, 1, 2, 2, "conv2d_grad_dilated_k3_d2_p2"); }
+static void test_conv2d_grad_k2x3_s2_p1(void **st) { (void)st; dilated_case(2, 3, 2, 1, 1, "conv2d_grad_k2x3_s2_p1"); }
+static void test_conv2d_grad_k3x2_d3_s2(void **st) { (void)st; dilated_case(3, 2, 2, 1, 3, "conv2d_grad_k3x2_d3_s2"); }
+
 /* y = x W^T + b: dW = dy^T x, dx = dy W, db = sum_b dy. */
 static void test_linear_matmul_bias_grad(void **st)
 {
@@ -830,6 +847,9 @@ int main(void)
         cmocka_unit_test(test_concat_nchw_grad_is_slices),
         cmocka_unit_test(test_concat_vectors_grad_is_slices),
         cmocka_unit_test(test_per_pixel_kl_grad_with_void_pixels),
+        cmocka_unit_test(test_conv2d_grad_dilated_k3_d2_p2),
+        cmocka_unit_test(test_conv2d_grad_k2x3_s2_p1),
+        cmocka_unit_test(test_conv2d_grad_k3x2_d3_s2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
