@@ -83,6 +83,20 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The CUDA backend (docs/cuda.md).  The emulated device embeds the host
+# emulation header as a string; the real device is compiled against the
+# toolkit's headers (cuda.h, nvrtc.h, cublas_v2.h, cudnn.h) so that every
+# signature is checked, and opens the libraries with dlopen at run time (no
+# link against them: dldlrun runs where they are absent).
+CUDA_HOME ?= /usr/local/cuda
+$(B)/runtime/cuda_host_emu.inc: codegen/cuda_host_emu.h
+	@mkdir -p $(@D)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+$(B)/runtime/cuda_emu.o: $(B)/runtime/cuda_host_emu.inc
+$(B)/runtime/cuda_real.o: runtime/cuda_real.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -isystem $(CUDA_HOME)/include -c -o $@ $<
+
 # ---- tests ---------------------------------------------------------------
 # Unit-test binaries: tests/unit/test_<name>.c, each linked with what it needs.
 TEST_BINS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
