@@ -500,6 +500,7 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
                         "%d threads, kernels %s (%.1f s)\n",
                 L.d->ntrain, L.d->ntest, L.nb, L.tr.batch, L.d->ntrain - L.nb * L.tr.batch, dl_exec_threads(L.e),
                 j->cache_hit ? "from the cache" : "compiled", now() - tj);
+        if (o->device != DL_DEVICE_CPU) fprintf(stderr, "dldlrun: device: %s\n", dl_exec_device(L.e));
     }
     dl_exec_init_params(L.e, L.pos.seed);
     if (L.tr.data_stats >= 0) /* standardised features: the training split's mean and variance */
