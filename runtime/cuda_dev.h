@@ -124,6 +124,12 @@ DlCudaDev *dl_cuda_open(DlCudaKind kind, int nthreads, char **why);
 DlCudaDev *dl_cuda_emu_open(int nthreads, char **why);
 DlCudaDev *dl_cuda_real_open(char **why);
 
+/* Without a GPU (tests, CI): open NVRTC, cuBLAS and cuDNN and resolve every
+ * entry point cuda_real.c uses; with source, compile it for sm_<arch> (e.g.
+ * 80) to a cubin through the kernel cache exactly as loading a module does
+ * (*cubin_bytes, *hit: from the cache).  0, or -1 with *why. */
+int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, int *hit, char **why);
+
 /* ---- pure argument building (cuda_desc.c; unit-tested without a GPU) ---- */
 
 /* cuBLAS is column-major: a row-major y[M,N] = op(a) op(b) is computed as

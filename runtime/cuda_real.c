@@ -88,12 +88,14 @@ static const Sym SYMS[] = {CU_SYMS(SYM_CUDA) NVRTC_SYMS(SYM_NVRTC) CUBLAS_SYMS(S
 /* One row per library: the override variable, the files tried, what its absence means. */
 static const struct {
     const char *env, *what;
-    const char *files[4];
+    const char *files[5];
 } LIBS[NLIBS] = {
     {"DLDL_LIBCUDA", "the NVIDIA driver (no NVIDIA driver on this machine?)", {"libcuda.so.1", "libcuda.so"}},
-    {"DLDL_LIBNVRTC", "NVRTC (the CUDA toolkit)", {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so"}},
-    {"DLDL_LIBCUBLAS", "cuBLAS (the CUDA toolkit)", {"libcublas.so.13", "libcublas.so.12", "libcublas.so"}},
-    {"DLDL_LIBCUDNN", "cuDNN 9", {"libcudnn.so.9", "libcudnn.so"}},
+    {"DLDL_LIBNVRTC", "NVRTC (the CUDA toolkit)",
+     {"libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so", "/usr/local/cuda/lib64/libnvrtc.so"}},
+    {"DLDL_LIBCUBLAS", "cuBLAS (the CUDA toolkit)",
+     {"libcublas.so.13", "libcublas.so.12", "libcublas.so", "/usr/local/cuda/lib64/libcublas.so"}},
+    {"DLDL_LIBCUDNN", "cuDNN 9", {"libcudnn.so.9", "libcudnn.so", "/usr/local/cuda/lib64/libcudnn.so"}},
 };
 
 typedef struct Real {
@@ -121,13 +123,26 @@ static double now_s(void)
 
 /* ---- checked calls -------------------------------------------------------- */
 
+/* The driver's own words for rc; these rows when it has none (the toolkit's
+ * stub libcuda answers every call with CUDA_ERROR_STUB_LIBRARY and names
+ * nothing). */
+static const struct { CUresult rc; const char *name, *text; } CU_FALLBACK[] = {
+    {CUDA_ERROR_STUB_LIBRARY, "CUDA_ERROR_STUB_LIBRARY", "the CUDA toolkit's stub libcuda was loaded, not a driver"},
+    {CUDA_ERROR_NO_DEVICE, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
+    {CUDA_ERROR_SYSTEM_DRIVER_MISMATCH, "CUDA_ERROR_SYSTEM_DRIVER_MISMATCH", "the driver and its kernel module differ"},
+};
+
 static int cu_fail(const Real *r, CUresult rc, const char *call, int line, char **err)
 {
     const char *name = NULL, *text = NULL;
-    if (r->api.p_cuGetErrorName) r->api.p_cuGetErrorName(rc, &name);
-    if (r->api.p_cuGetErrorString) r->api.p_cuGetErrorString(rc, &text);
-    *err = dl_xasprintf("%s (%s:%d): %s: %s", call, __FILE__, line, name ? name : "CUDA error",
-                        text ? text : "unknown");
+    if (r->api.p_cuGetErrorName && r->api.p_cuGetErrorName(rc, &name) != CUDA_SUCCESS) name = NULL;
+    if (r->api.p_cuGetErrorString && r->api.p_cuGetErrorString(rc, &text) != CUDA_SUCCESS) text = NULL;
+    for (size_t i = 0; i < sizeof CU_FALLBACK / sizeof *CU_FALLBACK && !name; i++)
+        if (CU_FALLBACK[i].rc == rc) name = CU_FALLBACK[i].name, text = CU_FALLBACK[i].text;
+    if (name)
+        *err = dl_xasprintf("%s (%s:%d): %s: %s", call, __FILE__, line, name, text ? text : "");
+    else
+        *err = dl_xasprintf("%s (%s:%d): CUDA error %d", call, __FILE__, line, (int)rc);
     return -1;
 }
 #define CU(call, what) \
@@ -156,7 +171,7 @@ static int open_lib(Real *r, int l, char **why)
 {
     const char *over = getenv(LIBS[l].env);
     DlBuf tried = {0};
-    for (int i = 0; i < 4 && !r->lib[l]; i++) {
+    for (int i = 0; i < 5 && !r->lib[l]; i++) {
         const char *f = over && *over ? (i ? NULL : over) : LIBS[l].files[i];
         if (!f) break;
         r->lib[l] = dlopen(f, RTLD_NOW | RTLD_LOCAL);
@@ -164,13 +179,8 @@ static int open_lib(Real *r, int l, char **why)
     }
     if (!r->lib[l]) {
         const char *e = dlerror();
-        *why = dl_xasprintf("%s not found (tried %s%s): %s", LIBS[l].what, tried.s ? tried.s : "",
-                            over && *over ? ", from " : "", e ? e : "");
-        if (over && *over) { /* name the variable that chose the file */
-            char *w = dl_xasprintf("%s %s", *why, LIBS[l].env);
-            free(*why);
-            *why = w;
-        }
+        *why = dl_xasprintf("%s not found (tried %s%s%s): %s", LIBS[l].what, tried.s ? tried.s : "",
+                            over && *over ? ", named by " : "", over && *over ? LIBS[l].env : "", e ? e : "");
         dl_buf_free(&tried);
         return -1;
     }
@@ -378,30 +388,38 @@ static int nvrtc_build(void *ctx, const char *tmp, char **err)
 
 struct DlDevModule { CUmodule mod; };
 
-static int re_module_load(DlCudaDev *d, const char *source, const char *const *names, int n, DlDevModule **mp,
-                          DlDevKernel *kernels, int *cache_hit, double *compile_s, char **err)
+/* The plan's CUDA module as a cubin for sm_<arch>, from the kernel cache or
+ * compiled by NVRTC into it (key: source, options, NVRTC version, arch). */
+static int nvrtc_cubin(Real *r, const char *source, int arch_num, unsigned char **cubin, size_t *size, int *hit,
+                       double *secs, char **err)
 {
-    Real *r = R(d);
     int major = 0, minor = 0;
     nvrtcResult vr = r->api.p_nvrtcVersion(&major, &minor);
     if (vr != NVRTC_SUCCESS) return nvrtc_fail(r, vr, "nvrtcVersion", __LINE__, NULL, err);
     char arch[32];
-    snprintf(arch, sizeof arch, "-arch=sm_%d", r->arch);
+    snprintf(arch, sizeof arch, "-arch=sm_%d", arch_num);
     const char *opts[] = {arch, "-default-device", "--std=c++17"};
     DlBuf key = {0};
     dl_buf_put(&key, source, strlen(source));
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) dl_buf_printf(&key, "\n%s", opts[i]);
     dl_buf_printf(&key, "\nnvrtc %d.%d\n", major, minor);
-    char *name = dl_xasprintf("%016llx.cubin", (unsigned long long)XXH3_64bits(key.s, key.n));
+    char *name = dl_xasprintf("%016llx.sm_%d.cubin", (unsigned long long)XXH3_64bits(key.s, key.n), arch_num);
     dl_buf_free(&key);
     NvrtcJob job = {r, source, opts, (int)(sizeof opts / sizeof *opts)};
+    double t0 = now_s();
+    int rc = dl_cache_fetch(name, nvrtc_build, &job, cubin, size, hit, err);
+    free(name);
+    *secs = rc == 0 && !*hit ? now_s() - t0 : 0;
+    return rc;
+}
+
+static int re_module_load(DlCudaDev *d, const char *source, const char *const *names, int n, DlDevModule **mp,
+                          DlDevKernel *kernels, int *cache_hit, double *compile_s, char **err)
+{
+    Real *r = R(d);
     unsigned char *cubin = NULL;
     size_t size = 0;
-    double t0 = now_s();
-    int rc = dl_cache_fetch(name, nvrtc_build, &job, &cubin, &size, cache_hit, err);
-    free(name);
-    if (rc != 0) return -1;
-    *compile_s = *cache_hit ? 0 : now_s() - t0;
+    if (nvrtc_cubin(r, source, r->arch, &cubin, &size, cache_hit, compile_s, err) != 0) return -1;
     DlDevModule *m = dl_xcalloc(1, sizeof *m);
     CUresult cr = r->api.p_cuModuleLoadData(&m->mod, cubin);
     free(cubin);
@@ -615,6 +633,27 @@ static void re_close(DlCudaDev *d)
         if (r->lib[l]) dlclose(r->lib[l]);
     free(r);
     free(d);
+}
+
+int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, int *hit, char **why)
+{
+    Real *r = dl_xcalloc(1, sizeof *r);
+    int rc = 0;
+    for (int l = LIB_NVRTC; l < NLIBS && rc == 0; l++) rc = open_lib(r, l, why);
+    if (rc == 0 && source) {
+        unsigned char *cubin = NULL;
+        double secs;
+        rc = nvrtc_cubin(r, source, arch, &cubin, cubin_bytes, hit, &secs, why);
+        if (rc == 0 && (*cubin_bytes < 4 || memcmp(cubin, "\177ELF", 4) != 0)) {
+            *why = dl_xasprintf("NVRTC's cubin for sm_%d is not an ELF object", arch);
+            rc = -1;
+        }
+        free(cubin);
+    }
+    for (int l = NLIBS - 1; l >= 0; l--)
+        if (r->lib[l]) dlclose(r->lib[l]);
+    free(r);
+    return rc;
 }
 
 DlCudaDev *dl_cuda_real_open(char **why)

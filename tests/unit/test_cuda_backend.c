@@ -170,7 +170,23 @@ static void test_real_open_errors(void **state)
     assert_null(dl_cuda_real_open(&why));
     assert_non_null(strstr(why, "lacks cuInit"));
     free(why);
+    /* the toolkit's stub driver: every entry point resolves, cuInit fails and says why */
+    const char *stub = "/usr/local/cuda/lib64/stubs/libcuda.so";
+    if (access(stub, R_OK) == 0) {
+        setenv("DLDL_LIBCUDA", stub, 1);
+        assert_null(dl_cuda_real_open(&why));
+        assert_non_null(strstr(why, "cuInit (runtime/cuda_real.c:"));
+        assert_non_null(strstr(why, "CUDA_ERROR_STUB_LIBRARY"));
+        free(why);
+    } else {
+        printf("SKIPPED: the stub driver check (no %s)\n", stub);
+    }
     unsetenv("DLDL_LIBCUDA");
+    setenv("DLDL_LIBCUDNN", "/nonexistent/libcudnn.so.9", 1);
+    assert_int_equal(dl_cuda_real_selfcheck(NULL, 80, NULL, NULL, &why), -1);
+    assert_non_null(strstr(why, "cuDNN 9 not found (tried /nonexistent/libcudnn.so.9, named by DLDL_LIBCUDNN)"));
+    free(why);
+    unsetenv("DLDL_LIBCUDNN");
     /* this machine: no GPU is expected; whatever the reason, it is one line naming a library or a call */
     DlCudaDev *d = dl_cuda_real_open(&why);
     if (d) d->close(d);
@@ -178,6 +194,44 @@ static void test_real_open_errors(void **state)
         assert_null(strchr(why, '\n'));
         free(why);
     }
+}
+
+/* ---- NVRTC, cuBLAS and cuDNN without a GPU --------------------------------------- */
+
+/* Every entry point of the toolkit libraries resolves, and the age spec's CUDA
+ * module compiles to a cubin for sm_80 through the kernel cache
+ * (a second compile is a cache hit). */
+static void test_real_libs_and_cubin(void **state)
+{
+    char *why = NULL;
+    if (dl_cuda_real_selfcheck(NULL, 0, NULL, NULL, &why) != 0) fail_msg("%s", why);
+    char dir[] = "/tmp/dldl_test_cubin_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const char *old = getenv("DLDL_CACHE");
+    char *keep = old ? dl_xstrdup(old) : NULL;
+    setenv("DLDL_CACHE", dir, 1); /* a cold cache: NVRTC compiles */
+    char *cuda = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&cuda, &len);
+    CompileOptions o = {.spec = "specs/age.dldl", .emit = EMIT_CUDA};
+    assert_int_equal(compile_run(&o, mem, stderr), 0);
+    fclose(mem);
+    struct { char *s; } text = {cuda};
+    /* sm_80 (tests/run.sh's ptx section compiles every spec for compute_80 and compute_90) */
+    size_t n = 0;
+    int hit = -1;
+    if (dl_cuda_real_selfcheck(text.s, 80, &n, &hit, &why) != 0) fail_msg("sm_80: %s", why);
+    assert_int_equal(hit, 0);
+    assert_true(n > 1000);
+    assert_int_equal(dl_cuda_real_selfcheck(text.s, 80, &n, &hit, &why), 0);
+    assert_int_equal(hit, 1);
+    free(cuda);
+    if (keep) setenv("DLDL_CACHE", keep, 1);
+    else unsetenv("DLDL_CACHE");
+    free(keep);
+    char *rm = dl_xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    free(rm);
 }
 
 /* ---- the emulated device's guards and graphs --------------------------------------- */
@@ -389,6 +443,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gemm_args),       cmocka_unit_test(test_conv_desc),
         cmocka_unit_test(test_launch_shape),    cmocka_unit_test(test_real_open_errors),
+        cmocka_unit_test(test_real_libs_and_cubin),
         cmocka_unit_test(test_emu_guards),      cmocka_unit_test(test_specs_match_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
