@@ -152,6 +152,18 @@ test-asan: asan-build
 # The old name.
 asan: test-asan
 
+# On a machine with an NVIDIA GPU (docs/cuda.md): every spec's training steps
+# and evaluation on the GPU against the CPU backend, then the age spec trained
+# for one epoch on both.  bench-gpu: dldl against PyTorch eager and
+# torch.compile on the GPU, bench/results/gpu.md.  Neither has run yet: no GPU
+# was at hand when they were written.
+test-gpu: all $(B)/tests/test_cuda_backend
+	DLDL_TEST_DEVICE=cuda $(B)/tests/test_cuda_backend
+	sh tests/gpu/test_gpu.sh
+
+bench-gpu: all
+	sh bench/gpu.sh
+
 # Ten-fold cross-validation of every LDL spec on the real files: bench/results/ldl.md.
 bench-ldl: all
 	sh bench/ldl.sh
@@ -164,7 +176,7 @@ bench-voc: all
 clean:
 	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc test-gpu bench-gpu
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang) ------------------------------------------------------
