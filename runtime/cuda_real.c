@@ -166,6 +166,20 @@ static int cu_fail(const Real *r, CUresult rc, const char *call, int line, char 
 
 /* ---- opening ---------------------------------------------------------------- */
 
+/* dlopen(file), once per process: the libraries are never closed (cuDNN,
+ * cuBLAS and NVRTC carry their own static C++ runtimes, whose allocations an
+ * unload would strand), so a second device or self-check reuses them. */
+static void *open_once(const char *file)
+{
+    static struct { char *file; void *h; } seen[16];
+    static int n;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(seen[i].file, file)) return seen[i].h;
+    void *h = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (h && n < 16) seen[n].file = dl_xstrdup(file), seen[n++].h = h;
+    return h;
+}
+
 /* Open library l and resolve its rows.  0, or -1 with *why. */
 static int open_lib(Real *r, int l, char **why)
 {
@@ -174,7 +188,7 @@ static int open_lib(Real *r, int l, char **why)
     for (int i = 0; i < 5 && !r->lib[l]; i++) {
         const char *f = over && *over ? (i ? NULL : over) : LIBS[l].files[i];
         if (!f) break;
-        r->lib[l] = dlopen(f, RTLD_NOW | RTLD_LOCAL);
+        r->lib[l] = open_once(f);
         if (!r->lib[l]) dl_buf_printf(&tried, "%s%s", tried.n ? ", " : "", f);
     }
     if (!r->lib[l]) {
@@ -629,9 +643,7 @@ static void re_close(DlCudaDev *d)
     for (int s = 0; s < DL_CUDA_NSTREAMS; s++)
         if (r->stream[s]) r->api.p_cuStreamDestroy(r->stream[s]);
     if (r->ctx) r->api.p_cuDevicePrimaryCtxRelease(r->dev);
-    for (int l = NLIBS - 1; l >= 0; l--)
-        if (r->lib[l]) dlclose(r->lib[l]);
-    free(r);
+    free(r); /* the libraries stay loaded (open_once) */
     free(d);
 }
 
@@ -650,8 +662,6 @@ int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, in
         }
         free(cubin);
     }
-    for (int l = NLIBS - 1; l >= 0; l--)
-        if (r->lib[l]) dlclose(r->lib[l]);
     free(r);
     return rc;
 }
