@@ -123,6 +123,11 @@ struct DlCudaDev {
 DlCudaDev *dl_cuda_open(DlCudaKind kind, int nthreads, char **why);
 DlCudaDev *dl_cuda_emu_open(int nthreads, char **why);
 DlCudaDev *dl_cuda_real_open(char **why);
+/* Whether dl_cuda_real_open would find a usable GPU: the driver, device 0 and
+ * its compute capability, every library entry point; no context is created
+ * (dldlrun's --device cuda and auto ask before loading any data).  0 with
+ * *info filled (info may be NULL), or -1 with *why as dl_cuda_open's. */
+int dl_cuda_real_probe(DlCudaInfo *info, char **why);
 
 /* Without a GPU (tests, CI): open NVRTC, cuBLAS and cuDNN and resolve every
  * entry point cuda_real.c uses; with source, compile it for sm_<arch> (e.g.

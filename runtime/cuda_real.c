@@ -212,7 +212,8 @@ static int open_lib(Real *r, int l, char **why)
     return 0;
 }
 
-static int open_device(Real *r, DlCudaInfo *info, char **err)
+/* Device 0 and what it is; refused under compute capability DL_CUDA_MIN_CC. */
+static int query_device(Real *r, DlCudaInfo *info, char **err)
 {
     int n = 0, major = 0, minor = 0;
     size_t mem = 0;
@@ -236,9 +237,16 @@ static int open_device(Real *r, DlCudaInfo *info, char **err)
                             minor, DL_CUDA_MIN_CC / 10, DL_CUDA_MIN_CC % 10);
         return -1;
     }
+    return 0;
+}
+
+/* Its primary context, current on this thread, and the two streams. */
+static int open_context(Real *r, char **err)
+{
     CU(r->api.p_cuDevicePrimaryCtxRetain(&r->ctx, r->dev), "cuDevicePrimaryCtxRetain");
     CU(r->api.p_cuCtxSetCurrent(r->ctx), "cuCtxSetCurrent");
-    for (int s = 0; s < DL_CUDA_NSTREAMS; s++) CU(r->api.p_cuStreamCreate(&r->stream[s], CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+    for (int s = 0; s < DL_CUDA_NSTREAMS; s++)
+        CU(r->api.p_cuStreamCreate(&r->stream[s], CU_STREAM_NON_BLOCKING), "cuStreamCreate");
     return 0;
 }
 
@@ -647,6 +655,25 @@ static void re_close(DlCudaDev *d)
     free(d);
 }
 
+/* The driver, device 0 and the toolkit libraries (every entry point), without
+ * a context: what dl_cuda_real_probe and dl_cuda_real_open both check. */
+static int probe(Real *r, DlCudaInfo *info, char **why)
+{
+    if (open_lib(r, LIB_CUDA, why) != 0 || query_device(r, info, why) != 0) return -1;
+    for (int l = LIB_NVRTC; l < NLIBS; l++)
+        if (open_lib(r, l, why) != 0) return -1;
+    return 0;
+}
+
+int dl_cuda_real_probe(DlCudaInfo *info, char **why)
+{
+    Real *r = dl_xcalloc(1, sizeof *r);
+    DlCudaInfo scratch;
+    int rc = probe(r, info ? info : &scratch, why);
+    free(r); /* the libraries stay loaded (open_once): opening the device after this is cheap */
+    return rc;
+}
+
 int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, int *hit, char **why)
 {
     Real *r = dl_xcalloc(1, sizeof *r);
@@ -682,10 +709,7 @@ DlCudaDev *dl_cuda_real_open(char **why)
         .gemm = re_gemm, .lib_ready = re_lib_ready, .close = re_close,
     };
     /* the driver and the device first: "no GPU" is the common reason */
-    if (open_lib(r, LIB_CUDA, why) != 0 || open_device(r, &d->info, why) != 0) goto fail;
-    for (int l = LIB_NVRTC; l < NLIBS; l++)
-        if (open_lib(r, l, why) != 0) goto fail;
-    if (open_libs(r, why) != 0) goto fail;
+    if (probe(r, &d->info, why) != 0 || open_context(r, why) != 0 || open_libs(r, why) != 0) goto fail;
     return d;
 fail:
     re_close(d);

@@ -165,18 +165,9 @@ static int dldlrun(int argc, char **argv, char **images)
         fprintf(stderr, "%s", USAGE);
         return 2;
     }
-    if (!strcmp(device, "auto")) { /* a usable GPU, else the CPU, saying why */
-        char *why = NULL;
-        DlCudaDev *d = dl_cuda_open(DL_CUDA_REAL, 1, &why);
-        o.device = d ? DL_DEVICE_CUDA : DL_DEVICE_CPU;
-        if (d) d->close(d);
-        else if (!o.quiet) fprintf(stderr, "dldlrun: --device auto: running on the CPU: %s\n", why);
-        free(why);
-    } else {
-        int dev = dl_enum_lookup(dl_device_name, DL_DEVICE_COUNT, device);
-        if (dev < 0) return usage_error("unknown device '%s' (cpu, cuda, cuda-emu or auto)%s", device, "");
-        o.device = (DlDevice)dev;
-    }
+    int dev = !strcmp(device, "auto") ? DL_DEVICE_CUDA : dl_enum_lookup(dl_device_name, DL_DEVICE_COUNT, device);
+    if (dev < 0) return usage_error("unknown device '%s' (cpu, cuda, cuda-emu or auto)%s", device, "");
+    o.device = (DlDevice)dev;
     if (!strcmp(mode, "--train") && o.resume && o.weights)
         return usage_error("--weights and --resume cannot be combined: --resume continues a run from its "
                            "checkpoint, which holds the weights already; --weights starts a new run from a file's "
@@ -189,6 +180,17 @@ static int dldlrun(int argc, char **argv, char **images)
     if (!strcmp(mode, "--predict") && o.nimages == 0) return usage_error("--predict needs at least one IMAGE%s%s", "", "");
     if (strcmp(mode, "--predict") && o.nimages > 0)
         return usage_error("unexpected argument '%s'%s", o.images[0], "");
+    if (o.device == DL_DEVICE_CUDA) { /* a usable GPU? asked before any data is loaded */
+        char *why = NULL;
+        if (dl_cuda_real_probe(NULL, &why) != 0) {
+            int fatal = strcmp(device, "auto") != 0;
+            if (fatal) fprintf(stderr, "dldlrun: --device cuda: %s\n", why);
+            else if (!o.quiet) fprintf(stderr, "dldlrun: --device auto: running on the CPU: %s\n", why);
+            free(why);
+            if (fatal) return 1;
+            o.device = DL_DEVICE_CPU;
+        }
+    }
     char *err = NULL;
     DlPlan *p = dl_plan_read(o.plan_path, &err);
     if (!p) {

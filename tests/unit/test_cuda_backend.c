@@ -17,6 +17,7 @@
  *   its allocation are refused; dereferencing a device address on the host
  *   faults; a captured graph replays its operations and a sync inside a
  *   capture is refused;
+ * - a step kind with no CUDA implementation is refused at load, named;
  * - every spec in specs/, its batch set to 2: two training steps and an
  *   evaluation through the CUDA backend on the emulated device against the
  *   CPU backend, on the same synthetic inputs and initial weights: every
@@ -184,6 +185,9 @@ static void test_real_open_errors(void **state)
         setenv("DLDL_LIBCUDA", stub, 1);
         assert_null(dl_cuda_real_open(&why));
         assert_non_null(strstr(why, "cuInit (runtime/cuda_real.c:"));
+        assert_non_null(strstr(why, "CUDA_ERROR_STUB_LIBRARY"));
+        free(why);
+        assert_int_equal(dl_cuda_real_probe(NULL, &why), -1); /* dldlrun's early question: the same answer */
         assert_non_null(strstr(why, "CUDA_ERROR_STUB_LIBRARY"));
         free(why);
     } else {
@@ -388,6 +392,29 @@ static double compare(const char *what, const float *got, const float *want, int
     return worst;
 }
 
+/* A step kind the backend cannot run (here: the first kind past the plan's
+ * table, as a collective step would be) is refused at load, named. */
+static void test_unknown_step_refused(void **state)
+{
+    char dir[] = "/tmp/dldl_test_cuda_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    DlPlan *p = small_plan("specs/ldl_maxent.dldl", dir);
+    int tr = dl_plan_find_program(p, "train");
+    DlPlanStep *s = &p->programs[tr].steps[p->programs[tr].nsteps - 1];
+    s->kind = DL_STEP_COUNT;
+    DlExecOpts o = {.nthreads = 1, .device = DL_DEVICE_CUDA_EMU};
+    char *err = NULL;
+    assert_null(dl_exec_load(p, &o, &err));
+    char *want = dl_xasprintf("program 'train' step %d '%s': step kind %d has no CUDA implementation",
+                              p->programs[tr].nsteps - 1, s->label ? s->label : "", DL_STEP_COUNT);
+    if (!strstr(err, want)) fail_msg("got: %s\nwanted: %s", err, want);
+    free(want), free(err);
+    dl_plan_free(p);
+    char *rm = dl_xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+}
+
 static void test_specs_match_cpu(void **state)
 {
     char dir[] = "/tmp/dldl_test_cuda_XXXXXX";
@@ -458,7 +485,8 @@ int main(void)
         cmocka_unit_test(test_gemm_args),       cmocka_unit_test(test_conv_desc),
         cmocka_unit_test(test_launch_shape),    cmocka_unit_test(test_real_open_errors),
         cmocka_unit_test(test_real_libs_and_cubin),
-        cmocka_unit_test(test_emu_guards),      cmocka_unit_test(test_specs_match_cpu),
+        cmocka_unit_test(test_emu_guards),      cmocka_unit_test(test_unknown_step_refused),
+        cmocka_unit_test(test_specs_match_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
