@@ -49,6 +49,8 @@ struct DlCudaExec {
     DlDevEvent *inputs_ready;
     CProg *prog;
     DlCudaExecOpts o;
+    float *scan;             /* debug >= 2: pinned host copy of one step argument */
+    int64_t scan_n;
     int cache_hit;
     double compile_s;
 };
@@ -211,6 +213,16 @@ DlCudaExec *dl_cuda_exec_load(const DlPlan *p, DlCudaDev *dev, float *const host
     if (dev->lib_ready(dev, err) != 0) goto fail;
     if (x->ws_bytes && dev->mem_alloc(dev, x->ws_bytes, &x->ws, err) != 0) goto fail;
     if (dev->event_new(dev, &x->inputs_ready, err) != 0) goto fail;
+    if (o->debug >= 2) { /* the largest tensor, for the per-step scan */
+        for (int t = 0; t < p->ntensors; t++)
+            if (p->tensors[t].numel > x->scan_n) x->scan_n = p->tensors[t].numel;
+        x->scan = dl_xcalloc((size_t)(x->scan_n ? x->scan_n : 1), sizeof *x->scan);
+        if (dev->host_register(dev, x->scan, (size_t)(x->scan_n ? x->scan_n : 1) * sizeof *x->scan, err) != 0) {
+            free(x->scan);
+            x->scan = NULL;
+            goto fail;
+        }
+    }
     free(tab);
     kir_module_free(&km);
     return x;
@@ -238,6 +250,8 @@ void dl_cuda_exec_free(DlCudaExec *x)
     }
     free(x->prog);
     if (x->inputs_ready) d->event_free(d, x->inputs_ready);
+    if (x->scan) d->host_unregister(d, x->scan);
+    free(x->scan);
     d->module_unload(d, x->mod);
     free(x->kernels);
     for (int a = 0; a < DL_AR_COUNT; a++) {
@@ -271,12 +285,52 @@ static int issue(DlCudaExec *x, const CStep *c, int si, char **err)
     return -1;
 }
 
+/* DLDL_DEBUG=2: which arguments of step c are all finite (bit k = argument
+ * k), each brought back whole; -1 (all bits) with *err on a device error. */
+static unsigned finite_mask(DlCudaExec *x, const CStep *c, char **err)
+{
+    DlCudaDev *d = x->dev;
+    const DlPlanStep *s = c->src;
+    unsigned m = 0;
+    for (int k = 0; k < s->nargs; k++) {
+        int64_t n = x->plan->tensors[s->args[k]].numel;
+        if (d->copy_d2h(d, x->scan, dptr(x, s->args[k]), (size_t)n * 4, DL_CUDA_COMPUTE, err) != 0 ||
+            d->stream_sync(d, DL_CUDA_COMPUTE, err) != 0)
+            return ~0u;
+        if (dl_all_finite(x->scan, n)) m |= 1u << k;
+    }
+    return m;
+}
+
+/* The exec.c message for the step that produced (or was given) a non-finite value. */
+static char *scan_step(const DlCudaExec *x, const CStep *c, int si, unsigned before, unsigned after)
+{
+    const DlPlanStep *s = c->src;
+    unsigned all = (1u << s->nargs) - 1;
+    if (after == all) return NULL;
+    int k = 0, produced = (before & ~after) != 0;
+    while (!((produced ? before & ~after : ~after & all) >> k & 1)) k++;
+    const char *name = x->plan->tensors[s->args[k]].name;
+    return dl_xasprintf("step %d '%s'%s%s %s a non-finite value %s its argument %d (tensor '%s') on %s%s", si,
+                        s->label ? s->label : "", s->kind == DL_STEP_KERNEL ? " kernel " : "",
+                        s->kind == DL_STEP_KERNEL ? x->plan->kernels[s->kernel].name : "",
+                        produced ? "wrote" : "was given", produced ? "to" : "in", k, name && *name ? name : "(temporary)",
+                        x->dev->info.name,
+                        produced ? "" : ", which no earlier step of this run produced (an input, parameter or state)");
+}
+
 static int issue_all(DlCudaExec *x, CProg *cp, int timed, char **err)
 {
     DlCudaDev *d = x->dev;
     if (timed && d->event_record(d, cp->ev[0], DL_CUDA_COMPUTE, err) != 0) return -1;
     for (int si = 0; si < cp->n; si++) {
+        unsigned before = 0;
+        if (x->scan && (before = finite_mask(x, &cp->steps[si], err)) == ~0u) return -1;
         if (issue(x, &cp->steps[si], si, err) != 0) return -1;
+        if (x->scan) {
+            unsigned after = finite_mask(x, &cp->steps[si], err);
+            if (after == ~0u || (*err = scan_step(x, &cp->steps[si], si, before, after))) return -1;
+        }
         if (timed && d->event_record(d, cp->ev[si + 1], DL_CUDA_COMPUTE, err) != 0) return -1;
     }
     return 0;
@@ -303,7 +357,7 @@ int dl_cuda_exec_run(DlCudaExec *x, int prog, char **err)
         return -1;
     if (cp->graph) {
         if (d->graph_launch(d, cp->graph, DL_CUDA_COMPUTE, err) != 0) return -1;
-    } else if (x->o.graphs && !x->o.profile && cp->runs >= 1) { /* the first run warmed the libraries up */
+    } else if (x->o.graphs && !x->o.profile && !x->scan && cp->runs >= 1) { /* the first run warmed the libraries up */
         if (d->graph_begin(d, DL_CUDA_COMPUTE, err) != 0) return -1;
         int rc = issue_all(x, cp, 0, err);
         char *why = NULL;

@@ -18,7 +18,8 @@
  * back on request (checkpoints, initialisation) and the next run sends it
  * again.  From its second run on, each program is captured once as a graph
  * and replayed (not with --profile, which times every step with events, nor
- * with DLDL_CUDA_GRAPH=0).
+ * with DLDL_CUDA_GRAPH=0 or DLDL_DEBUG=2, which scans every step's arguments
+ * for non-finite values as the CPU executor does).
  */
 #ifndef DL_CUDA_EXEC_H
 #define DL_CUDA_EXEC_H
@@ -31,6 +32,7 @@
 typedef struct DlCudaExecOpts {
     int profile;   /* time every step with events (no graph) */
     int graphs;    /* 1: capture each program after its first run and replay it */
+    int debug;     /* 2: after every step bring its arguments back and check them for NaN/Inf (no graph) */
 } DlCudaExecOpts;
 
 typedef struct DlCudaExec DlCudaExec;

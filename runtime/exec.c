@@ -275,14 +275,12 @@ static DlExec *load_cuda(DlExec *e, const DlExecOpts *o, char **err)
         return NULL;
     }
     const char *g = getenv("DLDL_CUDA_GRAPH");
-    DlCudaExecOpts co = {.profile = o->profile, .graphs = !(g && !strcmp(g, "0"))};
+    DlCudaExecOpts co = {.profile = o->profile, .graphs = !(g && !strcmp(g, "0")), .debug = o->debug};
     if (!(e->cuda = dl_cuda_exec_load(e->plan, dev, e->arena, &co, err))) {
         dl_exec_free(e);
         return NULL;
     }
     dl_cuda_exec_info(e->cuda, &e->jit.cache_hit, &e->jit.compile_s);
-    if (o->debug >= 2)
-        fprintf(stderr, "dldlrun: DLDL_DEBUG=2's per-step NaN scan runs on the CPU backend only (--device cpu)\n");
     return e;
 }
 

@@ -18,6 +18,7 @@
  *   faults; a captured graph replays its operations and a sync inside a
  *   capture is refused;
  * - a step kind with no CUDA implementation is refused at load, named;
+ *   DLDL_DEBUG=2's per-step scan names the same step as the CPU's;
  * - every spec in specs/, its batch set to 2: two training steps and an
  *   evaluation through the CUDA backend on the emulated device against the
  *   CPU backend, on the same synthetic inputs and initial weights: every
@@ -415,6 +416,44 @@ static void test_unknown_step_refused(void **state)
     free(rm);
 }
 
+/* DLDL_DEBUG=2 on the CUDA backend names the same step as the CPU's scan when
+ * inputs near FLT_MAX overflow (every step's arguments brought back). */
+static void test_debug_scan(void **state)
+{
+    char dir[] = "/tmp/dldl_test_cuda_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    DlPlan *p = small_plan("specs/ldl_mlp.dldl", dir);
+    int tr = dl_plan_find_program(p, "train");
+    char *msg[2] = {NULL, NULL};
+    for (int g = 0; g < 2; g++) {
+        DlExecOpts o = {.nthreads = 1, .debug = 2, .layout = DL_CONV_PLAIN,
+                        .device = g ? DL_DEVICE_CUDA_EMU : DL_DEVICE_CPU};
+        char *err = NULL;
+        DlExec *e = dl_exec_load(p, &o, &err);
+        if (!e) fail_msg("%s", err);
+        dl_exec_init_params(e, 1);
+        feed(e, p, tr, 0);
+        for (int t = 0; t < p->ntensors; t++)
+            if (p->tensors[t].role == DL_ROLE_INPUT) {
+                float *v = dl_exec_tensor(e, t);
+                for (int64_t i = 0; i < p->tensors[t].numel; i++) v[i] = 3e38f;
+            }
+        assert_int_equal(dl_exec_run(e, tr, &msg[g]), -1);
+        dl_exec_free(e);
+    }
+    const char *q = strchr(msg[0], '\''); /* "step N 'label'" */
+    q = q ? strchr(q + 1, '\'') : NULL;
+    assert_non_null(q);
+    if (strncmp(msg[0], msg[1], (size_t)(q - msg[0] + 1)) != 0 || !strstr(msg[1], "non-finite"))
+        fail_msg("CPU: %s\nemulated CUDA: %s", msg[0], msg[1]);
+    printf("DLDL_DEBUG=2 on the emulated device: %s\n", msg[1]);
+    free(msg[0]), free(msg[1]);
+    dl_plan_free(p);
+    char *rm = dl_xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+}
+
 static void test_specs_match_cpu(void **state)
 {
     char dir[] = "/tmp/dldl_test_cuda_XXXXXX";
@@ -486,7 +525,7 @@ int main(void)
         cmocka_unit_test(test_launch_shape),    cmocka_unit_test(test_real_open_errors),
         cmocka_unit_test(test_real_libs_and_cubin),
         cmocka_unit_test(test_emu_guards),      cmocka_unit_test(test_unknown_step_refused),
-        cmocka_unit_test(test_specs_match_cpu),
+        cmocka_unit_test(test_debug_scan),      cmocka_unit_test(test_specs_match_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
