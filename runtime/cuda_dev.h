@@ -129,6 +129,10 @@ DlCudaDev *dl_cuda_real_open(char **why);
  * *info filled (info may be NULL), or -1 with *why as dl_cuda_open's. */
 int dl_cuda_real_probe(DlCudaInfo *info, char **why);
 
+/* 1 when cuda_real.c was compiled against the toolkit's headers (else every
+ * dl_cuda_real_* call answers that it was not). */
+int dl_cuda_real_built(void);
+
 /* Without a GPU (tests, CI): open NVRTC, cuBLAS and cuDNN and resolve every
  * entry point cuda_real.c uses; with source, compile it for sm_<arch> (e.g.
  * 80) to a cubin through the kernel cache exactly as loading a module does

@@ -22,7 +22,33 @@
  *
  * Library overrides (tests, odd installs): DLDL_LIBCUDA, DLDL_LIBNVRTC,
  * DLDL_LIBCUBLAS, DLDL_LIBCUDNN name the file to open instead of the search.
+ *
+ * Built where the toolkit's headers are missing (the Makefile passes
+ * DL_CUDA_NO_HEADERS), the entry points below say so instead.
  */
+#ifdef DL_CUDA_NO_HEADERS
+#include "../common/util.h"
+#include "cuda_dev.h"
+
+#define NO_HEADERS "this dldlrun was built without the CUDA toolkit's headers (cuda.h, nvrtc.h, cublas_v2.h, " \
+                   "cudnn.h under CUDA_HOME): rebuild with them for --device cuda"
+int dl_cuda_real_built(void) { return 0; }
+DlCudaDev *dl_cuda_real_open(char **why)
+{
+    *why = dl_xstrdup(NO_HEADERS);
+    return NULL;
+}
+int dl_cuda_real_probe(DlCudaInfo *info, char **why)
+{
+    *why = dl_xstrdup(NO_HEADERS);
+    return -1;
+}
+int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, int *hit, char **why)
+{
+    *why = dl_xstrdup(NO_HEADERS);
+    return -1;
+}
+#else
 #include <cublas_v2.h>
 #include <cuda.h>
 #include <cudnn.h>
@@ -715,3 +741,6 @@ fail:
     re_close(d);
     return NULL;
 }
+
+int dl_cuda_real_built(void) { return 1; }
+#endif
