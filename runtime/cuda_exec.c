@@ -26,6 +26,7 @@ typedef struct CProg {
     CStep *steps;
     int n;
     Range *in; int nin;      /* INPUT-arena tensors it reads, sent before each run */
+    int64_t nin_floats;      /* their floats, packed in the staging buffer in this order */
     Range *out; int nout;    /* activation-arena outputs, brought back after each run */
     DlDevGraph *graph;       /* captured after the first run */
     int64_t runs;
@@ -49,6 +50,10 @@ struct DlCudaExec {
     DlDevEvent *inputs_ready;
     CProg *prog;
     DlCudaExecOpts o;
+    float *stage;            /* pinned: a run's inputs, snapshotted so the host may feed the next batch */
+    int64_t stage_n;
+    int busy;                /* a run started and not yet waited for */
+    int busy_prog;
     float *scan;             /* debug >= 2: pinned host copy of one step argument */
     int64_t scan_n;
     int cache_hit;
@@ -137,6 +142,8 @@ static int plan_program(DlCudaExec *x, const KirModule *km, int pi, DlDevPtr *ta
             return -1;
         }
     }
+    for (int i = 0; i < cp->nin; i++) cp->nin_floats += cp->in[i].n;
+    if (cp->nin_floats > x->stage_n) x->stage_n = cp->nin_floats;
     for (int i = 0; i < p->noutputs; i++) {
         const DlPlanOutput *o = &p->outputs[i];
         if (o->program == pi && o->tensor >= 0 && o->tensor < p->ntensors && p->tensors[o->tensor].arena == DL_AR_ACT)
@@ -213,6 +220,12 @@ DlCudaExec *dl_cuda_exec_load(const DlPlan *p, DlCudaDev *dev, float *const host
     if (dev->lib_ready(dev, err) != 0) goto fail;
     if (x->ws_bytes && dev->mem_alloc(dev, x->ws_bytes, &x->ws, err) != 0) goto fail;
     if (dev->event_new(dev, &x->inputs_ready, err) != 0) goto fail;
+    x->stage = dl_xcalloc((size_t)(x->stage_n ? x->stage_n : 1), sizeof *x->stage);
+    if (dev->host_register(dev, x->stage, (size_t)(x->stage_n ? x->stage_n : 1) * sizeof *x->stage, err) != 0) {
+        free(x->stage);
+        x->stage = NULL;
+        goto fail;
+    }
     if (o->debug >= 2) { /* the largest tensor, for the per-step scan */
         for (int t = 0; t < p->ntensors; t++)
             if (p->tensors[t].numel > x->scan_n) x->scan_n = p->tensors[t].numel;
@@ -252,6 +265,8 @@ void dl_cuda_exec_free(DlCudaExec *x)
     if (x->inputs_ready) d->event_free(d, x->inputs_ready);
     if (x->scan) d->host_unregister(d, x->scan);
     free(x->scan);
+    if (x->stage) d->host_unregister(d, x->stage);
+    free(x->stage);
     d->module_unload(d, x->mod);
     free(x->kernels);
     for (int a = 0; a < DL_AR_COUNT; a++) {
@@ -336,22 +351,29 @@ static int issue_all(DlCudaExec *x, CProg *cp, int timed, char **err)
     return 0;
 }
 
-int dl_cuda_exec_run(DlCudaExec *x, int prog, char **err)
+int dl_cuda_exec_start(DlCudaExec *x, int prog, char **err)
 {
     const DlPlan *p = x->plan;
     DlCudaDev *d = x->dev;
     CProg *cp = &x->prog[prog];
+    if (dl_cuda_exec_wait(x, err) != 0) return -1;
     /* what the host wrote since the last run (initialisation, loaded weights) */
     for (int a = 0; a < DL_AR_COUNT; a++)
         if (x->state[a] == HOST_NEWER) {
             if (d->copy_h2d(d, x->arena[a], x->host[a], arena_bytes(p, a), DL_CUDA_COMPUTE, err) != 0) return -1;
             x->state[a] = SYNCED;
         }
-    /* this batch's inputs on the copy stream; the compute stream waits for them */
-    for (int i = 0; i < cp->nin; i++)
-        if (d->copy_h2d(d, x->arena[DL_AR_INPUT] + (DlDevPtr)cp->in[i].off * 4, x->host[DL_AR_INPUT] + cp->in[i].off,
-                        (size_t)cp->in[i].n * 4, DL_CUDA_COPY, err) != 0)
+    /* this batch's inputs: snapshotted into the pinned staging buffer (the host
+       may feed the next batch at once), sent on the copy stream; the compute
+       stream waits for them */
+    int64_t at = 0;
+    for (int i = 0; i < cp->nin; i++) {
+        memcpy(x->stage + at, x->host[DL_AR_INPUT] + cp->in[i].off, (size_t)cp->in[i].n * 4);
+        if (d->copy_h2d(d, x->arena[DL_AR_INPUT] + (DlDevPtr)cp->in[i].off * 4, x->stage + at, (size_t)cp->in[i].n * 4,
+                        DL_CUDA_COPY, err) != 0)
             return -1;
+        at += cp->in[i].n;
+    }
     if (d->event_record(d, x->inputs_ready, DL_CUDA_COPY, err) != 0 ||
         d->stream_wait(d, DL_CUDA_COMPUTE, x->inputs_ready, err) != 0)
         return -1;
@@ -371,6 +393,16 @@ int dl_cuda_exec_run(DlCudaExec *x, int prog, char **err)
         if (d->copy_d2h(d, x->host[DL_AR_ACT] + cp->out[i].off, x->arena[DL_AR_ACT] + (DlDevPtr)cp->out[i].off * 4,
                         (size_t)cp->out[i].n * 4, DL_CUDA_COMPUTE, err) != 0)
             return -1;
+    x->busy = 1, x->busy_prog = prog;
+    return 0;
+}
+
+int dl_cuda_exec_wait(DlCudaExec *x, char **err)
+{
+    if (!x->busy) return 0;
+    DlCudaDev *d = x->dev;
+    CProg *cp = &x->prog[x->busy_prog];
+    x->busy = 0;
     if (d->stream_sync(d, DL_CUDA_COMPUTE, err) != 0) return -1;
     static const int kept[] = {DL_AR_PARAM, DL_AR_GRAD, DL_AR_OPT, DL_AR_STATE};
     for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) x->state[kept[i]] = DEVICE_NEWER;
@@ -384,9 +416,16 @@ int dl_cuda_exec_run(DlCudaExec *x, int prog, char **err)
     return 0;
 }
 
+int dl_cuda_exec_run(DlCudaExec *x, int prog, char **err)
+{
+    return dl_cuda_exec_start(x, prog, err) != 0 ? -1 : dl_cuda_exec_wait(x, err);
+}
+
 int dl_cuda_exec_host(DlCudaExec *x, int a, char **err)
 {
-    if (a == DL_AR_ACT || a == DL_AR_INPUT || a == DL_AR_CONST) return 0;
+    if (a == DL_AR_INPUT || a == DL_AR_CONST) return 0; /* the host's: fed while a run is in flight */
+    if (dl_cuda_exec_wait(x, err) != 0) return -1;
+    if (a == DL_AR_ACT) return 0;
     if (x->state[a] == DEVICE_NEWER) {
         DlCudaDev *d = x->dev;
         if (d->copy_d2h(d, x->host[a], x->arena[a], arena_bytes(x->plan, a), DL_CUDA_COMPUTE, err) != 0 ||

@@ -11,9 +11,10 @@
  *
  * The host arenas of the CPU executor (exec.c) are the staging and the mirror:
  * pinned with host_register; before each run the program's inputs (INPUT
- * arena tensors it reads) are copied on the copy stream and the compute
- * stream waits on an event; after it, the program's outputs (plan outputs)
- * come back and the stream is synchronised.  Parameters, gradients, optimizer
+ * arena tensors it reads) are snapshotted into a pinned staging buffer and
+ * copied on the copy stream, and the compute stream waits on an event; after
+ * it, the program's outputs (plan outputs) come back and the stream is
+ * synchronised.  Parameters, gradients, optimizer
  * and running state stay on the device; dl_cuda_exec_host brings one arena
  * back on request (checkpoints, initialisation) and the next run sends it
  * again.  From its second run on, each program is captured once as a graph
@@ -48,6 +49,13 @@ void dl_cuda_exec_free(DlCudaExec *x);
 
 /* Run program prog once: inputs up, steps, outputs back.  0, or -1 with *err. */
 int dl_cuda_exec_run(DlCudaExec *x, int prog, char **err);
+/* The same in two halves: start snapshots the program's inputs into pinned
+ * staging and queues the copies, the steps and the outputs' copies, then
+ * returns (waiting first for a run still in flight); wait synchronises.  In
+ * between the host may write the input arena (the next batch); the outputs
+ * are current after wait.  0, or -1 with *err. */
+int dl_cuda_exec_start(DlCudaExec *x, int prog, char **err);
+int dl_cuda_exec_wait(DlCudaExec *x, char **err);
 
 /* Make host arena a current (copy it back when the device's copy is newer)
  * and mark it as written by the host, so that the next run sends it.  The

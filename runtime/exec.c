@@ -420,6 +420,13 @@ static char *scan_step(const DlExec *e, const XStep *x, int si, unsigned before)
                         produced ? "" : ", which no earlier step of this run produced (an input, parameter or state)");
 }
 
+int dl_exec_start(DlExec *e, int prog, char **err)
+{
+    return e->cuda ? dl_cuda_exec_start(e->cuda, prog, err) : dl_exec_run(e, prog, err);
+}
+
+int dl_exec_wait(DlExec *e, char **err) { return e->cuda ? dl_cuda_exec_wait(e->cuda, err) : 0; }
+
 int dl_exec_run(DlExec *e, int prog, char **err)
 {
     if (e->cuda) return dl_cuda_exec_run(e->cuda, prog, err);

@@ -68,6 +68,13 @@ void dl_exec_init_params(DlExec *e, uint64_t seed);
  * "step 41 'c3.conv.bwd_data' (conv backward data) wrote a non-finite value
  * to argument 2 (tensor 'grad.c3.y')". */
 int dl_exec_run(DlExec *e, int prog, char **err);
+/* dl_exec_run in two halves, so that the next batch is fed while a step runs:
+ * on a CUDA device start queues the run (its inputs snapshotted) and returns,
+ * wait synchronises; between them the caller may write the program's inputs
+ * (dl_feed) but must not read its outputs (wait makes them current).  On the
+ * CPU start runs the program and wait does nothing.  0, or -1 with *err. */
+int dl_exec_start(DlExec *e, int prog, char **err);
+int dl_exec_wait(DlExec *e, char **err);
 
 /* The device the programs run on: "cpu", or the CUDA device's name (the
  * emulated device's says so), for banners. */

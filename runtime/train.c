@@ -228,17 +228,21 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     const float *loss = dl_exec_tensor(e, L->tr.loss);
     dl_data_shuffle(L->d, L->pos.seed, ep, order);
     double t0 = now(), sum = 0;
+    if (L->nb > 0) dl_feed(e, p, &L->tr, L->d, order, B, 1, L->pos.seed, ep, lab);
     for (int b = 0; b < L->nb; b++) {
         if (L->pos.step >= DL_MAX_STEP) { /* unreachable from a checked checkpoint: the counter cannot overflow */
             free(lab);
             *err = dl_xasprintf("the step counter reached its bound %lld at epoch %d", (long long)DL_MAX_STEP, ep + 1);
             return -1;
         }
-        dl_feed(e, p, &L->tr, L->d, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, lab);
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
         sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step, sc[3] = (float)L->pos.seed;
-        if (dl_exec_run(e, L->tr.prog, err) != 0) {
+        /* batch b runs while batch b + 1 is fed (on a CUDA device; in turn on the CPU) */
+        int rc = dl_exec_start(e, L->tr.prog, err);
+        if (rc == 0 && b + 1 < L->nb)
+            dl_feed(e, p, &L->tr, L->d, order + (size_t)(b + 1) * (size_t)B, B, 1, L->pos.seed, ep, lab);
+        if (rc != 0 || dl_exec_wait(e, err) != 0) {
             free(lab);
             return -1;
         }
