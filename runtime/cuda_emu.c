@@ -16,10 +16,13 @@
  * translates the kernel's argument table to host pointers and runs every
  * (block, thread) of the KirLaunch shape through dl_emu_launch_abi, in the
  * order DLDL_CUDA_EMU_ORDER=forward|reverse|shuffle (default forward).
- * Streams: work runs when issued, in issue order (a valid schedule of CUDA's
- * stream semantics); events hold the host time they were recorded at.
- * Graphs: capture records the operations issued on the stream, replay runs
- * the recorded list.  Libraries: convolutions through oneDNN and matrix
+ * Streams: work is queued and runs at the next synchronisation, all of it in
+ * issue order: the latest schedule CUDA allows, so that a host write to a
+ * buffer still to be copied, or a read of an output before the stream is
+ * synchronised, gives a wrong result the tests see; an error of queued work
+ * is reported by the synchronisation, as CUDA reports asynchronous errors.
+ * Events hold the host time they ran at.  Graphs: capture records the
+ * operations issued on the stream, a launch queues the recorded list.  Libraries: convolutions through oneDNN and matrix
  * products through OpenBLAS (cpu_lib.h).
  */
 #include <math.h>
@@ -57,7 +60,7 @@ typedef int (*EmuLaunchAbi)(DlKernelFn kernel, unsigned blocks, unsigned threads
                             float *const *b, int64_t g0, int64_t g1);
 
 /* One operation, run now or recorded by a graph capture. */
-typedef enum { OP_LAUNCH, OP_H2D, OP_D2H, OP_MEMSET, OP_CONV, OP_GEMM } EmuOpKind;
+typedef enum { OP_LAUNCH, OP_H2D, OP_D2H, OP_MEMSET, OP_CONV, OP_GEMM, OP_EVENT, OP_GRAPH } EmuOpKind;
 typedef struct EmuOp {
     EmuOpKind kind;
     DlDevKernel k;
@@ -69,10 +72,12 @@ typedef struct EmuOp {
     size_t n;
     uint32_t val;
     DlDevConv *conv;
+    DlDevEvent *ev;
+    DlDevGraph *graph;
 } EmuOp;
 
 struct DlDevGraph { EmuOp *ops; int n, cap; };
-struct DlDevEvent { double t; };
+struct DlDevEvent { double t; };   /* host time when it ran; < 0 before */
 struct DlDevConv { DlConv *c; size_t bytes[3]; };   /* bytes of the step's three arguments */
 typedef struct EmuKernel { DlKernelFn fn; DlDevModule *m; } EmuKernel;
 struct DlDevModule { DlJit jit; EmuLaunchAbi launch; EmuKernel *k; };
@@ -85,6 +90,7 @@ typedef struct Emu {
     int order;                          /* DlEmuOrder of codegen/cuda_host_emu.h */
     uint64_t launches;                  /* seeds the shuffle order */
     DlDevGraph *capture[DL_CUDA_NSTREAMS];
+    DlDevGraph pending;                 /* issued, not yet run: they run at the next synchronisation */
 } Emu;
 
 static Emu *E(DlCudaDev *d) { return d->impl; }
@@ -141,10 +147,25 @@ static int host_ok(Emu *e, const void *p, size_t bytes, const char *call, char *
     return 0;
 }
 
+static int run_op(Emu *e, const EmuOp *o, char **err);
+
+/* Run a graph's operations in their order. */
+static int run_graph(Emu *e, const DlDevGraph *g, char **err)
+{
+    for (int i = 0; i < g->n; i++)
+        if (run_op(e, &g->ops[i], err) != 0) return -1;
+    return 0;
+}
+
 /* Run one operation now. */
 static int run_op(Emu *e, const EmuOp *o, char **err)
 {
     switch (o->kind) {
+    case OP_EVENT:
+        o->ev->t = now();
+        return 0;
+    case OP_GRAPH:
+        return run_graph(e, o->graph, err);
     case OP_LAUNCH: {
         const EmuKernel *k = o->k;
         if (o->l.shared_bytes) {
@@ -209,18 +230,45 @@ static int run_op(Emu *e, const EmuOp *o, char **err)
     return 0;
 }
 
-/* Run o now, or append it to the graph being captured on stream. */
+static void append(DlDevGraph *g, const EmuOp *o)
+{
+    if (g->n == g->cap) g->ops = dl_xrealloc(g->ops, (size_t)(g->cap = g->cap ? 2 * g->cap : 64) * sizeof *g->ops);
+    g->ops[g->n++] = *o;
+}
+
+/* Queue o (it runs at the next synchronisation), or append it to the graph
+ * being captured on stream. */
 static int submit(Emu *e, int stream, const EmuOp *o, char **err)
 {
     if (stream < 0 || stream >= DL_CUDA_NSTREAMS) {
         *err = dl_xasprintf("emulated CUDA device: no stream %d", stream);
         return -1;
     }
-    DlDevGraph *g = e->capture[stream];
-    if (!g) return run_op(e, o, err);
-    if (g->n == g->cap) g->ops = dl_xrealloc(g->ops, (size_t)(g->cap = g->cap ? 2 * g->cap : 64) * sizeof *g->ops);
-    g->ops[g->n++] = *o;
+    append(e->capture[stream] ? e->capture[stream] : &e->pending, o);
     return 0;
+}
+
+/* Run everything issued so far, in issue order (a valid schedule of every
+ * stream and event order); the first failure is reported, as CUDA reports an
+ * asynchronous error at the next synchronisation, and the rest is dropped. */
+static int flush(Emu *e, char **err)
+{
+    int rc = 0;
+    for (int i = 0; i < e->pending.n && rc == 0; i++) rc = run_op(e, &e->pending.ops[i], err);
+    e->pending.n = 0;
+    return rc;
+}
+
+/* Before memory, a module or a graph goes away: what is queued runs first
+ * (as cuMemFree and the like synchronise); a failure there is the caller's
+ * to see at its next synchronisation, which finds the queue empty: print it. */
+static void drain(Emu *e)
+{
+    char *err = NULL;
+    if (flush(e, &err) != 0) {
+        fprintf(stderr, "dldlrun: emulated CUDA device: %s\n", err);
+        free(err);
+    }
 }
 
 static int not_capturing(Emu *e, int stream, const char *call, char **err)
@@ -253,6 +301,7 @@ static int emu_alloc(DlCudaDev *d, size_t bytes, DlDevPtr *out, char **err)
 static void emu_free(DlCudaDev *d, DlDevPtr p)
 {
     Emu *e = E(d);
+    drain(e);
     uintptr_t h = (uintptr_t)(p ^ DL_EMU_TAG);
     for (int i = 0; i < e->nmem; i++)
         if (e->mem[i].base == h) {
@@ -272,6 +321,7 @@ static int emu_host_register(DlCudaDev *d, void *p, size_t bytes, char **err)
 static void emu_host_unregister(DlCudaDev *d, void *p)
 {
     Emu *e = E(d);
+    drain(e);
     for (int i = 0; i < e->npin; i++)
         if (e->pin[i].base == (uintptr_t)p) {
             e->pin[i] = e->pin[--e->npin];
@@ -328,6 +378,7 @@ static int emu_module_load(DlCudaDev *d, const char *source, const char *const *
 static void emu_module_unload(DlCudaDev *d, DlDevModule *m)
 {
     if (!m) return;
+    drain(E(d));
     dl_jit_close(&m->jit);
     free(m->k);
     free(m);
@@ -347,24 +398,31 @@ static int emu_launch(DlCudaDev *d, DlDevKernel k, const KirLaunch *l, DlDevPtr 
 static int emu_event_new(DlCudaDev *d, DlDevEvent **ev, char **err)
 {
     *ev = dl_xcalloc(1, sizeof **ev);
+    (*ev)->t = -1;
     return 0;
 }
 static void emu_event_free(DlCudaDev *d, DlDevEvent *ev) { free(ev); }
 static int emu_event_record(DlCudaDev *d, DlDevEvent *ev, int stream, char **err)
 {
     if (not_capturing(E(d), stream, "cuEventRecord", err)) return -1;
-    ev->t = now();
-    return 0;
+    EmuOp o = {.kind = OP_EVENT, .ev = ev};
+    return submit(E(d), stream, &o, err);
 }
 static int emu_stream_wait(DlCudaDev *d, int stream, DlDevEvent *ev, char **err) { return 0; }
 static int emu_event_ms(DlCudaDev *d, DlDevEvent *from, DlDevEvent *to, float *ms, char **err)
 {
+    if (from->t < 0 || to->t < 0) {
+        *err = dl_xstrdup("cuEventElapsedTime (emulated CUDA device): CUDA_ERROR_NOT_READY: an event has not run "
+                          "yet (synchronise first)");
+        return -1;
+    }
     *ms = (float)(1e3 * (to->t - from->t));
     return 0;
 }
 static int emu_stream_sync(DlCudaDev *d, int stream, char **err)
 {
-    return not_capturing(E(d), stream, "cuStreamSynchronize", err);
+    if (not_capturing(E(d), stream, "cuStreamSynchronize", err)) return -1;
+    return flush(E(d), err);
 }
 
 static int emu_graph_begin(DlCudaDev *d, int stream, char **err)
@@ -389,13 +447,13 @@ static int emu_graph_launch(DlCudaDev *d, DlDevGraph *g, int stream, char **err)
 {
     Emu *e = E(d);
     if (not_capturing(e, stream, "cuGraphLaunch", err)) return -1;
-    for (int i = 0; i < g->n; i++)
-        if (run_op(e, &g->ops[i], err) != 0) return -1;
-    return 0;
+    EmuOp o = {.kind = OP_GRAPH, .graph = g};
+    return submit(e, stream, &o, err);
 }
 static void emu_graph_free(DlCudaDev *d, DlDevGraph *g)
 {
     if (!g) return;
+    drain(E(d));
     free(g->ops);
     free(g);
 }
@@ -440,6 +498,8 @@ static void emu_close(DlCudaDev *d)
 {
     if (!d) return;
     Emu *e = E(d);
+    drain(e);
+    free(e->pending.ops);
     for (int i = 0; i < e->nmem; i++) free((void *)e->mem[i].base);
     for (int s = 0; s < DL_CUDA_NSTREAMS; s++) emu_graph_free(d, e->capture[s]);
     free(e->mem), free(e->pin);

@@ -270,22 +270,27 @@ static void test_emu_guards(void **state)
     DlDevPtr p;
     assert_int_equal(d->mem_alloc(d, 64, &p, &why), 0);
     float host[16] = {0}, back[16] = {0};
-    /* unpinned */
-    assert_int_equal(d->copy_h2d(d, p, host, sizeof host, DL_CUDA_COPY, &why), -1);
+    /* unpinned (copies are queued: the error comes with the synchronisation) */
+    assert_int_equal(d->copy_h2d(d, p, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), -1);
     assert_non_null(strstr(why, "not pinned"));
     free(why);
     assert_int_equal(d->host_register(d, host, sizeof host, &why), 0);
     assert_int_equal(d->host_register(d, back, sizeof back, &why), 0);
     /* a host pointer as a device pointer; a range past the allocation */
-    assert_int_equal(d->copy_h2d(d, (DlDevPtr)(uintptr_t)back, host, sizeof host, DL_CUDA_COPY, &why), -1);
+    assert_int_equal(d->copy_h2d(d, (DlDevPtr)(uintptr_t)back, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), -1);
     assert_non_null(strstr(why, "not a device address"));
     free(why);
     assert_int_equal(d->copy_h2d(d, p + 32, host, sizeof host, DL_CUDA_COPY, &why), 0); /* 256-byte granules */
-    assert_int_equal(d->copy_h2d(d, p + 250, host, sizeof host, DL_CUDA_COPY, &why), -1);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->copy_h2d(d, p + 250, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), -1);
     assert_non_null(strstr(why, "not inside a live allocation"));
     free(why);
     /* a device pointer as a host pointer */
-    assert_int_equal(d->copy_d2h(d, (void *)(uintptr_t)p, p, 4, DL_CUDA_COMPUTE, &why), -1);
+    assert_int_equal(d->copy_d2h(d, (void *)(uintptr_t)p, p, 4, DL_CUDA_COMPUTE, &why), 0);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), -1);
     assert_non_null(strstr(why, "device address passed as a host pointer"));
     free(why);
     /* the host cannot read a device address: it faults (not under ASan, whose
@@ -314,10 +319,18 @@ static void test_emu_guards(void **state)
     assert_int_equal(d->graph_end(d, DL_CUDA_COMPUTE, &g, &why), 0);
     assert_float_equal(back[3], 0.0f, 0);
     assert_int_equal(d->graph_launch(d, g, DL_CUDA_COMPUTE, &why), 0);
+    assert_float_equal(back[3], 0.0f, 0); /* queued: it runs at the synchronisation */
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), 0);
     assert_float_equal(back[3], 1.0f, 0);
     back[3] = 7;
     assert_int_equal(d->graph_launch(d, g, DL_CUDA_COMPUTE, &why), 0);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), 0);
     assert_float_equal(back[3], 1.0f, 0);
+    /* an asynchronous error is reported by the next synchronisation */
+    assert_int_equal(d->copy_h2d(d, p + 250, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), -1);
+    assert_non_null(strstr(why, "not inside a live allocation"));
+    free(why);
     d->graph_free(d, g);
     d->host_unregister(d, host);
     d->host_unregister(d, back);
