@@ -311,9 +311,23 @@ static void emu_free(DlCudaDev *d, DlDevPtr p)
         }
 }
 
+/* As cuMemHostRegister: pages already registered (by an overlapping range)
+ * are refused with CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED. */
 static int emu_host_register(DlCudaDev *d, void *p, size_t bytes, char **err)
 {
     Emu *e = E(d);
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t page = pg > 0 ? (uintptr_t)pg : 4096, lo = (uintptr_t)p & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + (bytes ? bytes : 1) + page - 1) & ~(page - 1);
+    for (int i = 0; i < e->npin; i++) {
+        uintptr_t l = e->pin[i].base & ~(page - 1), h = (e->pin[i].base + e->pin[i].n + page - 1) & ~(page - 1);
+        if (lo < h && l < hi) {
+            *err = dl_xasprintf("cuMemHostRegister (emulated CUDA device): CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED: "
+                                "%p + %zu bytes shares a page with %p + %zu bytes, already registered", p, bytes,
+                                (void *)e->pin[i].base, e->pin[i].n);
+            return -1;
+        }
+    }
     add_range(&e->pin, &e->npin, &e->cappin, (uintptr_t)p, bytes);
     return 0;
 }

@@ -1,8 +1,10 @@
 /* cuda_exec.c - the CUDA backend's executor (cuda_exec.h). */
 #include "cuda_exec.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "../codegen/kir_plan.h"
 #include "../common/util.h"
@@ -63,6 +65,21 @@ struct DlCudaExec {
 DlCudaDev *dl_cuda_open(DlCudaKind kind, int nthreads, char **why)
 {
     return kind == DL_CUDA_EMULATED ? dl_cuda_emu_open(nthreads, why) : dl_cuda_real_open(why);
+}
+
+/* Zeroed host memory of whole pages, to be pinned (no page shared with another
+ * registration), or the process ends as dl_xcalloc does. */
+static void *page_alloc(size_t bytes)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096, n = ((bytes ? bytes : 1) + page - 1) & ~(page - 1);
+    void *p;
+    if (posix_memalign(&p, page, n) != 0) {
+        fprintf(stderr, "dldlrun: out of memory (%zu bytes)\n", n);
+        exit(1);
+    }
+    memset(p, 0, n);
+    return p;
 }
 
 static DlDevPtr dptr(const DlCudaExec *x, int t)
@@ -208,7 +225,7 @@ DlCudaExec *dl_cuda_exec_load(const DlPlan *p, DlCudaDev *dev, float *const host
     for (int pi = 0; pi < p->nprograms; pi++)
         for (int si = 0; si < p->programs[pi].nsteps; si++)
             if (p->programs[pi].steps[si].kind == DL_STEP_KERNEL) nargs += p->programs[pi].steps[si].nargs;
-    tab = dl_xcalloc((size_t)(nargs ? nargs : 1), sizeof *tab);
+    tab = page_alloc((size_t)(nargs ? nargs : 1) * sizeof *tab);
     if (dev->mem_alloc(dev, (size_t)(nargs ? nargs : 1) * sizeof *tab, &x->argtab, err) != 0) goto fail;
     for (int pi = 0; pi < p->nprograms; pi++)
         if (plan_program(x, &km, pi, tab, &ntab, err) != 0) goto fail;
@@ -220,7 +237,7 @@ DlCudaExec *dl_cuda_exec_load(const DlPlan *p, DlCudaDev *dev, float *const host
     if (dev->lib_ready(dev, err) != 0) goto fail;
     if (x->ws_bytes && dev->mem_alloc(dev, x->ws_bytes, &x->ws, err) != 0) goto fail;
     if (dev->event_new(dev, &x->inputs_ready, err) != 0) goto fail;
-    x->stage = dl_xcalloc((size_t)(x->stage_n ? x->stage_n : 1), sizeof *x->stage);
+    x->stage = page_alloc((size_t)(x->stage_n ? x->stage_n : 1) * sizeof *x->stage);
     if (dev->host_register(dev, x->stage, (size_t)(x->stage_n ? x->stage_n : 1) * sizeof *x->stage, err) != 0) {
         free(x->stage);
         x->stage = NULL;
@@ -229,7 +246,7 @@ DlCudaExec *dl_cuda_exec_load(const DlPlan *p, DlCudaDev *dev, float *const host
     if (o->debug >= 2) { /* the largest tensor, for the per-step scan */
         for (int t = 0; t < p->ntensors; t++)
             if (p->tensors[t].numel > x->scan_n) x->scan_n = p->tensors[t].numel;
-        x->scan = dl_xcalloc((size_t)(x->scan_n ? x->scan_n : 1), sizeof *x->scan);
+        x->scan = page_alloc((size_t)(x->scan_n ? x->scan_n : 1) * sizeof *x->scan);
         if (dev->host_register(dev, x->scan, (size_t)(x->scan_n ? x->scan_n : 1) * sizeof *x->scan, err) != 0) {
             free(x->scan);
             x->scan = NULL;

@@ -64,13 +64,15 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* A zeroed, 64-byte aligned arena of nfloats, or NULL. */
-static float *arena_alloc(int64_t nfloats)
+/* A zeroed arena of nfloats, or NULL: 64-byte aligned, or (align = a page,
+ * for a CUDA device) whole pages, so that pinning one arena never pins a page
+ * of another (cuMemHostRegister refuses pages already registered). */
+static float *arena_alloc(int64_t nfloats, size_t align)
 {
-    if (nfloats < 0 || (uint64_t)nfloats > (SIZE_MAX - 63) / sizeof(float)) return NULL;
-    size_t bytes = ((size_t)(nfloats > 0 ? nfloats : 1) * sizeof(float) + 63) & ~(size_t)63;
+    if (nfloats < 0 || (uint64_t)nfloats > (SIZE_MAX - align) / sizeof(float)) return NULL;
+    size_t bytes = ((size_t)(nfloats > 0 ? nfloats : 1) * sizeof(float) + align - 1) & ~(align - 1);
     void *p;
-    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    if (posix_memalign(&p, align, bytes) != 0) return NULL;
     memset(p, 0, bytes);
     return p;
 }
@@ -102,7 +104,7 @@ static const char *human(uint64_t bytes, char *buf, size_t n)
 }
 
 /* Allocate every arena, or say which one does not fit. */
-static int alloc_arenas(DlExec *e, char **err)
+static int alloc_arenas(DlExec *e, size_t align, char **err)
 {
     const DlPlan *p = e->plan;
     uint64_t total = 0, limit = memory_limit();
@@ -121,7 +123,7 @@ static int alloc_arenas(DlExec *e, char **err)
         return -1;
     }
     for (int a = 0; a < DL_AR_COUNT; a++) {
-        e->arena[a] = arena_alloc(p->arena_size[a]);
+        e->arena[a] = arena_alloc(p->arena_size[a], align);
         if (!e->arena[a]) {
             *err = dl_xasprintf("out of memory allocating arena '%s' (%s)", dl_arena_name[a],
                                 human((uint64_t)p->arena_size[a] * sizeof(float), b, sizeof b));
@@ -264,7 +266,8 @@ static void load_consts(DlExec *e)
 /* --device cuda | cuda-emu: host arenas as staging, the programs on the device. */
 static DlExec *load_cuda(DlExec *e, const DlExecOpts *o, char **err)
 {
-    if (alloc_arenas(e, err) != 0) {
+    long page = sysconf(_SC_PAGESIZE);
+    if (alloc_arenas(e, page > 64 ? (size_t)page : 64, err) != 0) {
         dl_exec_free(e);
         return NULL;
     }
@@ -305,7 +308,7 @@ DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
     }
     char *source = kir_module_source(&km, 0);
     kir_module_free(&km);
-    if (alloc_arenas(e, err) != 0) {
+    if (alloc_arenas(e, 64, err) != 0) {
         free(source);
         dl_exec_free(e);
         return NULL;

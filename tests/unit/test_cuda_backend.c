@@ -269,22 +269,28 @@ static void test_emu_guards(void **state)
     assert_non_null(strstr(d->info.name, "a test double on the CPU, not a GPU"));
     DlDevPtr p;
     assert_int_equal(d->mem_alloc(d, 64, &p, &why), 0);
-    float host[16] = {0}, back[16] = {0};
+    float *host, *back; /* a page each: pinning is page-granular */
+    assert_int_equal(posix_memalign((void **)&host, 4096, 4096), 0);
+    assert_int_equal(posix_memalign((void **)&back, 4096, 4096), 0);
+    memset(host, 0, 4096), memset(back, 0, 4096);
     /* unpinned (copies are queued: the error comes with the synchronisation) */
-    assert_int_equal(d->copy_h2d(d, p, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->copy_h2d(d, p, host, 16 * sizeof(float), DL_CUDA_COPY, &why), 0);
     assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), -1);
     assert_non_null(strstr(why, "not pinned"));
     free(why);
-    assert_int_equal(d->host_register(d, host, sizeof host, &why), 0);
-    assert_int_equal(d->host_register(d, back, sizeof back, &why), 0);
+    assert_int_equal(d->host_register(d, host, 16 * sizeof(float), &why), 0);
+    assert_int_equal(d->host_register(d, back, 16 * sizeof(float), &why), 0);
+    assert_int_equal(d->host_register(d, back + 100, 4, &why), -1); /* the same page again */
+    assert_non_null(strstr(why, "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED"));
+    free(why);
     /* a host pointer as a device pointer; a range past the allocation */
-    assert_int_equal(d->copy_h2d(d, (DlDevPtr)(uintptr_t)back, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->copy_h2d(d, (DlDevPtr)(uintptr_t)back, host, 16 * sizeof(float), DL_CUDA_COPY, &why), 0);
     assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), -1);
     assert_non_null(strstr(why, "not a device address"));
     free(why);
-    assert_int_equal(d->copy_h2d(d, p + 32, host, sizeof host, DL_CUDA_COPY, &why), 0); /* 256-byte granules */
+    assert_int_equal(d->copy_h2d(d, p + 32, host, 16 * sizeof(float), DL_CUDA_COPY, &why), 0); /* 256-byte granules */
     assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), 0);
-    assert_int_equal(d->copy_h2d(d, p + 250, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->copy_h2d(d, p + 250, host, 16 * sizeof(float), DL_CUDA_COPY, &why), 0);
     assert_int_equal(d->stream_sync(d, DL_CUDA_COPY, &why), -1);
     assert_non_null(strstr(why, "not inside a live allocation"));
     free(why);
@@ -311,7 +317,7 @@ static void test_emu_guards(void **state)
     for (int i = 0; i < 16; i++) host[i] = (float)i;
     assert_int_equal(d->graph_begin(d, DL_CUDA_COMPUTE, &why), 0);
     assert_int_equal(d->memset32(d, p, 0x3f800000u, 16, DL_CUDA_COMPUTE, &why), 0); /* 1.0f */
-    assert_int_equal(d->copy_d2h(d, back, p, sizeof back, DL_CUDA_COMPUTE, &why), 0);
+    assert_int_equal(d->copy_d2h(d, back, p, 16 * sizeof(float), DL_CUDA_COMPUTE, &why), 0);
     assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), -1);
     assert_non_null(strstr(why, "captured"));
     free(why);
@@ -327,13 +333,14 @@ static void test_emu_guards(void **state)
     assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), 0);
     assert_float_equal(back[3], 1.0f, 0);
     /* an asynchronous error is reported by the next synchronisation */
-    assert_int_equal(d->copy_h2d(d, p + 250, host, sizeof host, DL_CUDA_COPY, &why), 0);
+    assert_int_equal(d->copy_h2d(d, p + 250, host, 16 * sizeof(float), DL_CUDA_COPY, &why), 0);
     assert_int_equal(d->stream_sync(d, DL_CUDA_COMPUTE, &why), -1);
     assert_non_null(strstr(why, "not inside a live allocation"));
     free(why);
     d->graph_free(d, g);
     d->host_unregister(d, host);
     d->host_unregister(d, back);
+    free(host), free(back);
     d->mem_free(d, p);
     d->close(d);
 }
