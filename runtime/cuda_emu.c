@@ -5,7 +5,7 @@
  * computes is a GPU result.
  *
  * Memory: every allocation is host memory, handed out as a tagged address,
- * host ^ DL_EMU_TAG, which no user address is on x86-64 or AArch64: host code
+ * host ^ DL_EMU_TAG, which no user address is (below): host code
  * that dereferences a device pointer faults at once, and every operation
  * checks that its device pointers lie inside a live allocation and its host
  * pointers are not tagged (and, for copies, inside memory pinned with
@@ -22,8 +22,9 @@
  * synchronised, gives a wrong result the tests see; an error of queued work
  * is reported by the synchronisation, as CUDA reports asynchronous errors.
  * Events hold the host time they ran at.  Graphs: capture records the
- * operations issued on the stream, a launch queues the recorded list.  Libraries: convolutions through oneDNN and matrix
- * products through OpenBLAS (cpu_lib.h).
+ * operations issued on the stream, a launch queues the recorded list.
+ * Libraries: convolutions through oneDNN and matrix products through
+ * OpenBLAS (cpu_lib.h).
  */
 #include <math.h>
 #include <omp.h>
@@ -39,9 +40,10 @@
 #include "cuda_dev.h"
 #include "jit.h"
 
-/* bits 48..55: outside every user address on x86-64 (4- and 5-level paging:
-   not canonical) and AArch64 (beyond the VA range; top-byte-ignore spares
-   only bits 56..63) */
+/* bits 48..55: no user address has them on x86-64 (with 4-level paging such
+   an address is not canonical; with 5-level paging Linux maps nothing above
+   47 bits for a process that does not ask) nor on AArch64 (beyond its 48-bit
+   range; top-byte-ignore spares only bits 56..63) */
 #define DL_EMU_TAG 0x00DE000000000000ULL
 #define DL_EMU_MASK 0xFFFF000000000000ULL
 #define EMU_NAME "emulated CUDA device (a test double on the CPU, not a GPU)"
