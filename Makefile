@@ -83,6 +83,22 @@ $(B)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# The CUDA backend (docs/cuda.md).  The emulated device embeds the host
+# emulation header as a string; the real device is compiled against the
+# toolkit's headers (cuda.h, nvrtc.h, cublas_v2.h, cudnn.h) so that every
+# signature is checked, and opens the libraries with dlopen at run time (no
+# link against them: dldlrun runs where they are absent).
+CUDA_HOME ?= /usr/local/cuda
+# Without the headers cuda_real.c builds as a refusal naming them (docs/cuda.md).
+CUDA_CPPFLAGS = $(if $(wildcard $(CUDA_HOME)/include/cudnn.h),-isystem $(CUDA_HOME)/include,-DDL_CUDA_NO_HEADERS)
+$(B)/runtime/cuda_host_emu.inc: codegen/cuda_host_emu.h
+	@mkdir -p $(@D)
+	sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/"/' -e 's/$$/\\n"/' $< > $@
+$(B)/runtime/cuda_emu.o: $(B)/runtime/cuda_host_emu.inc
+$(B)/runtime/cuda_real.o: runtime/cuda_real.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(CUDA_CPPFLAGS) -c -o $@ $<
+
 # ---- tests ---------------------------------------------------------------
 # Unit-test binaries: tests/unit/test_<name>.c, each linked with what it needs.
 TEST_BINS = $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
@@ -143,6 +159,18 @@ test-asan: asan-build
 # The old name.
 asan: test-asan
 
+# On a machine with an NVIDIA GPU (docs/cuda.md): every spec's training steps
+# and evaluation on the GPU against the CPU backend, then the age spec trained
+# for one epoch on both.  bench-gpu: dldl against PyTorch eager and
+# torch.compile on the GPU, bench/results/gpu.md.  Neither has run yet: no GPU
+# was at hand when they were written.
+test-gpu: all $(B)/tests/test_cuda_backend
+	DLDL_TEST_DEVICE=cuda $(B)/tests/test_cuda_backend
+	sh tests/gpu/test_gpu.sh
+
+bench-gpu: all
+	sh bench/gpu.sh
+
 # Ten-fold cross-validation of every LDL spec on the real files: bench/results/ldl.md.
 bench-ldl: all
 	sh bench/ldl.sh
@@ -158,7 +186,7 @@ bench-voc-seg: all
 clean:
 	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc bench-voc-seg
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc bench-voc-seg test-gpu bench-gpu
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang) ------------------------------------------------------

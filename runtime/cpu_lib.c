@@ -51,7 +51,7 @@ typedef struct Operand {
 struct DlConv {
     DlLib *lib;
     int kind;
-    int64_t g[11];
+    int64_t g[12];
     dnnl_primitive_t prim;
     Operand op[3];
     size_t scratch_bytes;

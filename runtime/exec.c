@@ -12,6 +12,7 @@
 
 #include "../codegen/kir_plan.h"
 #include "../common/util.h"
+#include "cuda_exec.h"
 #include "data.h"
 
 /* Purpose code of parameter initialisation for dl_rng_uniform (rng.c lists
@@ -44,6 +45,13 @@ struct DlExec {
     XProg *prog;
     int nthreads, profile, debug;
     double *scratch;                /* PROF_MAX doubles for the medians */
+    DlCudaExec *cuda;               /* --device cuda | cuda-emu: the programs run there */
+};
+
+const char *const dl_device_name[DL_DEVICE_COUNT] = {
+#define X(e, n) n,
+    DL_DEVICES(X)
+#undef X
 };
 
 static const char *const KIND_NAME[] = {"kernel", "conv forward", "conv backward data",
@@ -56,13 +64,15 @@ static double now(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* A zeroed, 64-byte aligned arena of nfloats, or NULL. */
-static float *arena_alloc(int64_t nfloats)
+/* A zeroed arena of nfloats, or NULL: 64-byte aligned, or (align = a page,
+ * for a CUDA device) whole pages, so that pinning one arena never pins a page
+ * of another (cuMemHostRegister refuses pages already registered). */
+static float *arena_alloc(int64_t nfloats, size_t align)
 {
-    if (nfloats < 0 || (uint64_t)nfloats > (SIZE_MAX - 63) / sizeof(float)) return NULL;
-    size_t bytes = ((size_t)(nfloats > 0 ? nfloats : 1) * sizeof(float) + 63) & ~(size_t)63;
+    if (nfloats < 0 || (uint64_t)nfloats > (SIZE_MAX - align) / sizeof(float)) return NULL;
+    size_t bytes = ((size_t)(nfloats > 0 ? nfloats : 1) * sizeof(float) + align - 1) & ~(align - 1);
     void *p;
-    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    if (posix_memalign(&p, align, bytes) != 0) return NULL;
     memset(p, 0, bytes);
     return p;
 }
@@ -94,7 +104,7 @@ static const char *human(uint64_t bytes, char *buf, size_t n)
 }
 
 /* Allocate every arena, or say which one does not fit. */
-static int alloc_arenas(DlExec *e, char **err)
+static int alloc_arenas(DlExec *e, size_t align, char **err)
 {
     const DlPlan *p = e->plan;
     uint64_t total = 0, limit = memory_limit();
@@ -113,7 +123,7 @@ static int alloc_arenas(DlExec *e, char **err)
         return -1;
     }
     for (int a = 0; a < DL_AR_COUNT; a++) {
-        e->arena[a] = arena_alloc(p->arena_size[a]);
+        e->arena[a] = arena_alloc(p->arena_size[a], align);
         if (!e->arena[a]) {
             *err = dl_xasprintf("out of memory allocating arena '%s' (%s)", dl_arena_name[a],
                                 human((uint64_t)p->arena_size[a] * sizeof(float), b, sizeof b));
@@ -129,13 +139,31 @@ static const char *tensor_name(const DlPlan *p, int t)
     return n && *n ? n : "(temporary)";
 }
 
+/* A CUDA device's copy of arena a back on the host (cuda_exec.h); a failure
+ * is reported here and again by the next run (device errors are sticky). */
+static void cuda_host(const DlExec *e, int a)
+{
+    char *err = NULL;
+    if (dl_cuda_exec_host(e->cuda, a, &err) != 0) {
+        fprintf(stderr, "dldlrun: reading arena '%s' back from the device: %s\n", dl_arena_name[a], err);
+        free(err);
+    }
+}
+
 float *dl_exec_tensor(const DlExec *e, int t)
 {
     const DlPlanTensor *x = &e->plan->tensors[t];
+    if (e->cuda) cuda_host(e, x->arena);
     return e->arena[x->arena] + x->offset;
 }
 
-float *const *dl_exec_arenas(const DlExec *e) { return e->arena; }
+float *const *dl_exec_arenas(const DlExec *e)
+{
+    for (int a = 0; e->cuda && a < DL_AR_COUNT; a++) cuda_host(e, a);
+    return e->arena;
+}
+
+const char *dl_exec_device(const DlExec *e) { return e->cuda ? dl_cuda_exec_info(e->cuda, NULL, NULL)->name : "cpu"; }
 const DlJit *dl_exec_jit(const DlExec *e) { return &e->jit; }
 int dl_exec_threads(const DlExec *e) { return e->nthreads; }
 
@@ -146,8 +174,7 @@ int dl_all_finite(const float *x, int64_t n)
     return ok;
 }
 
-/* Check a library step's tensors against its geometry. */
-static char *check_lib_step(const DlPlan *p, const DlPlanStep *s, int si, const char *pname)
+char *dl_exec_check_lib_step(const DlPlan *p, const DlPlanStep *s, int si, const char *pname)
 {
     const int64_t *g = s->i;
     int64_t want[3];
@@ -203,7 +230,7 @@ static int resolve(DlExec *e, const DlExecOpts *o, char **err)
                 x->fn = e->jit.fn[s->kernel];
                 x->serial = s->grid < 2 * e->nthreads || touched < DL_EXEC_SERIAL_FLOATS;
             } else if (s->kind == DL_STEP_MATMUL || (s->kind >= DL_STEP_CONV_FWD && s->kind <= DL_STEP_CONV_BWD_FILTER)) {
-                if ((*err = check_lib_step(p, s, si, pr->name))) return -1;
+                if ((*err = dl_exec_check_lib_step(p, s, si, pr->name))) return -1;
                 if (s->kind != DL_STEP_MATMUL) {
                     char *cerr = NULL;
                     x->conv = dl_conv_create(e->lib, s->kind, s->i, o->layout, &cerr);
@@ -225,6 +252,41 @@ static int resolve(DlExec *e, const DlExecOpts *o, char **err)
     return 0;
 }
 
+/* The constants into their arena. */
+static void load_consts(DlExec *e)
+{
+    const DlPlan *p = e->plan;
+    for (int t = 0; t < p->ntensors; t++) {
+        const DlPlanTensor *x = &p->tensors[t];
+        if (x->role == DL_ROLE_CONST && x->data)
+            memcpy(e->arena[x->arena] + x->offset, x->data, (size_t)x->numel * sizeof(float));
+    }
+}
+
+/* --device cuda | cuda-emu: host arenas as staging, the programs on the device. */
+static DlExec *load_cuda(DlExec *e, const DlExecOpts *o, char **err)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (alloc_arenas(e, page > 64 ? (size_t)page : 64, err) != 0) {
+        dl_exec_free(e);
+        return NULL;
+    }
+    load_consts(e);
+    DlCudaDev *dev = dl_cuda_open(o->device == DL_DEVICE_CUDA_EMU ? DL_CUDA_EMULATED : DL_CUDA_REAL, e->nthreads, err);
+    if (!dev) {
+        dl_exec_free(e);
+        return NULL;
+    }
+    const char *g = getenv("DLDL_CUDA_GRAPH");
+    DlCudaExecOpts co = {.profile = o->profile, .graphs = !(g && !strcmp(g, "0")), .debug = o->debug};
+    if (!(e->cuda = dl_cuda_exec_load(e->plan, dev, e->arena, &co, err))) {
+        dl_exec_free(e);
+        return NULL;
+    }
+    dl_cuda_exec_info(e->cuda, &e->jit.cache_hit, &e->jit.compile_s);
+    return e;
+}
+
 DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
 {
     DlExec *e = dl_xcalloc(1, sizeof *e);
@@ -233,6 +295,7 @@ DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
     e->profile = o->profile;
     e->debug = o->debug;
     omp_set_num_threads(e->nthreads); /* our kernels and oneDNN share the team */
+    if (o->device != DL_DEVICE_CPU) return load_cuda(e, o, err);
     /* every kernel decoded, proven inside its buffers and checked against its
        steps before anything is allocated; the C is rendered here, from the IR */
     KirModule km;
@@ -245,16 +308,12 @@ DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
     }
     char *source = kir_module_source(&km, 0);
     kir_module_free(&km);
-    if (alloc_arenas(e, err) != 0) {
+    if (alloc_arenas(e, 64, err) != 0) {
         free(source);
         dl_exec_free(e);
         return NULL;
     }
-    for (int t = 0; t < p->ntensors; t++) {
-        const DlPlanTensor *x = &p->tensors[t];
-        if (x->role == DL_ROLE_CONST && x->data)
-            memcpy(e->arena[x->arena] + x->offset, x->data, (size_t)x->numel * sizeof(float));
-    }
+    load_consts(e);
     const char **names = dl_xcalloc((size_t)(p->nkernels ? p->nkernels : 1), sizeof *names);
     for (int k = 0; k < p->nkernels; k++) names[k] = p->kernels[k].name;
     char *jerr = NULL;
@@ -284,6 +343,7 @@ void dl_exec_free(DlExec *e)
             free(e->prog[pi].prof);
         }
     free(e->prog);
+    dl_cuda_exec_free(e->cuda); /* before the host arenas it pinned */
     dl_lib_free(e->lib);
     dl_jit_close(&e->jit);
     for (int a = 0; a < DL_AR_COUNT; a++) free(e->arena[a]);
@@ -363,8 +423,16 @@ static char *scan_step(const DlExec *e, const XStep *x, int si, unsigned before)
                         produced ? "" : ", which no earlier step of this run produced (an input, parameter or state)");
 }
 
+int dl_exec_start(DlExec *e, int prog, char **err)
+{
+    return e->cuda ? dl_cuda_exec_start(e->cuda, prog, err) : dl_exec_run(e, prog, err);
+}
+
+int dl_exec_wait(DlExec *e, char **err) { return e->cuda ? dl_cuda_exec_wait(e->cuda, err) : 0; }
+
 int dl_exec_run(DlExec *e, int prog, char **err)
 {
+    if (e->cuda) return dl_cuda_exec_run(e->cuda, prog, err);
     XProg *xp = &e->prog[prog];
     int64_t slot = xp->runs % PROF_MAX;
     for (int si = 0; si < xp->n; si++) {
@@ -398,6 +466,10 @@ static int cmp_double(const void *a, const void *b)
 
 void dl_exec_profile(const DlExec *e, FILE *out)
 {
+    if (e->cuda) {
+        dl_cuda_exec_profile(e->cuda, out);
+        return;
+    }
     const DlPlan *p = e->plan;
     for (int pi = 0; pi < p->nprograms; pi++) {
         const XProg *xp = &e->prog[pi];

@@ -24,17 +24,35 @@
 
 #define DL_EXEC_SERIAL_FLOATS 32768
 
+/* Where the programs run (dldlrun --device): the CPU, a GPU through the
+ * CUDA backend, or the CUDA backend on its emulated device (a test double on
+ * the CPU, not a GPU).  Rows: enum, --device name. */
+#define DL_DEVICES(X) X(CPU, "cpu") X(CUDA, "cuda") X(CUDA_EMU, "cuda-emu")
+typedef enum DlDevice {
+#define X(e, n) DL_DEVICE_##e,
+    DL_DEVICES(X)
+#undef X
+    DL_DEVICE_COUNT
+} DlDevice;
+extern const char *const dl_device_name[DL_DEVICE_COUNT];
+
 typedef struct DlExecOpts {
     int nthreads;         /* <= 0: all the OpenMP threads there are */
     int profile;          /* time every step */
     int debug;            /* 2: after every step scan its arguments for NaN/Inf */
     DlConvLayout layout;  /* oneDNN layout mode (dl_conv_default_layout()) */
+    DlDevice device;      /* DL_DEVICE_CPU (0) unless --device says otherwise */
 } DlExecOpts;
 
 typedef struct DlExec DlExec;
 
 /* Load plan p (which must outlive the executor).  Returns NULL with *err:
- * a JIT failure, a kernel/step mismatch, a oneDNN failure (naming the step). */
+ * a JIT failure, a kernel/step mismatch, a oneDNN failure (naming the step).
+ * With o->device a CUDA device, the programs run there (cuda_exec.h) and the
+ * arenas below are the host's staging and mirror: dl_exec_tensor and
+ * dl_exec_arenas bring the parameter, gradient, optimizer and state arenas
+ * back from the device and have the next run send them again; after a run
+ * the activation arena holds the program's outputs only. */
 DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err);
 void dl_exec_free(DlExec *e);
 
@@ -50,6 +68,21 @@ void dl_exec_init_params(DlExec *e, uint64_t seed);
  * "step 41 'c3.conv.bwd_data' (conv backward data) wrote a non-finite value
  * to argument 2 (tensor 'grad.c3.y')". */
 int dl_exec_run(DlExec *e, int prog, char **err);
+/* dl_exec_run in two halves, so that the next batch is fed while a step runs:
+ * on a CUDA device start queues the run (its inputs snapshotted) and returns,
+ * wait synchronises; between them the caller may write the program's inputs
+ * (dl_feed) but must not read its outputs (wait makes them current).  On the
+ * CPU start runs the program and wait does nothing.  0, or -1 with *err. */
+int dl_exec_start(DlExec *e, int prog, char **err);
+int dl_exec_wait(DlExec *e, char **err);
+
+/* The device the programs run on: "cpu", or the CUDA device's name (the
+ * emulated device's says so), for banners. */
+const char *dl_exec_device(const DlExec *e);
+
+/* Check a library step's tensors against its geometry: NULL, or the reason
+ * naming program pname, step si and the argument (malloc'd). */
+char *dl_exec_check_lib_step(const DlPlan *p, const DlPlanStep *s, int si, const char *pname);
 
 /* Storage of tensor t (plan.h storage model) and the arenas. */
 float *dl_exec_tensor(const DlExec *e, int t);

@@ -28,13 +28,14 @@
 #define STALE_TMP_AGE 60
 
 static const char *const JIT_FLAGS[] = {"-O3", "-march=native", "-fPIC", "-shared", "-fno-math-errno"};
-#define NFLAGS (int)(sizeof JIT_FLAGS / sizeof *JIT_FLAGS)
+const DlJitCompiler dl_jit_cc = {"the C compiler", "CC", "cc", JIT_FLAGS, (int)(sizeof JIT_FLAGS / sizeof *JIT_FLAGS), ".c"};
 
-/* $CC split on blanks ("ccache gcc" works); argv is malloc'd, strings in *store. */
-static char **cc_argv(int extra, int *argc, char **store)
+/* $<c->env> (else c->dflt) split on blanks ("ccache gcc" works); argv is
+ * malloc'd, strings in *store. */
+static char **cc_argv(const DlJitCompiler *c, int extra, int *argc, char **store)
 {
-    const char *cc = getenv("CC");
-    *store = dl_xstrdup(cc && *cc ? cc : "cc");
+    const char *cc = getenv(c->env);
+    *store = dl_xstrdup(cc && *cc ? cc : c->dflt);
     char **argv = dl_xcalloc((size_t)(strlen(*store) + extra + 2), sizeof *argv);
     int n = 0;
     for (char *tok = strtok(*store, " \t"); tok; tok = strtok(NULL, " \t")) argv[n++] = tok;
@@ -77,11 +78,11 @@ static int run(char **argv, DlBuf *out)
 }
 
 /* First line of `$CC --version` (part of the cache key). */
-static char *cc_version(void)
+static char *cc_version(const DlJitCompiler *c)
 {
     char *store;
     int argc;
-    char **argv = cc_argv(1, &argc, &store);
+    char **argv = cc_argv(c, 1, &argc, &store);
     argv[argc] = "--version";
     DlBuf out = {0};
     int rc = run(argv, &out);
@@ -297,36 +298,55 @@ static int debug_level(void)
     return dbg ? atoi(dbg) : 0;
 }
 
-/* Compile src_path into dir/soname through dir/soname.tmp.PID, and read the
- * result into *data (via dfd) before it is renamed into place, writing its
- * checksum record recname first.  The temporary is removed on every failure.
- * Returns 0 or -1 with *err. */
-static int compile(const char *dir, int dfd, const char *src_path, const char *soname, const char *recname,
-                   unsigned char **data, size_t *size, char **err)
+/* A compiler run as a DlCacheBuild (ctx: a CompileJob): the source written
+ * to src_path (kept next to the object, for reading), then c->flags -o tmp
+ * src_path. */
+typedef struct CompileJob { const DlJitCompiler *c; const char *source; const char *src_path; } CompileJob;
+static int compile_to(void *ctx, const char *tmp, char **err)
 {
+    const CompileJob *j = ctx;
+    if (dl_write_file_atomic(j->src_path, j->source, strlen(j->source)) != 0) {
+        *err = dl_xasprintf("cannot write '%s': %s", j->src_path, strerror(errno));
+        return -1;
+    }
     char *store;
     int argc;
-    char **argv = cc_argv(NFLAGS + 4, &argc, &store);
-    for (int i = 0; i < NFLAGS; i++) argv[argc++] = (char *)JIT_FLAGS[i];
-    char *tmpname = dl_xasprintf("%s.tmp.%ld", soname, (long)getpid());
-    char *tmp = dl_xasprintf("%s/%s", dir, tmpname);
+    char **argv = cc_argv(j->c, j->c->nflags + 4, &argc, &store);
+    for (int i = 0; i < j->c->nflags; i++) argv[argc++] = (char *)j->c->flags[i];
     argv[argc++] = "-o";
-    argv[argc++] = tmp;
-    argv[argc++] = (char *)src_path;
+    argv[argc++] = (char *)tmp;
+    argv[argc++] = (char *)j->src_path;
     if (debug_level() >= 1) {
         fprintf(stderr, "dldlrun: jit:");
         for (int i = 0; i < argc; i++) fprintf(stderr, " %s", argv[i]);
         fprintf(stderr, "\n");
     }
     DlBuf out = {0};
+    int rc = run(argv, &out);
+    if (rc != 0)
+        *err = dl_xasprintf("%s failed on the generated kernels (%s %d):\n%s"
+                            "the source is saved at %s", j->c->what,
+                            rc < 0 ? "could not run it, status" : "exit status", rc, out.s ? out.s : "", j->src_path);
+    dl_buf_free(&out);
+    free(argv), free(store);
+    return rc == 0 ? 0 : -1;
+}
+
+/* Build dir/soname through dir/soname.tmp.PID (build writes it), and read the
+ * result into *data (via dfd) before it is renamed into place, writing its
+ * checksum record recname first.  The temporary is removed on every failure.
+ * Returns 0 or -1 with *err. */
+static int build_entry(const char *dir, int dfd, const char *soname, const char *recname, DlCacheBuild build,
+                       void *ctx, unsigned char **data, size_t *size, char **err)
+{
+    char *tmpname = dl_xasprintf("%s.tmp.%ld", soname, (long)getpid());
+    char *tmp = dl_xasprintf("%s/%s", dir, tmpname);
     char *why = NULL, *rec = NULL, *rec_path = NULL;
-    int rc = run(argv, &out), r;
+    int rc = build(ctx, tmp, err), r;
     if (rc != 0) {
-        *err = dl_xasprintf("the C compiler failed on the generated kernels (%s %d):\n%s"
-                            "the source is saved at %s",
-                            rc < 0 ? "could not run it, status" : "exit status", rc, out.s ? out.s : "", src_path);
+        rc = -1;
     } else if ((r = read_private(dfd, tmpname, SO_LIMIT, data, size, &why)) != 0) {
-        *err = dl_xasprintf("the C compiler's output '%s' cannot be used: %s", tmp,
+        *err = dl_xasprintf("the compiler's output '%s' cannot be used: %s", tmp,
                             r > 0 ? "the compiler did not write it" : why);
         rc = -1;
     } else { /* the record first: whoever sees the new object sees its record */
@@ -345,9 +365,8 @@ static int compile(const char *dir, int dfd, const char *src_path, const char *s
         free(*data);
         *data = NULL, *size = 0;
     }
-    dl_buf_free(&out);
     free(why), free(rec), free(rec_path);
-    free(tmpname), free(tmp), free(argv), free(store);
+    free(tmpname), free(tmp);
     return rc == 0 ? 0 : -1;
 }
 
@@ -410,52 +429,70 @@ static void *load_verified(const unsigned char *data, size_t n, const char *name
     return h;
 }
 
-int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out, char **err)
+int dl_cache_fetch(const char *name, DlCacheBuild build, void *ctx, unsigned char **data, size_t *size, int *hit,
+                   char **err)
 {
-    memset(out, 0, sizeof *out);
-    out->memfd = -1;
-    static char *version; /* one `cc --version` per process */
-    if (!version) version = cc_version();
-    DlBuf key = {0};
-    dl_buf_put(&key, source, strlen(source));
-    for (int i = 0; i < NFLAGS; i++) dl_buf_printf(&key, "\n%s", JIT_FLAGS[i]);
-    dl_buf_printf(&key, "\n%s\n", version);
-    uint64_t h = dl_hash64(key.s, key.n);
-    dl_buf_free(&key);
-
+    *data = NULL, *size = 0, *hit = 0;
     char *dir = cache_dir();
-    char *soname = dl_xasprintf("%016llx.so", (unsigned long long)h);
-    char *recname = dl_xasprintf("%s.xxh128", soname);
-    char *so = dl_xasprintf("%s/%s", dir, soname);
-    char *src = dl_xasprintf("%s/%016llx.c", dir, (unsigned long long)h);
-    unsigned char *data = NULL;
-    size_t size = 0;
+    char *recname = dl_xasprintf("%s.xxh128", name);
+    char *path = dl_xasprintf("%s/%s", dir, name);
     char *why = NULL;
     int rc = -1, dfd = -1;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (mkdir_p(dir) != 0) {
         *err = dl_xasprintf("cannot create the kernel cache '%s': %s (set DLDL_CACHE)", dir, strerror(errno));
         goto done;
     }
     if ((dfd = open_cache_dir(dir, err)) < 0) goto done;
     remove_stale_tmp(dfd);
-    int r = read_private(dfd, soname, SO_LIMIT, &data, &size, &why);
-    if (r == 0 && verify(dfd, recname, data, size, &why) != 0) r = -1;
-    if (r < 0) { /* never loaded: removed and compiled again */
-        fprintf(stderr, "dldlrun: kernel cache entry %s is damaged (%s); rebuilding\n", so, why);
-        free(data);
-        data = NULL, size = 0;
-        unlinkat(dfd, soname, 0);
+    int r = read_private(dfd, name, SO_LIMIT, data, size, &why);
+    if (r == 0 && verify(dfd, recname, *data, *size, &why) != 0) r = -1;
+    if (r < 0) { /* never used: removed and built again */
+        fprintf(stderr, "dldlrun: kernel cache entry %s is damaged (%s); rebuilding\n", path, why);
+        free(*data);
+        *data = NULL, *size = 0;
+        unlinkat(dfd, name, 0);
         unlinkat(dfd, recname, 0);
     }
-    out->cache_hit = r == 0;
+    *hit = r == 0;
+    if (!*hit && build_entry(dir, dfd, name, recname, build, ctx, data, size, err) != 0) goto done;
+    rc = 0;
+done:
+    if (dfd >= 0) close(dfd);
+    free(why), free(recname), free(path), free(dir);
+    return rc;
+}
+
+int dl_jit_load_with(const DlJitCompiler *c, const char *source, const char *const *names, int n, DlJit *out,
+                     char **err)
+{
+    memset(out, 0, sizeof *out);
+    out->memfd = -1;
+    static struct { const DlJitCompiler *c; char *version; } seen[4]; /* one `cc --version` per compiler */
+    char *version = NULL;
+    for (int i = 0; i < 4 && !version; i++) {
+        if (!seen[i].c) seen[i].c = c, seen[i].version = cc_version(c);
+        if (seen[i].c == c) version = seen[i].version;
+    }
+    if (!version) version = "unknown compiler";
+    DlBuf key = {0};
+    dl_buf_put(&key, source, strlen(source));
+    for (int i = 0; i < c->nflags; i++) dl_buf_printf(&key, "\n%s", c->flags[i]);
+    dl_buf_printf(&key, "\n%s\n", version);
+    uint64_t h = dl_hash64(key.s, key.n);
+    dl_buf_free(&key);
+
+    char *dir = cache_dir();
+    char *soname = dl_xasprintf("%016llx.so", (unsigned long long)h);
+    char *so = dl_xasprintf("%s/%s", dir, soname);
+    unsigned char *data = NULL;
+    size_t size = 0;
+    int rc = -1;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char *src = dl_xasprintf("%s/%016llx%s", dir, (unsigned long long)h, c->ext);
+    CompileJob job = {c, source, src};
+    if (dl_cache_fetch(soname, compile_to, &job, &data, &size, &out->cache_hit, err) != 0) goto done;
     if (!out->cache_hit) {
-        if (dl_write_file_atomic(src, source, strlen(source)) != 0) {
-            *err = dl_xasprintf("cannot write '%s': %s", src, strerror(errno));
-            goto done;
-        }
-        if (compile(dir, dfd, src, soname, recname, &data, &size, err) != 0) goto done;
         clock_gettime(CLOCK_MONOTONIC, &t1);
         out->compile_s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     }
@@ -477,10 +514,14 @@ int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out,
     rc = 0;
 done:
     if (rc != 0) dl_jit_close(out);
-    if (dfd >= 0) close(dfd);
-    free(data), free(why);
-    free(so), free(src), free(soname), free(recname), free(dir);
+    free(data);
+    free(so), free(src), free(soname), free(dir);
     return rc;
+}
+
+int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out, char **err)
+{
+    return dl_jit_load_with(&dl_jit_cc, source, names, n, out, err);
 }
 
 void dl_jit_close(DlJit *j)

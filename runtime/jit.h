@@ -16,6 +16,7 @@
 #ifndef DL_JIT_H
 #define DL_JIT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The kernel ABI (codegen/codegen.h): buffer i is dl_b[i]; work items [g0, g1). */
@@ -55,5 +56,34 @@ typedef struct DlJit {
  * an object that does not load or a missing symbol. */
 int dl_jit_load(const char *source, const char *const *names, int n, DlJit *out, char **err);
 void dl_jit_close(DlJit *j);
+
+/* A compiler the cache can run: $env (else dflt, split on blanks) with
+ * flags[0..nflags) -o OBJECT SOURCE; the source is saved as <hash><ext>.
+ * dl_jit_cc is the C one above; the emulated CUDA device (cuda_emu.c)
+ * has g++ under codegen/cuda_host_emu.h. */
+typedef struct DlJitCompiler {
+    const char *what;          /* "the C compiler", in messages */
+    const char *env, *dflt;
+    const char *const *flags;
+    int nflags;
+    const char *ext;
+} DlJitCompiler;
+extern const DlJitCompiler dl_jit_cc;
+/* dl_jit_load with compiler c (its flags and `--version` in the key). */
+int dl_jit_load_with(const DlJitCompiler *c, const char *source, const char *const *names, int n, DlJit *out,
+                     char **err);
+
+/* Build an artefact into the path given (a temporary in the cache
+ * directory); 0, or -1 with *err. */
+typedef int (*DlCacheBuild)(void *ctx, const char *tmp_path, char **err);
+/* The cache's discipline for any artefact (the NVRTC cubins of cuda_real.c
+ * too): the entry `name` of the cache directory, checked exactly as above
+ * (private directory, regular file of ours, size and XXH3-128 against its
+ * record; a damaged entry is reported on stderr, removed and rebuilt), or
+ * built by build(ctx, tmp) when absent, recorded and renamed into place.
+ * Returns 0 with the verified bytes in *data (malloc'd, *size bytes) and
+ * *hit = 1 when they came from the cache, or -1 with *err. */
+int dl_cache_fetch(const char *name, DlCacheBuild build, void *ctx, unsigned char **data, size_t *size, int *hit,
+                   char **err);
 
 #endif

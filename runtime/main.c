@@ -11,12 +11,13 @@
 #include "../common/plan.h"
 #include "../common/util.h"
 #include "checkpoint.h"
+#include "cuda_dev.h"
 #include "train.h"
 
 static const char USAGE[] =
     "usage: dldlrun PLAN --train [--epochs N] [--data DIR] [--out DIR] [--resume | --overwrite]\n"
     "                            [--weights FILE] [--skip-bad] [--threads N] [--profile]\n"
-    "                            [--device cpu|cuda|auto] [--quiet]\n"
+    "                            [--device cpu|cuda|cuda-emu|auto] [--quiet]\n"
     "       dldlrun PLAN --cv [--epochs N] [--data DIR] [--out DIR] [--resume | --overwrite]\n"
     "                         [--threads N] [--quiet]\n"
     "       dldlrun PLAN --eval [--weights FILE] [--data DIR]\n"
@@ -50,12 +51,17 @@ static const char USAGE[] =
     "  --skip-bad       skip unreadable or unlabelable samples (counted) instead of failing\n"
     "  --threads N      threads for kernels and convolutions (default: all cores)\n"
     "  --profile        time every step and print a table at the end\n"
-    "  --device D       cpu, cuda or auto (auto = cpu in this build)\n"
+    "  --device D       where the programs run: cpu; cuda (the first NVIDIA GPU: an error\n"
+    "                   saying why when there is none usable); cuda-emu (the CUDA backend on\n"
+    "                   its emulated device: a test double on the CPU, for testing, slow);\n"
+    "                   auto (cuda when usable, else cpu, saying why on stderr).  Default: cpu\n"
     "  --quiet          no progress output\n"
     "\n"
     "environment: DLDL_DATA (data root), DLDL_CACHE (kernel cache, default ~/.cache/dldl),\n"
     "  CC (the C compiler for kernels), DLDL_DEBUG=1 (print the compiler command),\n"
-    "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked\n";
+    "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked,\n"
+    "  DLDL_CUDA_GRAPH=0 (no graph capture), DLDL_CUDA_EMU_ORDER=forward|reverse|shuffle\n"
+    "  (the emulated device's thread order), DLDL_LIBCUDA/LIBNVRTC/LIBCUBLAS/LIBCUDNN (files)\n";
 
 static const char *const OPTIONS[] = {"--train", "--cv", "--eval", "--predict", "--epochs", "--data", "--out",
                                       "--weights", "--resume", "--overwrite", "--skip-bad", "--threads",
@@ -91,7 +97,7 @@ static int parse_int(const char *opt, const char *v, int lo, int hi, int *out)
 static int dldlrun(int argc, char **argv, char **images)
 {
     DlRunOpts o = {0};
-    const char *mode = NULL, *device = "auto";
+    const char *mode = NULL, *device = "cpu";
     const char *dbg = getenv("DLDL_DEBUG");
     o.debug = dbg ? atoi(dbg) : 0;
     o.images = images;
@@ -161,13 +167,9 @@ static int dldlrun(int argc, char **argv, char **images)
         fprintf(stderr, "%s", USAGE);
         return 2;
     }
-    if (strcmp(device, "cpu") && strcmp(device, "auto")) {
-        if (!strcmp(device, "cuda")) {
-            fprintf(stderr, "dldlrun: the CUDA backend is not built yet (this build runs --device cpu)\n");
-            return 2;
-        }
-        return usage_error("unknown device '%s' (cpu, cuda or auto)%s", device, "");
-    }
+    int dev = !strcmp(device, "auto") ? DL_DEVICE_CUDA : dl_enum_lookup(dl_device_name, DL_DEVICE_COUNT, device);
+    if (dev < 0) return usage_error("unknown device '%s' (cpu, cuda, cuda-emu or auto)%s", device, "");
+    o.device = (DlDevice)dev;
     if (!strcmp(mode, "--train") && o.resume && o.weights)
         return usage_error("--weights and --resume cannot be combined: --resume continues a run from its "
                            "checkpoint, which holds the weights already; --weights starts a new run from a file's "
@@ -180,6 +182,17 @@ static int dldlrun(int argc, char **argv, char **images)
     if (!strcmp(mode, "--predict") && o.nimages == 0) return usage_error("--predict needs at least one IMAGE%s%s", "", "");
     if (strcmp(mode, "--predict") && o.nimages > 0)
         return usage_error("unexpected argument '%s'%s", o.images[0], "");
+    if (o.device == DL_DEVICE_CUDA) { /* a usable GPU? asked before any data is loaded */
+        char *why = NULL;
+        if (dl_cuda_real_probe(NULL, &why) != 0) {
+            int fatal = strcmp(device, "auto") != 0;
+            if (fatal) fprintf(stderr, "dldlrun: --device cuda: %s\n", why);
+            else if (!o.quiet) fprintf(stderr, "dldlrun: --device auto: running on the CPU: %s\n", why);
+            free(why);
+            if (fatal) return 1;
+            o.device = DL_DEVICE_CPU;
+        }
+    }
     char *err = NULL;
     DlPlan *p = dl_plan_read(o.plan_path, &err);
     if (!p) {

@@ -229,17 +229,21 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     const float *loss = dl_exec_tensor(e, L->tr.loss);
     dl_data_shuffle(L->d, L->pos.seed, ep, order);
     double t0 = now(), sum = 0;
+    if (L->nb > 0) dl_feed(e, p, &L->tr, L->d, order, B, 1, L->pos.seed, ep, lab, masks);
     for (int b = 0; b < L->nb; b++) {
         if (L->pos.step >= DL_MAX_STEP) { /* unreachable from a checked checkpoint: the counter cannot overflow */
             free(lab), free(masks);
             *err = dl_xasprintf("the step counter reached its bound %lld at epoch %d", (long long)DL_MAX_STEP, ep + 1);
             return -1;
         }
-        dl_feed(e, p, &L->tr, L->d, order + (size_t)b * (size_t)B, B, 1, L->pos.seed, ep, lab, masks);
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
         sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step, sc[3] = (float)L->pos.seed;
-        if (dl_exec_run(e, L->tr.prog, err) != 0) {
+        /* batch b runs while batch b + 1 is fed (on a CUDA device; in turn on the CPU) */
+        int rc = dl_exec_start(e, L->tr.prog, err);
+        if (rc == 0 && b + 1 < L->nb)
+            dl_feed(e, p, &L->tr, L->d, order + (size_t)(b + 1) * (size_t)B, B, 1, L->pos.seed, ep, lab, masks);
+        if (rc != 0 || dl_exec_wait(e, err) != 0) {
             free(lab), free(masks);
             return -1;
         }
@@ -501,6 +505,7 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
                         "%d threads, kernels %s (%.1f s)\n",
                 L.d->ntrain, L.d->ntest, L.nb, L.tr.batch, L.d->ntrain - L.nb * L.tr.batch, dl_exec_threads(L.e),
                 j->cache_hit ? "from the cache" : "compiled", now() - tj);
+        if (o->device != DL_DEVICE_CPU) fprintf(stderr, "dldlrun: device: %s\n", dl_exec_device(L.e));
     }
     dl_exec_init_params(L.e, L.pos.seed);
     if (L.tr.data_stats >= 0) /* standardised features: the training split's mean and variance */

@@ -21,6 +21,7 @@ typedef struct DlRunOpts {
     int resume, skip_bad, threads, profile, quiet, debug;
     int overwrite;          /* --overwrite: start over in an OUT that holds a run (train.c) */
     int cv;                 /* --cv */
+    DlDevice device;        /* --device (main.c resolves auto) */
     char **images;          /* --predict */
     int nimages;
 } DlRunOpts;
