@@ -58,10 +58,16 @@ static int kernels_total, kernels_run;
 
 /* ---- compiling a module twice --------------------------------------------- */
 
+typedef int (*NamedLaunchFn)(const char *name, KernFn k, unsigned blocks, unsigned threads, int order,
+                             uint64_t seed, float *const *b, int64_t g0, int64_t g1);
+typedef const char *(*ReportFn)(void);
+
 typedef struct Mod {
     char *dir;
-    void *so_c, *so_cu;
-    LaunchFn launch;
+    void *so_c, *so_cu;          /* so_c NULL for a CUDA-only module */
+    LaunchFn launch;             /* dl_emu_launch_abi */
+    NamedLaunchFn launch_named;  /* dl_emu_launch_named */
+    ReportFn report;             /* dl_emu_report */
 } Mod;
 
 /* Write text to dir/name and run cmd (with %s for the path); 0 when it succeeds. */
@@ -94,7 +100,7 @@ static int compile(const char *dir, const char *name, const char *prelude, const
 /* The C module with cc and the CUDA module with g++ under the emulation
  * header, from the same body; both loaded.  Warnings of g++ fail the build
  * (-Werror): the CUDA text must be clean C++ as well. */
-static void mod_build(Mod *m, const char *body)
+static void mod_build_as(Mod *m, const char *body, int with_c)
 {
     memset(m, 0, sizeof *m);
     assert_int_equal(access(EMU_HEADER, R_OK), 0); /* run from the repository root */
@@ -104,7 +110,7 @@ static void mod_build(Mod *m, const char *body)
     char *so_c = dl_xasprintf("%s/c.so", m->dir), *so_cu = dl_xasprintf("%s/cu.so", m->dir);
     const char *cc = getenv("CC") ? getenv("CC") : "cc";
     char *c_cmd = dl_xasprintf("%s -std=c11 " FLAGS " -o %%s %%s -lm 2> %%s/cc.log", cc);
-    assert_int_equal(compile(m->dir, "k.c", cg_prelude_c(), body, c_cmd, so_c), 0);
+    if (with_c) assert_int_equal(compile(m->dir, "k.c", cg_prelude_c(), body, c_cmd, so_c), 0);
     free(c_cmd);
     /* -fno-gnu-unique: the header's inline thread_local built-ins stay local to
      * each dlopen'ed module (no STB_GNU_UNIQUE binding across modules). */
@@ -113,13 +119,19 @@ static void mod_build(Mod *m, const char *body)
                              EMU_HEADER " -o %s %s 2> %s/cc.log",
                              so_cu),
                      0);
-    m->so_c = dlopen(so_c, RTLD_NOW | RTLD_LOCAL);
+    m->so_c = with_c ? dlopen(so_c, RTLD_NOW | RTLD_LOCAL) : NULL;
     m->so_cu = dlopen(so_cu, RTLD_NOW | RTLD_LOCAL);
-    if (!m->so_c || !m->so_cu) fail_msg("dlopen: %s", dlerror());
+    if ((with_c && !m->so_c) || !m->so_cu) fail_msg("dlopen: %s", dlerror());
     m->launch = (LaunchFn)dlsym(m->so_cu, "dl_emu_launch_abi");
+    m->launch_named = (NamedLaunchFn)dlsym(m->so_cu, "dl_emu_launch_named");
+    m->report = (ReportFn)dlsym(m->so_cu, "dl_emu_report");
     assert_non_null(m->launch);
+    assert_non_null(m->launch_named);
+    assert_non_null(m->report);
     free(so_c), free(so_cu);
 }
+/* Both modules from one body. */
+static void mod_build(Mod *m, const char *body) { mod_build_as(m, body, 1); }
 
 static KernFn mod_sym(void *so, const char *name)
 {
@@ -130,7 +142,7 @@ static KernFn mod_sym(void *so, const char *name)
 
 static void mod_free(Mod *m)
 {
-    dlclose(m->so_c);
+    if (m->so_c) dlclose(m->so_c);
     dlclose(m->so_cu);
     char *cmd = dl_xasprintf("rm -rf '%s'", m->dir);
     if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", m->dir);
@@ -553,6 +565,170 @@ static void test_thread_orders_expose_a_race(void **st)
     mod_free(&m);
 }
 
+/* ---- block semantics: barriers, shared memory, shuffles, races -------------------- */
+
+/* Hand-written CUDA kernels (not generated): row sums of a [rows, ROWLEN]
+ * matrix, one block of 128 threads per row (grid-stride over rows).  Each
+ * thread sums a strided part of the row, then a tree in shared memory halves
+ * the partial sums with a barrier per level.  BARRIER is the barrier inside
+ * the tree: empty in the broken variant.  The warp variant reduces each warp
+ * with __shfl_down_sync, then warp 0 reduces the four warp sums. */
+#define ROWLEN 1000
+#define BLOCK_SUM(NAME, BARRIER)                                                               \
+    "DL_KERNEL(" NAME ") {\n"                                                                  \
+    "    DL_SHARED(float, sh, 128);\n"                                                         \
+    "    const float *in = dl_b[0]; float *out = dl_b[1];\n"                                   \
+    "    unsigned t = threadIdx.x;\n"                                                          \
+    "    for (int64_t row = dl_g0 + blockIdx.x; row < dl_g1; row += gridDim.x) {\n"            \
+    "        float acc = 0.0f;\n"                                                              \
+    "        for (int64_t i = t; i < 1000; i += blockDim.x) acc += in[row * 1000 + i];\n"      \
+    "        sh[t] = acc;\n"                                                                   \
+    "        __syncthreads();\n"                                                               \
+    "        for (unsigned h = 64; h > 0; h >>= 1) {\n"                                        \
+    "            if (t < h) sh[t] += sh[t + h];\n"                                             \
+    "            " BARRIER "\n"                                                                \
+    "        }\n"                                                                              \
+    "        if (t == 0) out[row] = sh[0];\n"                                                  \
+    "        __syncthreads();\n"                                                               \
+    "    }\n"                                                                                  \
+    "}\n"
+static const char block_kernels[] =
+    BLOCK_SUM("tree_sum", "__syncthreads();")
+    BLOCK_SUM("tree_sum_no_barrier", "")
+    "DL_KERNEL(warp_sum) {\n"
+    "    DL_SHARED(float, wsum, 4);\n"
+    "    const float *in = dl_b[0]; float *out = dl_b[1];\n"
+    "    unsigned t = threadIdx.x, lane = t % 32, w = t / 32;\n"
+    "    for (int64_t row = dl_g0 + blockIdx.x; row < dl_g1; row += gridDim.x) {\n"
+    "        float acc = 0.0f;\n"
+    "        for (int64_t i = t; i < 1000; i += blockDim.x) acc += in[row * 1000 + i];\n"
+    "        for (int off = 16; off > 0; off >>= 1) acc += __shfl_down_sync(0xffffffffu, acc, off);\n"
+    "        if (lane == 0) wsum[w] = acc;\n"
+    "        __syncthreads();\n"
+    "        if (w == 0) {\n"
+    "            float v = lane < 4 ? (float)wsum[lane] : 0.0f;\n"
+    "            for (int off = 2; off > 0; off >>= 1) v += __shfl_down_sync(0xffffffffu, v, off);\n"
+    "            if (lane == 0) out[row] = v;\n"
+    "        }\n"
+    "        __syncthreads();\n"
+    "    }\n"
+    "}\n"
+    "DL_KERNEL(divergent_barrier) {\n"
+    "    (void)dl_g0, (void)dl_g1;\n"
+    "    if (threadIdx.x < 5) __syncthreads();\n"
+    "    dl_b[1][threadIdx.x] = 1.0f;\n"
+    "}\n"
+    "DL_KERNEL(read_unwritten) {\n"
+    "    (void)dl_g0, (void)dl_g1;\n"
+    "    DL_SHARED(float, sh, 128);\n"
+    "    if (threadIdx.x > 0) sh[threadIdx.x] = 1.0f;\n"
+    "    __syncthreads();\n"
+    "    dl_b[1][threadIdx.x] = sh[(threadIdx.x + 1) % 128];\n"
+    "}\n";
+
+enum { NROWS = 6 };
+
+/* What tree_sum computes for one row (the same float additions in the same order). */
+static float tree_ref(const float *row)
+{
+    float part[128];
+    for (int t = 0; t < 128; t++) {
+        float acc = 0.0f;
+        for (int i = t; i < ROWLEN; i += 128) acc += row[i];
+        part[t] = acc;
+    }
+    for (int h = 64; h > 0; h >>= 1)
+        for (int t = 0; t < h; t++) part[t] += part[t + h];
+    return part[0];
+}
+/* What warp_sum computes: shuffle-down trees per warp, then over the warps. */
+static float warp_ref(const float *row)
+{
+    float part[128], w4[4];
+    for (int t = 0; t < 128; t++) {
+        float acc = 0.0f;
+        for (int i = t; i < ROWLEN; i += 128) acc += row[i];
+        part[t] = acc;
+    }
+    for (int w = 0; w < 4; w++) {
+        float *p = part + 32 * w;
+        for (int off = 16; off > 0; off >>= 1)
+            for (int l = 0; l + off < 32; l++) p[l] += p[l + off];
+        w4[w] = p[0];
+    }
+    for (int off = 2; off > 0; off >>= 1)
+        for (int l = 0; l + off < 4; l++) w4[l] += w4[l + off];
+    return w4[0];
+}
+
+/* Launch name on in -> out in every order and two grid shapes; returns the
+ * number of launches with rc, and counts those whose result differs from want. */
+static int launch_all(const Mod *m, const char *name, float *in, int want_rc, const float *want, int *wrong)
+{
+    KernFn f = mod_sym(m->so_cu, name);
+    int nrc = 0;
+    *wrong = 0;
+    for (int o = 0; o < NORDERS; o++)
+        for (unsigned blocks = 2; blocks <= NROWS; blocks += NROWS - 2) {
+            float out[NROWS] = {0};
+            float *b[2] = {in, out};
+            int rc = m->launch_named(name, f, blocks, 128, o, 17 + blocks, b, 0, NROWS);
+            if (rc == want_rc) nrc++;
+            if (rc != 0) printf("  %s %u x 128 %s: rc %d: %s\n", name, blocks, order_name[o], rc, m->report());
+            int differs = 0;
+            for (int r = 0; want && r < NROWS; r++) differs |= memcmp(&out[r], &want[r], sizeof(float)) != 0;
+            *wrong += differs;
+        }
+    return nrc;
+}
+
+/* A correct block reduction gives the same bits in every schedule, with no
+ * report; without its barrier the emulation reports the shared-memory race. */
+static void test_block_reduction_and_race(void **st)
+{
+    (void)st;
+    Mod m;
+    mod_build_as(&m, block_kernels, 0);
+    float *in = dl_xcalloc(NROWS * ROWLEN, sizeof *in), tree[NROWS], warp[NROWS];
+    rng_state = 42;
+    for (int i = 0; i < NROWS * ROWLEN; i++) in[i] = (float)urand(-1, 1);
+    for (int r = 0; r < NROWS; r++) tree[r] = tree_ref(in + r * ROWLEN), warp[r] = warp_ref(in + r * ROWLEN);
+    int wrong, nlaunch = 2 * NORDERS;
+    assert_int_equal(launch_all(&m, "tree_sum", in, 0, tree, &wrong), nlaunch);
+    assert_int_equal(wrong, 0);
+    assert_int_equal(launch_all(&m, "warp_sum", in, 0, warp, &wrong), nlaunch);
+    assert_int_equal(wrong, 0);
+    /* the broken kernel: every schedule reports the race, naming it */
+    assert_int_equal(launch_all(&m, "tree_sum_no_barrier", in, -2, NULL, &wrong), nlaunch);
+    assert_non_null(strstr(m.report(), "race: thread"));
+    assert_non_null(strstr(m.report(), "kernel 'tree_sum_no_barrier' block"));
+    assert_non_null(strstr(m.report(), "sh["));
+    mod_free(&m);
+    free(in);
+}
+
+/* A barrier reached by some threads only is divergence; a read of shared
+ * memory nobody wrote in this block is reported. */
+static void test_divergence_and_unwritten_reads(void **st)
+{
+    (void)st;
+    Mod m;
+    mod_build_as(&m, block_kernels, 0);
+    float out[128], *b[2] = {out, out};
+    for (int o = 0; o < NORDERS; o++) {
+        int rc = m.launch_named("divergent_barrier", mod_sym(m.so_cu, "divergent_barrier"), 2, 32, o, 5, b, 0, 64);
+        printf("  divergent_barrier %s: rc %d: %s\n", order_name[o], rc, m.report());
+        assert_int_equal(rc, -3);
+        assert_non_null(strstr(m.report(), "barrier divergence"));
+        rc = m.launch_named("read_unwritten", mod_sym(m.so_cu, "read_unwritten"), 1, 128, o, 5, b, 0, 128);
+        printf("  read_unwritten %s: rc %d: %s\n", order_name[o], rc, m.report());
+        assert_int_equal(rc, -2);
+        assert_non_null(strstr(m.report(), "thread 127 reads sh[0], not written in this block"));
+    }
+    assert_int_equal(m.launch_named("x", mod_sym(m.so_cu, "tree_sum"), 1, 2048, 0, 1, b, 0, 1), -1);
+    mod_free(&m);
+}
+
 static void test_coverage(void **st)
 {
     (void)st;
@@ -565,6 +741,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thread_orders_expose_a_race),
+        cmocka_unit_test(test_block_reduction_and_race),
+        cmocka_unit_test(test_divergence_and_unwritten_reads),
         cmocka_unit_test(test_hand_graph_under_emulation),
         cmocka_unit_test(test_pool_graph_under_emulation),
         cmocka_unit_test(test_resample_graph_under_emulation),
