@@ -17,8 +17,8 @@
  * DL_SHARED(T, name, n) (per-block storage whose every access is checked).
  *
  * Execution.  A launch <<<blocks, threads>>> runs the blocks one after
- * another; inside a block each CUDA thread is a fiber (ucontext, a stack of
- * DL_EMU_STACK bytes over a guard page).  A fiber runs until it finishes or
+ * another; inside a block each CUDA thread is a fiber (a stack of
+ * DL_EMU_STACK bytes over a guard page; see dl_emu_switch).  A fiber runs until it finishes or
  * reaches a scheduling point: __syncthreads (the block barrier), __syncwarp
  * or a shuffle (a barrier of its warp of 32).  When no fiber can run, a warp
  * whose live threads all wait at a warp barrier is released; else, when
@@ -67,7 +67,6 @@
 #include <ucontext.h>
 #include <unistd.h>
 
-#include <functional>
 #include <utility>
 #include <vector>
 
@@ -148,8 +147,30 @@ static inline void dl_emu_order(std::vector<unsigned> &v, unsigned n, uint64_t *
 /* ---- fibers ------------------------------------------------------------------ */
 enum { DL_EMU_RUN, DL_EMU_AT_BARRIER, DL_EMU_AT_WARP, DL_EMU_DONE };
 
+/* Switching between fibers.  On x86-64 a hand-written switch saves the
+ * callee-saved registers, MXCSR and the x87 control word on the old stack and
+ * restores them from the new one (System V ABI: nothing else survives a
+ * call); elsewhere ucontext, whose swapcontext also saves the signal mask (a
+ * system call per switch, several times slower). */
+#if defined(__x86_64__) && !defined(DL_EMU_UCONTEXT)
+#define DL_EMU_ASM_SWITCH 1
+/* Store the stack pointer in *from, continue on the stack saved in to. */
+__attribute__((naked, noinline)) static void dl_emu_switch(void **from __attribute__((unused)), void *to __attribute__((unused)))
+{
+    __asm__ volatile("pushq %rbp\n\tpushq %rbx\n\tpushq %r12\n\tpushq %r13\n\tpushq %r14\n\tpushq %r15\n\t"
+                     "subq $8, %rsp\n\tstmxcsr (%rsp)\n\tfnstcw 4(%rsp)\n\t"
+                     "movq %rsp, (%rdi)\n\tmovq %rsi, %rsp\n\t"
+                     "ldmxcsr (%rsp)\n\tfldcw 4(%rsp)\n\taddq $8, %rsp\n\t"
+                     "popq %r15\n\tpopq %r14\n\tpopq %r13\n\tpopq %r12\n\tpopq %rbx\n\tpopq %rbp\n\tret\n\t");
+}
+#endif
+
 struct DlEmuFiber {
+#ifdef DL_EMU_ASM_SWITCH
+    void *sp;
+#else
     ucontext_t uc;
+#endif
     int state;
 };
 
@@ -158,13 +179,18 @@ struct DlEmuRun {
     const char *kernel;
     unsigned nthreads;
     std::vector<DlEmuFiber> f;
+#ifdef DL_EMU_ASM_SWITCH
+    void *sched;
+#else
     ucontext_t sched;
+#endif
     unsigned cur;                      /* the running thread */
     uint32_t epoch;                    /* barrier epoch of the block */
     uint64_t serial;                   /* which block (shared words of older blocks are stale) */
     std::vector<uint32_t> warp_epoch;  /* __syncwarp count per warp */
     std::vector<uint64_t> lane;        /* shuffle values, one per thread */
-    std::function<void()> body;
+    void (*body)(void *);              /* runs the kernel for the current thread */
+    void *body_ctx;
     int rc;                            /* first failure: DL_EMU_* or 0 */
     long nraces;
     char report[1024];
@@ -218,22 +244,62 @@ static inline void dl_emu_wait(int state)
     if (!r) return;
     unsigned t = r->cur;
     r->f[t].state = state;
+#ifdef DL_EMU_ASM_SWITCH
+    dl_emu_switch(&r->f[t].sp, r->sched);
+#else
     swapcontext(&r->f[t].uc, &r->sched);
+#endif
     threadIdx = {t, 0, 0};
 }
 
+/* A fiber's first frame: the thread's kernel body, then back to the scheduler for good. */
 static inline void dl_emu_trampoline()
 {
     DlEmuRun *r = dl_emu_run;
-    r->body();
-    r->f[r->cur].state = DL_EMU_DONE; /* uc_link returns to the scheduler */
+    r->body(r->body_ctx);
+    r->f[r->cur].state = DL_EMU_DONE;
+#ifdef DL_EMU_ASM_SWITCH
+    void *unused;
+    dl_emu_switch(&unused, r->sched);
+    __builtin_trap(); /* a finished fiber is never resumed */
+#endif
+    /* ucontext: uc_link returns to the scheduler */
+}
+
+/* Prepare fiber f to start the kernel body on stack [stack, stack + DL_EMU_STACK). */
+static inline void dl_emu_fiber_init(DlEmuRun *r, DlEmuFiber *f, char *stack)
+{
+#ifdef DL_EMU_ASM_SWITCH
+    (void)r;
+    /* dl_emu_switch's frame: csr word, r15 r14 r13 r12 rbx rbp, return address
+     * (16-byte aligned, so the trampoline starts as if called), a null slot */
+    uintptr_t top = ((uintptr_t)stack + DL_EMU_STACK) & ~(uintptr_t)15;
+    void **slot = (void **)(top - 16);
+    slot[1] = nullptr;
+    slot[0] = (void *)dl_emu_trampoline;
+    uint64_t *sp = (uint64_t *)slot - 7;
+    memset(sp, 0, 7 * sizeof *sp);
+    uint32_t csr[2] = {0x1F80u, 0x037Fu}; /* MXCSR and x87 control word at process start */
+    memcpy(sp, csr, sizeof csr);
+    f->sp = sp;
+#else
+    getcontext(&f->uc);
+    f->uc.uc_stack.ss_sp = stack;
+    f->uc.uc_stack.ss_size = DL_EMU_STACK;
+    f->uc.uc_link = &r->sched;
+    makecontext(&f->uc, dl_emu_trampoline, 0);
+#endif
 }
 
 static inline void dl_emu_resume(DlEmuRun *r, unsigned t)
 {
     r->cur = t;
     threadIdx = {t, 0, 0};
+#ifdef DL_EMU_ASM_SWITCH
+    dl_emu_switch(&r->sched, r->f[t].sp);
+#else
     swapcontext(&r->sched, &r->f[t].uc);
+#endif
 }
 
 /* Run one block to its end.  Returns 0, or -1 when it had to be abandoned. */
@@ -248,11 +314,7 @@ static inline int dl_emu_block(DlEmuRun *r, uint64_t *rng)
         DlEmuFiber *f = &r->f[t];
         char *stack = dl_emu_stacks.get(t, n);
         if (!stack) return dl_emu_fail(r, DL_EMU_DIVERGENCE, "cannot map %u fiber stacks", n), -1;
-        getcontext(&f->uc);
-        f->uc.uc_stack.ss_sp = stack;
-        f->uc.uc_stack.ss_size = DL_EMU_STACK;
-        f->uc.uc_link = &r->sched;
-        makecontext(&f->uc, dl_emu_trampoline, 0);
+        dl_emu_fiber_init(r, f, stack);
         f->state = DL_EMU_RUN;
     }
     std::vector<unsigned> ord;
@@ -322,7 +384,9 @@ static int dl_emu_launch_as(const char *name, void (*kernel)(P...), unsigned gri
     r.rc = 0;
     r.nraces = 0;
     r.report[0] = 0;
-    r.body = [&]() { kernel(args...); };
+    auto call = [&]() { kernel(args...); };
+    r.body = [](void *c) { (*(decltype(call) *)c)(); };
+    r.body_ctx = &call;
     gridDim = {grid_blocks, 1, 1};
     blockDim = {block_threads, 1, 1};
     uint64_t rng = dl_emu_cfg.seed;
