@@ -97,6 +97,8 @@ void cg_eval_free(CgEval *x);
 /* ---- builders: fill b->k (grid, buffers, body); 0 or -1 (cg_fail) -------- */
 int cg_build_elem(CgBuild *b);
 int cg_build_chanred(CgBuild *b);
+/* GPU schedules of the same groups (CUDA module only; KirKernel.block > 0) */
+int cg_build_chanred_gpu(CgBuild *b);
 int cg_build_row(CgBuild *b);
 int cg_build_window(CgBuild *b);      /* pooling (build_window.c) */
 int cg_build_resample(CgBuild *b);    /* upsample, concat, slice (build_resample.c) */

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 #define DL_PLAN_MAGIC "DLDLPLAN"
-#define DL_PLAN_VERSION 3
+#define DL_PLAN_VERSION 4
 
 /* Arenas (common/plan_enums.def; compiler/graph.h's GArena has the same order). */
 enum {
@@ -124,6 +124,9 @@ typedef struct DlPlanKernel {
     int nargs;                    /* buffers it takes: dl_b[0..nargs) */
     uint8_t *kir;                 /* kir_encode bytes */
     size_t kir_len;
+    uint8_t *kir_gpu;             /* kir_encode bytes of its GPU schedule (the CUDA module
+                                     renders it instead), or NULL with kir_gpu_len 0 */
+    size_t kir_gpu_len;
 } DlPlanKernel;
 
 /* A network head: one softmax over K bins, named in the spec (`return

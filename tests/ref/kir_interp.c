@@ -70,6 +70,7 @@ static KiVal ki_expr(KiRun *R, int e)
     case KX_CONST: r.f = x->f, r.i = x->i; break;
     case KX_VAR: r = R->var[x->var]; break;
     case KX_GID: r.i = R->gid; break;
+    case KX_TID: ki_fail(R, "a GPU schedule (tid) is not interpreted: run it under codegen/cuda_host_emu.h"); break;
     case KX_LOAD:
         if (a.i < 0 || a.i >= R->n[x->buf]) ki_fail(R, "load index %lld outside buffer of %lld", (long long)a.i, (long long)R->n[x->buf]);
         else r.f = R->b[x->buf][a.i];
@@ -195,6 +196,9 @@ static void ki_block(KiRun *R, int blk)
             *p = s->accum ? *p + (float)v.f : (float)v.f;
             break;
         }
+        case KS_BARRIER:
+            ki_fail(R, "a GPU schedule (barrier) is not interpreted: run it under codegen/cuda_host_emu.h");
+            break;
         case KS_LOOP: {
             int64_t lo = ki_expr(R, s->lo).i, hi = ki_expr(R, s->hi).i;
             for (int64_t v = lo; v < hi && !R->failed && !R->out_of_budget; v++) {

@@ -54,7 +54,7 @@ typedef int (*LaunchFn)(KernFn k, unsigned blocks, unsigned threads, int order, 
 enum { ORDER_FORWARD, ORDER_REVERSE, ORDER_SHUFFLE, NORDERS }; /* DlEmuOrder */
 static const char *const order_name[NORDERS] = {"fwd", "rev", "shuf"};
 
-static int kernels_total, kernels_run;
+static int kernels_total, kernels_run, kernels_gpu;
 
 /* ---- compiling a module twice --------------------------------------------- */
 
@@ -100,7 +100,7 @@ static int compile(const char *dir, const char *name, const char *prelude, const
 /* The C module with cc and the CUDA module with g++ under the emulation
  * header, from the same body; both loaded.  Warnings of g++ fail the build
  * (-Werror): the CUDA text must be clean C++ as well. */
-static void mod_build_as(Mod *m, const char *body, int with_c)
+static void mod_build_as(Mod *m, const char *body, const char *body_cuda, int with_c)
 {
     memset(m, 0, sizeof *m);
     assert_int_equal(access(EMU_HEADER, R_OK), 0); /* run from the repository root */
@@ -114,7 +114,7 @@ static void mod_build_as(Mod *m, const char *body, int with_c)
     free(c_cmd);
     /* -fno-gnu-unique: the header's inline thread_local built-ins stay local to
      * each dlopen'ed module (no STB_GNU_UNIQUE binding across modules). */
-    assert_int_equal(compile(m->dir, "k.cu", cg_prelude_cuda(), body,
+    assert_int_equal(compile(m->dir, "k.cu", cg_prelude_cuda(), body_cuda,
                              "g++ -std=c++17 " FLAGS " -fno-gnu-unique -Wall -Wextra -Werror -x c++ -include "
                              EMU_HEADER " -o %s %s 2> %s/cc.log",
                              so_cu),
@@ -130,8 +130,9 @@ static void mod_build_as(Mod *m, const char *body, int with_c)
     assert_non_null(m->report);
     free(so_c), free(so_cu);
 }
-/* Both modules from one body. */
-static void mod_build(Mod *m, const char *body) { mod_build_as(m, body, 1); }
+/* Both modules from one body; from the C and the CUDA module's bodies. */
+static void mod_build(Mod *m, const char *body) { mod_build_as(m, body, body, 1); }
+static void mod_build2(Mod *m, const char *body, const char *body_cuda) { mod_build_as(m, body, body_cuda, 1); }
 
 static KernFn mod_sym(void *so, const char *name)
 {
@@ -212,18 +213,29 @@ typedef struct Shape {
 /* Equal bit for bit, or both NaN. */
 static int same(float a, float b) { return memcmp(&a, &b, sizeof a) == 0 || (a != a && b != b); }
 
-/* Compare n floats; *maxdiff gets the largest |got - want| (inf when a NaN
- * meets a number).  Returns the number that differ. */
-static int64_t compare(const float *got, const float *want, int64_t n, double *maxdiff)
+/* The tolerance of a GPU schedule against the C kernel: its sums are added
+ * in another (fixed) order, in double, so the f32 results agree within
+ * rounding; relative 1e-5, and 1e-9 absolute for results that cancel to ~0. */
+#define GPU_REL 1e-5
+#define GPU_ABS 1e-9
+
+/* Compare n floats, bit for bit (rel < 0) or within rel relative error;
+ * *maxdiff gets the largest |got - want| (inf when a NaN meets a number).
+ * Returns the number that differ. */
+static int64_t compare_tol(const float *got, const float *want, int64_t n, double rel, double *maxdiff)
 {
     int64_t ndiff = 0;
     for (int64_t k = 0; k < n; k++)
         if (!same(got[k], want[k])) {
             double d = fabs((double)got[k] - (double)want[k]);
             if (!(d <= *maxdiff)) *maxdiff = d;
-            ndiff++;
+            if (rel < 0 || !(d <= rel * fabs((double)want[k]) + GPU_ABS)) ndiff++;
         }
     return ndiff;
+}
+static int64_t compare(const float *got, const float *want, int64_t n, double *maxdiff)
+{
+    return compare_tol(got, want, n, -1, maxdiff);
 }
 
 /* The kernel's buffers: copy them from src to dst (arena-shaped), or compare. */
@@ -234,21 +246,42 @@ static void copy_args(float **dst, float **src, const CgKernel *k)
         memcpy(dst[g->arena] + g->offset, src[g->arena] + g->offset, sizeof(float) * (size_t)g->numel);
     }
 }
-static int64_t compare_args(float **got, float **want, const CgKernel *k, double *maxdiff)
+static int64_t compare_args_tol(float **got, float **want, const CgKernel *k, double rel, double *maxdiff)
 {
     int64_t nd = 0;
     for (int a = 0; a < k->nargs; a++) {
         const CgArg *g = &k->args[a];
-        nd += compare(got[g->arena] + g->offset, want[g->arena] + g->offset, g->numel, maxdiff);
+        nd += compare_tol(got[g->arena] + g->offset, want[g->arena] + g->offset, g->numel, rel, maxdiff);
     }
     return nd;
+}
+static int64_t compare_args(float **got, float **want, const CgKernel *k, double *maxdiff)
+{
+    return compare_args_tol(got, want, k, -1, maxdiff);
+}
+
+/* Threads per block of k's GPU schedule, or 0 when it has none (flat). */
+static int gpu_block(const CgKernel *k)
+{
+    if (!k->kir_gpu_len) return 0;
+    KirKernel g;
+    char *why = NULL;
+    if (kir_decode(k->kir_gpu, k->kir_gpu_len, k->name, &g, &why) != 0) fail_msg("%s: GPU schedule: %s", k->name, why);
+    int block = g.block;
+    kir_free(&g);
+    assert_true(block > 0);
+    return block;
 }
 
 /* Run kernel k on arena (whose state is the input; want equals arena): C for
  * the expectation, then the emulated CUDA kernel in every shape and order
  * from the same input, restoring and comparing the kernel's buffers; at the
  * end the whole arenas, which catches a write outside the buffers by any run.
- * Leaves the C result in arena and want.  Returns the number of failures. */
+ * A flat kernel must match bit for bit in any launch shape; a kernel with a
+ * GPU schedule is launched as kir_cuda_launch says (its block of threads per
+ * work item; 1, 3 and grid blocks, and split), must match within GPU_REL and
+ * must run without a race or divergence report.  Leaves the C result in
+ * arena and want.  Returns the number of failures. */
 static int run_kernel(const Mod *m, const CgKernel *k, const GMemPlan *mp, float **arena, float **save,
                       float **want)
 {
@@ -262,6 +295,14 @@ static int run_kernel(const Mod *m, const CgKernel *k, const GMemPlan *mp, float
     double unused = 0, maxdiff = 0;
     int64_t written = compare_args(want, save, k, &unused);
     Shape shapes[4] = {{1, 1, 0}, {3, 32, 0}, {(unsigned)((G + 127) / 128), 128, 0}, {2, 64, 1}};
+    int block = gpu_block(k);
+    double rel = block ? GPU_REL : -1;
+    if (block) {
+        Shape gs[4] = {{1, (unsigned)block, 0}, {3, (unsigned)block, 0}, {(unsigned)G, (unsigned)block, 0},
+                       {2, (unsigned)block, 1}};
+        memcpy(shapes, gs, sizeof shapes);
+        kernels_gpu++;
+    }
     if (shapes[2].blocks == 0) shapes[2].blocks = 1;
     int fails = 0, runs = 0;
     char tried[160];
@@ -273,23 +314,24 @@ static int run_kernel(const Mod *m, const CgKernel *k, const GMemPlan *mp, float
             copy_args(arena, save, k);
             uint64_t seed = 1000u * (unsigned)s + (unsigned)o + (uint64_t)G;
             int rc;
-            if (shapes[s].split)
-                rc = m->launch(fcu, shapes[s].blocks, shapes[s].threads, o, seed, bufs, 0, G / 2)
-                     | m->launch(fcu, shapes[s].blocks, shapes[s].threads, o, seed + 1, bufs, G / 2, G);
-            else
-                rc = m->launch(fcu, shapes[s].blocks, shapes[s].threads, o, seed, bufs, 0, G);
-            int64_t nd = compare_args(arena, want, k, &maxdiff);
+            if (shapes[s].split) {
+                rc = m->launch_named(k->name, fcu, shapes[s].blocks, shapes[s].threads, o, seed, bufs, 0, G / 2);
+                if (rc == 0)
+                    rc = m->launch_named(k->name, fcu, shapes[s].blocks, shapes[s].threads, o, seed + 1, bufs, G / 2, G);
+            } else
+                rc = m->launch_named(k->name, fcu, shapes[s].blocks, shapes[s].threads, o, seed, bufs, 0, G);
+            int64_t nd = compare_args_tol(arena, want, k, rel, &maxdiff);
             if ((rc != 0 || nd != 0) && fails++ == 0)
-                printf("    %s: first failing launch %ux%u%s %s: rc %d, %lld floats differ\n", k->name,
+                printf("    %s: first failing launch %ux%u%s %s: rc %d (%s), %lld floats differ\n", k->name,
                        shapes[s].blocks, shapes[s].threads, shapes[s].split ? " split" : "", order_name[o], rc,
-                       (long long)nd);
+                       m->report(), (long long)nd);
         }
     }
     copy_args(arena, want, k);
     int64_t stray = 0;
     for (int a = 0; a < AR_COUNT; a++) stray += compare(arena[a], want[a], mp->arena_size[a], &maxdiff);
-    printf("  %-40s grid %6lld  launches %s x fwd/rev/shuf  wrote %lld  max|diff| %.3g", k->name,
-           (long long)G, tried, (long long)written, maxdiff);
+    printf("  %-40s grid %6lld  launches %s x fwd/rev/shuf  wrote %lld  max|diff| %.3g%s", k->name,
+           (long long)G, tried, (long long)written, maxdiff, block ? "  (GPU schedule)" : "");
     if (fails) printf("  FAIL (%d of %d launches differ)", fails, runs);
     printf("\n");
     if (stray) printf("    %s: %lld floats outside its buffers changed  FAIL\n", k->name, (long long)stray);
@@ -303,7 +345,7 @@ static void check_program(const PbProgram *p, const char *what)
 {
     printf("%s: %d groups, %d kernels\n", what, p->sched.n, p->mod.nkernels);
     Mod m;
-    mod_build(&m, p->mod.body);
+    mod_build2(&m, p->mod.body, p->mod.body_cuda);
     float *arena[AR_COUNT], *save[AR_COUNT], *want[AR_COUNT];
     for (int a = 0; a < AR_COUNT; a++) {
         size_t n = (size_t)p->mem.arena_size[a] + 1;
@@ -688,7 +730,7 @@ static void test_block_reduction_and_race(void **st)
 {
     (void)st;
     Mod m;
-    mod_build_as(&m, block_kernels, 0);
+    mod_build_as(&m, block_kernels, block_kernels, 0);
     float *in = dl_xcalloc(NROWS * ROWLEN, sizeof *in), tree[NROWS], warp[NROWS];
     rng_state = 42;
     for (int i = 0; i < NROWS * ROWLEN; i++) in[i] = (float)urand(-1, 1);
@@ -713,7 +755,7 @@ static void test_divergence_and_unwritten_reads(void **st)
 {
     (void)st;
     Mod m;
-    mod_build_as(&m, block_kernels, 0);
+    mod_build_as(&m, block_kernels, block_kernels, 0);
     float out[128], *b[2] = {out, out};
     for (int o = 0; o < NORDERS; o++) {
         int rc = m.launch_named("divergent_barrier", mod_sym(m.so_cu, "divergent_barrier"), 2, 32, o, 5, b, 0, 64);
@@ -729,10 +771,73 @@ static void test_divergence_and_unwritten_reads(void **st)
     mod_free(&m);
 }
 
+/* A generated GPU reduction (batch-norm statistics of x [3,4,5,5]) with one
+ * of its barriers removed from the IR: the emulation reports the race in
+ * every schedule, while the intact kernel runs clean. */
+static void test_generated_reduction_without_barrier(void **st)
+{
+    (void)st;
+    DlPool *pool = dl_pool_new();
+    Graph *g = graph_new(pool, 3);
+    uint32_t x = gb(g, OP_INPUT, GB_NOIN, GB_SH(3, 4, 5, 5), (GAttr){.input = {IN_IMAGE}}, "x");
+    uint32_t sts = gb(g, OP_BN_STATS, GB_IN(x), GB_SH(2, 4), (GAttr){.bn = {1e-5f, 0.1f}}, "bn.stats");
+    gb_output(g, GOUT_LOSS_TERM, "stats", sts);
+    DlDiag diag;
+    dl_diag_init(&diag, NULL, stderr);
+    PbProgram p = {.name = "nobar", .g = g};
+    assert_int_equal(pb_compile_program(&p, 3, pool, &diag), 0);
+    const CgKernel *ck = NULL;
+    for (int i = 0; i < p.mod.nkernels; i++)
+        if (p.mod.kernels[i].kir_gpu_len) ck = &p.mod.kernels[i];
+    assert_non_null(ck);
+    KirKernel k[2];
+    char *why = NULL;
+    DlBuf body = {0};
+    for (int v = 0; v < 2; v++) { /* v = 0 intact, v = 1 without its second barrier */
+        assert_int_equal(kir_decode(ck->kir_gpu, ck->kir_gpu_len, v ? "nobar_broken" : "nobar_intact", &k[v], &why), 0);
+        KirBlock *root = &k[v].blocks.a[k[v].body];
+        int seen = 0;
+        for (int i = 0; v && i < root->n; i++)
+            if (k[v].st.a[root->s[i]].op == KS_BARRIER && ++seen == 2) {
+                memmove(&root->s[i], &root->s[i + 1], sizeof *root->s * (size_t)(root->n - i - 1));
+                root->n--;
+                break;
+            }
+        assert_int_equal(seen, v ? 2 : 0);
+        kir_render(&k[v], &body);
+    }
+    Mod m;
+    mod_build_as(&m, body.s, body.s, 0);
+    float **bufs = dl_xcalloc((size_t)k[0].nbufs, sizeof *bufs);
+    rng_state = 7;
+    for (int a = 0; a < k[0].nbufs; a++) {
+        bufs[a] = dl_xcalloc((size_t)k[0].bufs[a].numel, sizeof(float));
+        for (int64_t e = 0; e < k[0].bufs[a].numel; e++) bufs[a][e] = (float)urand(-1, 1);
+    }
+    unsigned G = (unsigned)k[0].grid, T = (unsigned)k[0].block;
+    for (int o = 0; o < NORDERS; o++) {
+        int rc = m.launch_named("nobar_intact", mod_sym(m.so_cu, "nobar_intact"), G, T, o, 3, bufs, 0, G);
+        assert_int_equal(rc, 0);
+        rc = m.launch_named("nobar_broken", mod_sym(m.so_cu, "nobar_broken"), G, T, o, 3, bufs, 0, G);
+        printf("  bn_stats without its second barrier, %ux%u %s: rc %d: %s\n", G, T, order_name[o], rc, m.report());
+        assert_int_equal(rc, -2);
+        assert_non_null(strstr(m.report(), "race: thread"));
+    }
+    for (int a = 0; a < k[0].nbufs; a++) free(bufs[a]);
+    free(bufs);
+    mod_free(&m);
+    dl_buf_free(&body);
+    kir_free(&k[0]), kir_free(&k[1]);
+    pb_program_free(&p);
+    dl_pool_free(pool);
+}
+
 static void test_coverage(void **st)
 {
     (void)st;
-    printf("kernels run under CUDA emulation and compared with C: %d of %d\n", kernels_run, kernels_total);
+    printf("kernels run under CUDA emulation and compared with C: %d of %d (%d with a GPU schedule)\n", kernels_run,
+           kernels_total, kernels_gpu);
+    assert_true(kernels_gpu > 0);
     assert_true(kernels_total > 0);
     assert_int_equal(kernels_run, kernels_total);
 }
@@ -743,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_thread_orders_expose_a_race),
         cmocka_unit_test(test_block_reduction_and_race),
         cmocka_unit_test(test_divergence_and_unwritten_reads),
+        cmocka_unit_test(test_generated_reduction_without_barrier),
         cmocka_unit_test(test_hand_graph_under_emulation),
         cmocka_unit_test(test_pool_graph_under_emulation),
         cmocka_unit_test(test_resample_graph_under_emulation),
