@@ -1,27 +1,35 @@
 /* test_cuda_emu.c - the CUDA module run on the CPU under host emulation,
  * against the C module of the same kernel bodies (ROADMAP 1).
  *
- * For each program (specs/age.dldl, specs/pose.dldl, tests/ops/adam.dldl and fcn.dldl,
- * train and eval, at batch 2, through the real back end; plus small hand-built
- * graphs of every optimizer and of every
- * group kind through the same pb_compile_program) the very text NVRTC
- * compiles, cg_prelude_cuda() + body, is compiled by g++ with
- * codegen/cuda_host_emu.h, and cg_prelude_c() + body by cc, both with
- * -O1 -ffp-contract=off (so neither compiler contracts a*b+c into an FMA and
- * the arithmetic is the same).  The schedule then runs group by group on
- * arenas laid out by the memory plan, filled with random values (sources by
+ * For each program (every spec of specs/ and tests/ops/, train and eval, at
+ * batch 2, through the real back end; plus small hand-built graphs of every
+ * optimizer and of every group kind through the same pb_compile_program) the
+ * very text NVRTC compiles, cg_prelude_cuda() + the CUDA bodies (GPU
+ * schedules where a kernel has one), is compiled by g++ with
+ * codegen/cuda_host_emu.h (precompiled once), and cg_prelude_c() + the C
+ * bodies by cc, both with -O1 -ffp-contract=off (so neither compiler
+ * contracts a*b+c into an FMA and the arithmetic is the same).  The
+ * schedule then runs group by group on arenas laid out by the memory plan, filled with random values (sources by
  * role: normalised targets, positive running variances, ...; library groups,
  * conv and matmul, get random outputs).  Before each kernel the
  * kernel's buffers are saved; the C kernel runs over [0, grid) and gives the
  * expected buffers; the emulated CUDA kernel then runs from the saved state in
- * several launch shapes (1x1 threads, 3x32, enough 128-thread blocks to cover
- * the grid, and two launches splitting [g0, g1)) and thread orders (forward,
- * reverse, a seeded shuffle), and every buffer must equal the expected one bit
- * for bit (NaN equal to NaN: the preludes spell NaN with different payloads);
- * afterwards the whole arenas must too (no write outside the buffers).
+ * several launch shapes (flat kernels: 1x1 threads, 3x32, enough 128-thread
+ * blocks to cover the grid, and two launches splitting [g0, g1); GPU
+ * schedules: 1, 3 and grid blocks of their block size, and split) and three
+ * schedules (forward, reverse, a seeded shuffle of the blocks and of the
+ * threads' resumption after every barrier).  A flat kernel's buffers must
+ * equal the expected ones bit for bit (NaN equal to NaN: the preludes spell
+ * NaN with different payloads); a GPU schedule's within GPU_REL, with no race
+ * or divergence reported; afterwards the whole arenas must match too (no
+ * write outside the buffers).
  *
- * A hand-written racy kernel checks that the emulation's thread orders do
- * expose an order-dependent result.
+ * The emulation itself: a hand-written racy kernel shows thread orders expose
+ * an order-dependent result; hand-written block reductions (a shared-memory
+ * tree, warp shuffles) pass in every schedule, and the tree without its
+ * barrier is reported as a race, as is a generated reduction whose IR lost a
+ * barrier; a divergent barrier and a read of unwritten shared memory are
+ * reported.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../ref/gbuild.h"
@@ -56,6 +65,13 @@ static const char *const order_name[NORDERS] = {"fwd", "rev", "shuf"};
 
 static int kernels_total, kernels_run, kernels_gpu;
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 /* ---- compiling a module twice --------------------------------------------- */
 
 typedef int (*NamedLaunchFn)(const char *name, KernFn k, unsigned blocks, unsigned threads, int order,
@@ -70,36 +86,67 @@ typedef struct Mod {
     ReportFn report;             /* dl_emu_report */
 } Mod;
 
-/* Write text to dir/name and run cmd (with %s for the path); 0 when it succeeds. */
-static int compile(const char *dir, const char *name, const char *prelude, const char *body,
-                   const char *cmd_fmt, const char *so)
+/* Write prelude + body to dir/name; 0 when it succeeds. */
+static int write_src(const char *dir, const char *name, const char *prelude, const char *body)
 {
     char *src = dl_xasprintf("%s/%s", dir, name);
     FILE *f = fopen(src, "w");
-    if (!f) {
-        perror(src);
-        free(src);
-        return -1;
+    int rc = f ? 0 : -1;
+    if (f) {
+        fputs(prelude, f);
+        fputs(body, f);
+        rc = fclose(f);
     }
-    fputs(prelude, f);
-    fputs(body, f);
-    fclose(f);
-    char *cmd = dl_xasprintf(cmd_fmt, so, src, dir);
-    int rc = system(cmd);
-    if (rc != 0) {
-        fprintf(stderr, "failed: %s\n", cmd);
-        char *show = dl_xasprintf("head -40 %s/cc.log >&2", dir);
-        if (system(show) != 0) fprintf(stderr, "(cannot show %s/cc.log)\n", dir);
-        free(show);
-    }
-    free(cmd);
+    if (rc) perror(src);
     free(src);
-    return rc == 0 ? 0 : -1;
+    return rc;
+}
+
+/* Run a shell command; on failure show it and the head of its log. */
+static int run_cmd(const char *cmd, const char *log)
+{
+    if (system(cmd) == 0) return 0;
+    fprintf(stderr, "failed: %s\n", cmd);
+    char *show = dl_xasprintf("head -40 %s >&2", log);
+    if (system(show) != 0) fprintf(stderr, "(cannot show %s)\n", log);
+    free(show);
+    return -1;
+}
+
+/* g++'s options for the CUDA module; -fno-gnu-unique: the header's inline
+ * thread_local built-ins stay local to each dlopen'ed module (no
+ * STB_GNU_UNIQUE binding across modules).  Warnings fail the build: the
+ * CUDA text must be clean C++ as well. */
+#define CXX_FLAGS "g++ -std=c++17 " FLAGS " -fno-gnu-unique -Wall -Wextra -Werror"
+
+/* The emulation header precompiled once per run (g++ uses DIR/h.gch for
+ * -include DIR/h when the options match): most of a small module's build. */
+static char *pch_dir;
+static void pch_cleanup(void)
+{
+    char *cmd = dl_xasprintf("rm -rf '%s'", pch_dir);
+    if (system(cmd) != 0) fprintf(stderr, "cannot remove %s\n", pch_dir);
+    free(cmd);
+}
+static const char *emu_header(void)
+{
+    static char *path;
+    if (path) return path;
+    char tmpl[] = "/tmp/dldl_cuemu_pch_XXXXXX";
+    assert_non_null(mkdtemp(tmpl));
+    pch_dir = dl_xstrdup(tmpl);
+    atexit(pch_cleanup);
+    path = dl_xasprintf("%s/cuda_host_emu.h", pch_dir);
+    char *cmd = dl_xasprintf("cp " EMU_HEADER " %s && " CXX_FLAGS " -x c++-header %s -o %s.gch 2> %s/pch.log", path,
+                             path, path, pch_dir);
+    char *log = dl_xasprintf("%s/pch.log", pch_dir);
+    assert_int_equal(run_cmd(cmd, log), 0);
+    free(cmd), free(log);
+    return path;
 }
 
 /* The C module with cc and the CUDA module with g++ under the emulation
- * header, from the same body; both loaded.  Warnings of g++ fail the build
- * (-Werror): the CUDA text must be clean C++ as well. */
+ * header (both at once), from the C and the CUDA bodies; both loaded. */
 static void mod_build_as(Mod *m, const char *body, const char *body_cuda, int with_c)
 {
     memset(m, 0, sizeof *m);
@@ -107,18 +154,22 @@ static void mod_build_as(Mod *m, const char *body, const char *body_cuda, int wi
     char tmpl[] = "/tmp/dldl_cuemu_XXXXXX";
     assert_non_null(mkdtemp(tmpl));
     m->dir = dl_xstrdup(tmpl);
-    char *so_c = dl_xasprintf("%s/c.so", m->dir), *so_cu = dl_xasprintf("%s/cu.so", m->dir);
-    const char *cc = getenv("CC") ? getenv("CC") : "cc";
-    char *c_cmd = dl_xasprintf("%s -std=c11 " FLAGS " -o %%s %%s -lm 2> %%s/cc.log", cc);
-    if (with_c) assert_int_equal(compile(m->dir, "k.c", cg_prelude_c(), body, c_cmd, so_c), 0);
-    free(c_cmd);
-    /* -fno-gnu-unique: the header's inline thread_local built-ins stay local to
-     * each dlopen'ed module (no STB_GNU_UNIQUE binding across modules). */
-    assert_int_equal(compile(m->dir, "k.cu", cg_prelude_cuda(), body_cuda,
-                             "g++ -std=c++17 " FLAGS " -fno-gnu-unique -Wall -Wextra -Werror -x c++ -include "
-                             EMU_HEADER " -o %s %s 2> %s/cc.log",
-                             so_cu),
-                     0);
+    const char *d = m->dir, *cc = getenv("CC") ? getenv("CC") : "cc";
+    char *so_c = dl_xasprintf("%s/c.so", d), *so_cu = dl_xasprintf("%s/cu.so", d);
+    assert_int_equal(write_src(d, "k.cu", cg_prelude_cuda(), body_cuda), 0);
+    char *cu_cmd = dl_xasprintf(CXX_FLAGS " -x c++ -include %s -o %s %s/k.cu 2> %s/cc.log", emu_header(), so_cu, d, d);
+    char *cmd;
+    if (with_c) {
+        assert_int_equal(write_src(d, "k.c", cg_prelude_c(), body), 0);
+        cmd = dl_xasprintf("%s -std=c11 " FLAGS " -o %s %s/k.c -lm 2> %s/c.log & %s; r=$?; wait $! || "
+                           "{ cat %s/c.log >> %s/cc.log; exit 1; }; exit $r",
+                           cc, so_c, d, d, cu_cmd, d, d);
+    } else {
+        cmd = dl_xstrdup(cu_cmd);
+    }
+    char *log = dl_xasprintf("%s/cc.log", d);
+    assert_int_equal(run_cmd(cmd, log), 0);
+    free(cmd), free(cu_cmd), free(log);
     m->so_c = with_c ? dlopen(so_c, RTLD_NOW | RTLD_LOCAL) : NULL;
     m->so_cu = dlopen(so_cu, RTLD_NOW | RTLD_LOCAL);
     if ((with_c && !m->so_c) || !m->so_cu) fail_msg("dlopen: %s", dlerror());
@@ -341,11 +392,16 @@ static int run_kernel(const Mod *m, const CgKernel *k, const GMemPlan *mp, float
 }
 
 /* The whole schedule of a compiled program, kernel by kernel. */
-static void check_program(const PbProgram *p, const char *what)
+/* Check program p with the modules built from its bodies, or with mod (the
+ * modules of several programs, whose kernel names differ) when not NULL. */
+static void check_program_in(const PbProgram *p, const char *what, const Mod *mod)
 {
     printf("%s: %d groups, %d kernels\n", what, p->sched.n, p->mod.nkernels);
+    double t0 = now_s();
     Mod m;
-    mod_build2(&m, p->mod.body, p->mod.body_cuda);
+    if (mod) m = *mod;
+    else mod_build2(&m, p->mod.body, p->mod.body_cuda);
+    double t1 = now_s();
     float *arena[AR_COUNT], *save[AR_COUNT], *want[AR_COUNT];
     for (int a = 0; a < AR_COUNT; a++) {
         size_t n = (size_t)p->mem.arena_size[a] + 1;
@@ -376,9 +432,12 @@ static void check_program(const PbProgram *p, const char *what)
         kernels_run++;
     }
     for (int a = 0; a < AR_COUNT; a++) free(arena[a]), free(save[a]), free(want[a]);
-    mod_free(&m);
+    if (!mod) mod_free(&m);
+    printf("%s: modules built in %.1f s, kernels run in %.1f s\n", what, t1 - t0, now_s() - t1);
     assert_int_equal(fails, 0);
 }
+
+static void check_program(const PbProgram *p, const char *what) { check_program_in(p, what, NULL); }
 
 /* Fuse, plan and generate g (verified) as program name, then check it. */
 static void check_graph(Graph *g, DlPool *pool, const char *name)
@@ -400,18 +459,35 @@ static void spec_case(const char *name)
 {
     RefSpec r;
     ref_spec_open(&r, name, 2);
+    /* one module pair for both programs (train_ and eval_ kernels) */
+    double t0 = now_s();
+    char *c = dl_xasprintf("%s%s", r.progs[0].mod.body, r.progs[1].mod.body);
+    char *cu = dl_xasprintf("%s%s", r.progs[0].mod.body_cuda, r.progs[1].mod.body_cuda);
+    Mod m;
+    mod_build2(&m, c, cu);
+    printf("%s: train and eval modules built in %.1f s\n", name, now_s() - t0);
     for (int p = 0; p < 2; p++) {
         char *what = dl_xasprintf("%s%s %s (batch %d)", name, strchr(name, '/') ? "" : ".dldl", r.progs[p].name,
                                   r.progs[p].g->batch);
-        check_program(&r.progs[p], what);
+        check_program_in(&r.progs[p], what, &m);
         free(what);
     }
+    mod_free(&m);
+    free(c), free(cu);
     ref_spec_close(&r);
 }
 static void test_age_programs_under_emulation(void **st) { (void)st; spec_case("age"); }
 static void test_pose_programs_under_emulation(void **st) { (void)st; spec_case("pose"); }
 static void test_adam_programs_under_emulation(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
 static void test_fcn_programs_under_emulation(void **st) { (void)st; spec_case("tests/ops/fcn.dldl"); }
+/* the other specs of specs/ and tests/ops/: every kernel of every spec */
+static void test_other_specs_under_emulation(void **st)
+{
+    (void)st;
+    static const char *const names[] = {"age_gender", "emotion6", "fgnet", "ldl_maxent", "ldl_mlp", "voc_multilabel",
+                                        "tests/ops/adamw.dldl", "tests/ops/sgd_nesterov.dldl"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) spec_case(names[i]);
+}
 
 /* ---- hand-built graphs (the op families of test_codegen.c) -------------------- */
 
@@ -857,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_pose_programs_under_emulation),
         cmocka_unit_test(test_adam_programs_under_emulation),
         cmocka_unit_test(test_fcn_programs_under_emulation),
+        cmocka_unit_test(test_other_specs_under_emulation),
         cmocka_unit_test(test_coverage),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
