@@ -155,14 +155,16 @@ static CgBuilder gpu_builder(GGroupKind kind)
 {
     switch (kind) {
     case GG_CHANRED: return cg_build_chanred_gpu;
-    case GG_ELEM: case GG_ROW: case GG_WINDOW: case GG_BATCHRED: case GG_OPT: case GG_LIB: break;
+    case GG_ROW: return cg_build_row_gpu;
+    case GG_ELEM: case GG_WINDOW: case GG_BATCHRED: case GG_OPT: case GG_LIB: break;
     }
     return NULL;
 }
 
 /* Build the GPU variant of the kernel cpu (built by b) with fn into gk:
- * verified, proven, and taking the very same buffers and grid.  Returns 0 or
- * -1 (error recorded in b). */
+ * verified, proven, and taking the very same buffers and grid.  Returns 0,
+ * 1 when the builder declined (gk freed: the flat kernel serves the CUDA
+ * module), or -1 (error recorded in b). */
 static int build_gpu(CgBuild *b, const KirKernel *cpu, CgBuilder fn, KirKernel *gk)
 {
     const GGroup *gr = b->grp;
@@ -172,6 +174,12 @@ static int build_gpu(CgBuild *b, const KirKernel *cpu, CgBuilder fn, KirKernel *
     CgBuild gb = *b;
     gb.k = gk, gb.args = NULL, gb.nargs = gb.argcap = 0, gb.err = NULL;
     int r = fn(&gb);
+    if (r > 0) {
+        free(gb.args);
+        free(gb.err);
+        kir_free(gk);
+        return 1;
+    }
     if (r == 0 && kir_verify(gk)) r = cg_fail(&gb, "kernel IR: %s", gk->err);
     if (r == 0 && gk->err) r = cg_fail(&gb, "kernel IR: %s", gk->err);
     char *why = NULL;
@@ -217,6 +225,7 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
         if (r == 0 && gpu_builder(gr->kind)) {
             gk = dl_xcalloc(1, sizeof *gk);
             r = build_gpu(&b, &k, gpu_builder(gr->kind), gk);
+            if (r > 0) free(gk), gk = NULL, r = 0;
         }
         if (r) {
             DlBuf ops = {0};
