@@ -383,6 +383,24 @@ static void test_gpu_schedule(void **state)
     assert_int_equal(kir_verify(&k), 0);
     expect_refused(kir_prove(&k, &why), &why, "the index into shared array s0 ranges over [1, 32], outside [0, 32)");
     kir_free(&k);
+    /* the checking interpreter runs GPU schedules thread by thread between barriers */
+    for (int off = 0; off < 2; off++) {
+        gpu_kernel(&k, off);
+        float xs[128], ys[4];
+        for (int i = 0; i < 128; i++) xs[i] = (float)i;
+        float *bufs[2] = {xs, ys};
+        int64_t n[2] = {128, 4}, budget = 100000;
+        char msg[300];
+        int rc = kir_interp(&k, 4, bufs, n, &budget, msg);
+        if (off) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(msg, "local load index 32 outside array of 32"));
+        } else {
+            assert_int_equal(rc, 0);
+            for (int g = 0; g < 4; g++) assert_true(ys[g] == (float)(32 * 32 * g + 31 * 32 / 2));
+        }
+        kir_free(&k);
+    }
     /* the builders refuse GPU pieces in a flat kernel */
     kir_init(&k, "f", 4);
     kir_tid(&k);
@@ -458,7 +476,7 @@ static void test_interpreter_oracle(void **state)
                                         "specs/ldl_maxent.dldl", "specs/emotion6.dldl", "specs/age_gender.dldl",
                                         "tests/ops/adam.dldl", "tests/ops/adamw.dldl", "tests/ops/sgd_nesterov.dldl"};
     unsigned seed = 7;
-    int nkernels = 0;
+    int nkernels = 0, ngpu = 0;
     for (size_t si = 0; si < sizeof specs / sizeof *specs; si++) {
         char *path = dl_xasprintf("%s/spec.plan", dir);
         CompileOptions o = {.spec = specs[si], .output = path};
@@ -481,14 +499,19 @@ static void test_interpreter_oracle(void **state)
             }
             int64_t left = 300000;
             if (kir_interp(kk, kk->grid, b, nb, &left, why) < 0) fail_msg("%s kernel %s: %s", specs[si], kk->name, why);
+            left = 600000; /* its GPU schedule too: every thread of the block (the small specs' to the end) */
+            if (kk->gpu && kir_interp(kk->gpu, kk->grid, b, nb, &left, why) < 0)
+                fail_msg("%s kernel %s (GPU schedule): %s", specs[si], kk->name, why);
+            ngpu += kk->gpu != NULL;
             for (int i = 0; i < kk->nbufs; i++) free(b[i]);
         }
         kir_module_free(&m);
         dl_plan_free(p);
         free(path);
     }
-    printf("%d kernels ran under the checking interpreter\n", nkernels);
+    printf("%d kernels (and %d GPU schedules) ran under the checking interpreter\n", nkernels, ngpu);
     assert_true(nkernels > 100);
+    assert_true(ngpu > 10);
 }
 
 int main(void)
