@@ -1,5 +1,5 @@
 /* test_cuda_emu.c - the CUDA module run on the CPU under host emulation,
- * against the C module of the same kernel bodies (ROADMAP 1).
+ * against the C module of the same kernels (issue 15; docs/cuda.md).
  *
  * For each program (every spec of specs/ and tests/ops/, train and eval, at
  * batch 2, through the real back end; plus small hand-built graphs of every
@@ -9,10 +9,10 @@
  * codegen/cuda_host_emu.h (precompiled once), and cg_prelude_c() + the C
  * bodies by cc, both with -O1 -ffp-contract=off (so neither compiler
  * contracts a*b+c into an FMA and the arithmetic is the same).  The
- * schedule then runs group by group on arenas laid out by the memory plan, filled with random values (sources by
- * role: normalised targets, positive running variances, ...; library groups,
- * conv and matmul, get random outputs).  Before each kernel the
- * kernel's buffers are saved; the C kernel runs over [0, grid) and gives the
+ * schedule then runs group by group on arenas laid out by the memory plan,
+ * filled with random values (sources by role: normalised targets, positive
+ * running variances, ...; library groups, conv and matmul, get random
+ * outputs).  Before each kernel the kernel's buffers are saved; the C kernel runs over [0, grid) and gives the
  * expected buffers; the emulated CUDA kernel then runs from the saved state in
  * several launch shapes (flat kernels: 1x1 threads, 3x32, enough 128-thread
  * blocks to cover the grid, and two launches splitting [g0, g1); GPU
