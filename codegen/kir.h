@@ -5,7 +5,11 @@
  * A kernel is a name, its buffer parameters (buffer i is dl_b[i] in the ABI of
  * codegen/codegen.h, read-only or written), a grid (the number of work items)
  * and a body: a block of statements run once per work item (the work-item id
- * is the expression KX_GID).  Everything lives in arrays inside the kernel and
+ * is the expression KX_GID).  A kernel with a GPU schedule (block > 0; only
+ * ever rendered into the CUDA module) runs its body once per thread of a
+ * block of `block` threads per work item: KX_TID is the thread, shared arrays
+ * are the block's, KS_BARRIER its __syncthreads (docs/kir.md, "GPU
+ * schedules").  Everything lives in arrays inside the kernel and
  * is referred to by index (expressions, variables, statements, blocks), so a
  * kernel is freed with one kir_free.  Variables are named after their role
  * plus a per-role counter (acc0, ld3, alu7, t0), tinygrad style, so that the
