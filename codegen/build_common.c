@@ -148,15 +148,15 @@ static int build_one(CgBuild *b)
 }
 
 /* The builder of a group kind's GPU schedule, or NULL: the CUDA module then
- * runs the flat kernel (each thread its own work items, grid-stride), which
- * is already one thread per element for elementwise groups. */
+ * runs the flat kernel (each thread its own work items, grid-stride). */
 typedef int (*CgBuilder)(CgBuild *b);
 static CgBuilder gpu_builder(GGroupKind kind)
 {
     switch (kind) {
     case GG_CHANRED: return cg_build_chanred_gpu;
     case GG_ROW: return cg_build_row_gpu;
-    case GG_ELEM: case GG_WINDOW: case GG_BATCHRED: case GG_OPT: case GG_LIB: break;
+    case GG_ELEM: return cg_build_elem_gpu;
+    case GG_WINDOW: case GG_BATCHRED: case GG_OPT: case GG_LIB: break;
     }
     return NULL;
 }

@@ -99,6 +99,7 @@ int cg_build_elem(CgBuild *b);
 int cg_build_chanred(CgBuild *b);
 /* GPU schedules of the same groups (CUDA module only; KirKernel.block > 0);
  * 0, -1 (cg_fail), or 1 when the group keeps its flat kernel */
+int cg_build_elem_gpu(CgBuild *b);    /* 1: not 4-D (the flat kernel stays) */
 int cg_build_chanred_gpu(CgBuild *b);
 int cg_build_row_gpu(CgBuild *b);     /* 1: declined (the flat kernel stays) */
 int cg_build_row(CgBuild *b);
