@@ -216,7 +216,8 @@ static void test_divergence_and_unwritten_reads(void **st)
 
 /* A generated GPU reduction (batch-norm statistics of x [3,4,5,5]) with one
  * of its barriers removed from the IR: the emulation reports the race in
- * every schedule, while the intact kernel runs clean. */
+ * every schedule, while the intact kernel runs clean (and, launched with
+ * twice its block size, does nothing rather than index past its arrays). */
 static void test_generated_reduction_without_barrier(void **st)
 {
     (void)st;
@@ -258,6 +259,17 @@ static void test_generated_reduction_without_barrier(void **st)
         for (int64_t e = 0; e < k[0].bufs[a].numel; e++) bufs[a][e] = (float)urand(-1, 1);
     }
     unsigned G = (unsigned)k[0].grid, T = (unsigned)k[0].block;
+    /* launched with another block size than its proof assumed, it does nothing */
+    float **before = dl_xcalloc((size_t)k[0].nbufs, sizeof *before);
+    for (int a = 0; a < k[0].nbufs; a++)
+        before[a] = dl_xmalloc(sizeof(float) * (size_t)k[0].bufs[a].numel),
+        memcpy(before[a], bufs[a], sizeof(float) * (size_t)k[0].bufs[a].numel);
+    assert_int_equal(m.launch_named("nobar_intact", mod_sym(m.so_cu, "nobar_intact"), G, 2 * T, 0, 3, bufs, 0, G), 0);
+    for (int a = 0; a < k[0].nbufs; a++) {
+        assert_memory_equal(before[a], bufs[a], sizeof(float) * (size_t)k[0].bufs[a].numel);
+        free(before[a]);
+    }
+    free(before);
     for (int o = 0; o < NORDERS; o++) {
         int rc = m.launch_named("nobar_intact", mod_sym(m.so_cu, "nobar_intact"), G, T, o, 3, bufs, 0, G);
         assert_int_equal(rc, 0);
