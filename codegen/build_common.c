@@ -148,11 +148,58 @@ static int build_one(CgBuild *b)
     return cg_fail(b, "library groups have no kernel");
 }
 
+/* The builder of a group kind's GPU schedule, or NULL: the CUDA module then
+ * runs the flat kernel (each thread its own work items, grid-stride). */
+typedef int (*CgBuilder)(CgBuild *b);
+static CgBuilder gpu_builder(GGroupKind kind)
+{
+    switch (kind) {
+    case GG_CHANRED: return cg_build_chanred_gpu;
+    case GG_ROW: return cg_build_row_gpu;
+    case GG_ELEM: return cg_build_elem_gpu;
+    case GG_WINDOW: case GG_BATCHRED: case GG_OPT: case GG_LIB: break;
+    }
+    return NULL;
+}
+
+/* Build the GPU variant of the kernel cpu (built by b) with fn into gk:
+ * verified, proven, and taking the very same buffers and grid.  Returns 0,
+ * 1 when the builder declined (gk freed: the flat kernel serves the CUDA
+ * module), or -1 (error recorded in b). */
+static int build_gpu(CgBuild *b, const KirKernel *cpu, CgBuilder fn, KirKernel *gk)
+{
+    const GGroup *gr = b->grp;
+    for (uint32_t i = 0; i < b->g->n; i++) b->node_buf[i] = -1;
+    for (int i = 0; i < gr->nnodes; i++) b->role[gr->nodes[i]] = CR_ELEM;
+    kir_init(gk, cpu->name, 0);
+    CgBuild gb = *b;
+    gb.k = gk, gb.args = NULL, gb.nargs = gb.argcap = 0, gb.err = NULL;
+    int r = fn(&gb);
+    if (r > 0) {
+        free(gb.args);
+        free(gb.err);
+        kir_free(gk);
+        return 1;
+    }
+    if (r == 0 && kir_verify(gk)) r = cg_fail(&gb, "kernel IR: %s", gk->err);
+    if (r == 0 && gk->err) r = cg_fail(&gb, "kernel IR: %s", gk->err);
+    char *why = NULL;
+    if (r == 0 && kir_prove(gk, &why)) r = cg_fail(&gb, "kernel IR not proven in bounds: %s", why);
+    free(why);
+    if (r == 0 && (gb.nargs != b->nargs || gk->grid != cpu->grid ||
+                   memcmp(gb.args, b->args, sizeof *gb.args * (size_t)b->nargs) != 0))
+        r = cg_fail(&gb, "the GPU schedule takes other buffers or another grid than the CPU kernel");
+    if (r) cg_fail(b, "GPU schedule: %s", gb.err ? gb.err : "failed");
+    free(gb.args);
+    free(gb.err);
+    return r;
+}
+
 int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, const char *prefix,
                 CgModule *out, DlDiag *diag)
 {
     memset(out, 0, sizeof *out);
-    DlBuf body = {0}, kir = {0};
+    DlBuf body = {0}, body_cuda = {0}, kir = {0};
     DL_VEC(CgKernel) ks = {0};
     int errors = 0;
     int32_t *node_buf = dl_xmalloc((size_t)(g->n + 1) * sizeof *node_buf);
@@ -175,6 +222,12 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
         if (r == 0 && kir_prove(&k, &why)) r = cg_fail(&b, "kernel IR not proven in bounds: %s", why);
         free(why);
         if (r == 0 && b.nargs > 16) r = cg_fail(&b, "%d buffers (the plan allows 16)", b.nargs);
+        KirKernel *gk = NULL;
+        if (r == 0 && gpu_builder(gr->kind)) {
+            gk = dl_xcalloc(1, sizeof *gk);
+            r = build_gpu(&b, &k, gpu_builder(gr->kind), gk);
+            if (r > 0) free(gk), gk = NULL, r = 0;
+        }
         if (r) {
             DlBuf ops = {0};
             for (int i = 0; i < gr->nnodes; i++)
@@ -193,11 +246,21 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
             kn.kir = (uint8_t *)enc.s;
             kn.kir_len = enc.n;
             kir_render(&k, &body);
+            kir_render(gk ? gk : &k, &body_cuda);
             kir_header(&b, &kn, &kir);
             kir_dump(&k, &kir);
+            if (gk) {
+                DlBuf genc = {0};
+                kir_encode(gk, &genc);
+                kn.kir_gpu = (uint8_t *)genc.s;
+                kn.kir_gpu_len = genc.n;
+                dl_buf_printf(&kir, "  GPU schedule: one block of %d threads per work item\n", gk->block);
+                kir_dump(gk, &kir);
+            }
             dl_buf_printf(&kir, "\n");
             DL_PUSH(ks, kn);
         }
+        if (gk) kir_free(gk), free(gk);
         free(name);
         free(b.err);
         for (int i = 0; i < gr->nnodes; i++) role[gr->nodes[i]] = CR_NONE;
@@ -211,6 +274,7 @@ int cg_generate(const Graph *g, const GSchedule *sched, const GMemPlan *mp, cons
     out->kernels = ks.a;
     out->nkernels = (int)ks.n;
     out->body = body.s ? body.s : dl_xstrdup("");
+    out->body_cuda = body_cuda.s ? body_cuda.s : dl_xstrdup("");
     out->kir_text = kir.s ? kir.s : dl_xstrdup("");
     return errors;
 }
@@ -221,9 +285,11 @@ void cg_module_free(CgModule *m)
         free((char *)m->kernels[i].name);
         free(m->kernels[i].args);
         free(m->kernels[i].kir);
+        free(m->kernels[i].kir_gpu);
     }
     free(m->kernels);
     free(m->body);
+    free(m->body_cuda);
     free(m->kir_text);
     memset(m, 0, sizeof *m);
 }

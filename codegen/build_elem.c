@@ -1,6 +1,7 @@
 /* build_elem.c - the maths of every elementwise op (cg_eval_op, shared by all
  * builders) and the GG_ELEM kernel: one work item per (b,c) plane of a
- * [B,C,H,W] output with an inner loop over H*W, else one per element.
+ * [B,C,H,W] output with an inner loop over H*W, else one per element; and
+ * the GPU schedule of the 4-D case (a block per plane).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -214,7 +215,14 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     return cg_fail(x->b, "%%%u: %s is not an elementwise op", m, graph_op_name[n->op]), (CgVal){0, 0};
 }
 
-int cg_build_elem(CgBuild *b)
+/* The GG_ELEM kernel; gpu: its GPU schedule, for 4-D domains only (returns 1
+ * otherwise: the flat kernel is already one thread per element there).  The
+ * flat kernel gives each (b,c) plane to one thread, whose neighbours are H*W
+ * floats away: uncoalesced on a GPU.  The GPU schedule gives each plane to a
+ * block of T threads (H*W rounded up to a warp, at most 256), thread t taking
+ * elements t, t+T, ... of the plane (coalesced); per-channel values are
+ * computed by every thread alike. */
+static int build_elem(CgBuild *b, int gpu)
 {
     KirKernel *k = b->k;
     const GGroup *gr = b->grp;
@@ -230,8 +238,9 @@ int cg_build_elem(CgBuild *b)
     CgEval x = {.b = b, .k = k, .nd = dom->ndim, .row_e = -1, .get = cg_elem_get};
     memcpy(x.D, dom->shape, sizeof x.D);
     if (x.nd == 0) x.nd = 1, x.D[0] = 1;
+    if (gpu && x.nd < 3) return 1;
     int gid = kir_gid(k), loop_var = -1, body = -1;
-    int64_t inner = 1;
+    int64_t inner = 1, T = 1;
     x.blk[0] = x.blk[1] = x.blk[2] = k->body;
     if (x.nd >= 3) { /* one work item per (b,c) plane, inner loop over the rest */
         int64_t C = x.D[1];
@@ -239,11 +248,20 @@ int cg_build_elem(CgBuild *b)
         k->grid = x.D[0] * C;
         x.bi = kir_bin(k, KX_DIV, gid, kir_i64(k, C));
         x.ci = kir_bin(k, KX_MOD, gid, kir_i64(k, C));
-        loop_var = kir_var(k, "i", KT_I64, 0);
+        loop_var = kir_var(k, gpu ? "q" : "i", KT_I64, 0);
         body = kir_block(k);
         x.blk[2] = body;
         x.lin = kir_madd(k, gid, kir_i64(k, inner), kir_ref(k, loop_var));
         x.lvl_lin = 2;
+        if (gpu) { /* element jr = q*T + tid of the plane, if any; min() lets kir_prove bound it */
+            T = (inner + 31) / 32 * 32;
+            if (T > 256) T = 256;
+            k->block = (int32_t)T;
+            int jr = kir_madd(k, kir_ref(k, loop_var), kir_i64(k, T), kir_tid(k));
+            x.blk[2] = kir_if(k, body, kir_bin(k, KX_LT, jr, kir_i64(k, inner)));
+            int i = kir_decl(k, x.blk[2], "i", kir_bin(k, KX_MIN, jr, kir_i64(k, inner - 1)));
+            x.lin = kir_madd(k, gid, kir_i64(k, inner), i);
+        }
     } else if (x.nd == 2) {
         k->grid = x.D[0] * x.D[1];
         x.bi = kir_bin(k, KX_DIV, gid, kir_i64(k, x.D[1]));
@@ -259,8 +277,11 @@ int cg_build_elem(CgBuild *b)
         uint32_t m = gr->nodes[i];
         if (b->is_out[m]) kir_store(k, x.blk[2], b->node_buf[m], x.lin, vals[i].e, 0);
     }
-    if (loop_var >= 0) kir_loop(k, k->body, loop_var, kir_i64(k, 0), kir_i64(k, inner), body);
+    if (loop_var >= 0) kir_loop(k, k->body, loop_var, kir_i64(k, 0), kir_i64(k, (inner + T - 1) / T), body);
     free(vals);
     cg_eval_free(&x);
     return b->err ? -1 : 0;
 }
+
+int cg_build_elem(CgBuild *b) { return build_elem(b, 0); }
+int cg_build_elem_gpu(CgBuild *b) { return build_elem(b, 1); }

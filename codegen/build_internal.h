@@ -97,6 +97,11 @@ void cg_eval_free(CgEval *x);
 /* ---- builders: fill b->k (grid, buffers, body); 0 or -1 (cg_fail) -------- */
 int cg_build_elem(CgBuild *b);
 int cg_build_chanred(CgBuild *b);
+/* GPU schedules of the same groups (CUDA module only; KirKernel.block > 0);
+ * 0, -1 (cg_fail), or 1 when the group keeps its flat kernel */
+int cg_build_elem_gpu(CgBuild *b);    /* 1: not 4-D (the flat kernel stays) */
+int cg_build_chanred_gpu(CgBuild *b);
+int cg_build_row_gpu(CgBuild *b);     /* 1: declined (the flat kernel stays) */
 int cg_build_row(CgBuild *b);
 int cg_build_window(CgBuild *b);      /* pooling (build_window.c) */
 int cg_build_resample(CgBuild *b);    /* upsample, concat, slice (build_resample.c) */

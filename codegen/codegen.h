@@ -14,6 +14,12 @@
  * dl_b[i], a float* to the start of that tensor; the work items are
  * [0, grid); the CPU runtime calls k(bufs, g0, g1) on disjoint chunks from
  * several threads, so a work item writes only its own outputs.
+ *
+ * One IR, two schedules: for the groups that need it (channel reductions),
+ * codegen builds a second, GPU-shaped kernel IR beside the CPU one (one CUDA
+ * block per work item, its threads sharing the work through shared memory
+ * and barriers; KirKernel.block > 0).  The C module never sees it; the CUDA
+ * module renders it in place of the flat kernel (docs/kir.md).
  */
 #ifndef DL_CODEGEN_H
 #define DL_CODEGEN_H
@@ -37,13 +43,18 @@ typedef struct CgKernel {
     int nargs;
     uint8_t *kir;            /* the kernel IR, encoded (kir_encode): what the plan carries */
     size_t kir_len;
+    uint8_t *kir_gpu;        /* its GPU schedule (KirKernel.block > 0), encoded, or NULL:
+                                same name, grid and buffers; the CUDA module renders it */
+    size_t kir_gpu_len;
 } CgKernel;
 
 typedef struct CgModule {
     CgKernel *kernels;       /* in schedule order (library groups skipped) */
     int nkernels;
-    char *body;              /* every kernel as DL_KERNEL(...) { ... }: the text shared by
-                                the C and the CUDA module (malloc'd) */
+    char *body;              /* every kernel as DL_KERNEL(...) { ... }: the C module's bodies
+                                (malloc'd) */
+    char *body_cuda;         /* the CUDA module's bodies: the same text, except kernels with a
+                                GPU schedule, rendered from it (malloc'd) */
     char *kir_text;          /* the --emit=kir dump (malloc'd) */
 } CgModule;
 

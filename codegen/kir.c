@@ -15,6 +15,7 @@ static const char *const op_name[KX_COUNT] = {
     [KX_MOD] = "mod", [KX_MIN] = "min", [KX_MAX] = "max", [KX_LT] = "lt",
     [KX_LE] = "le", [KX_GT] = "gt", [KX_GE] = "ge", [KX_EQ] = "eq", [KX_NE] = "ne",
     [KX_AND] = "and", [KX_OR] = "or", [KX_SELECT] = "select", [KX_KEEP] = "keep",
+    [KX_TID] = "tid",
 };
 
 const char *kir_type_name(KirType t)
@@ -43,6 +44,7 @@ void kir_init(KirKernel *k, const char *name, int64_t grid)
 
 void kir_free(KirKernel *k)
 {
+    if (k->gpu) kir_free(k->gpu), free(k->gpu);
     for (int i = 0; i < k->nbufs; i++) free(k->bufs[i].label);
     free(k->bufs);
     for (size_t i = 0; i < k->blocks.n; i++) free(k->blocks.a[i].s);
@@ -111,6 +113,11 @@ int kir_f64(KirKernel *k, double f) { KirExpr e = mk(KX_CONST, KT_F64); e.f = f;
 int kir_i64(KirKernel *k, int64_t i) { KirExpr e = mk(KX_CONST, KT_I64); e.i = i; return push(k, e); }
 static int kir_bool(KirKernel *k, int v) { KirExpr e = mk(KX_CONST, KT_BOOL); e.i = v != 0; return push(k, e); }
 int kir_gid(KirKernel *k) { return push(k, mk(KX_GID, KT_I64)); }
+int kir_tid(KirKernel *k)
+{
+    if (k->block <= 0) return kir_fail(k, "tid in a kernel without a GPU schedule");
+    return push(k, mk(KX_TID, KT_I64));
+}
 
 int kir_ref(KirKernel *k, int var)
 {
@@ -134,7 +141,7 @@ int kir_loadl(KirKernel *k, int var, int idx)
     if (var < 0 || (size_t)var >= k->vars.n || k->vars.a[var].len <= 0)
         return kir_fail(k, "loadl: %d is not a local array", var);
     if (!ok_expr(k, idx) || ty(k, idx) != KT_I64) return kir_fail(k, "loadl: index is not i64");
-    KirExpr e = mk(KX_LOADL, KT_F32);
+    KirExpr e = mk(KX_LOADL, (KirType)k->vars.a[var].type);
     e.var = var, e.a = idx;
     return push(k, e);
 }
@@ -317,6 +324,28 @@ int kir_decl_arr(KirKernel *k, int blk, const char *role, int len)
     return v;
 }
 
+int kir_decl_shared(KirKernel *k, const char *role, KirType t, int len)
+{
+    if (k->block <= 0) return kir_fail(k, "shared array %s in a kernel without a GPU schedule", role);
+    if (len <= 0 || !is_float(t) || (int64_t)len * (t == KT_F64 ? 8 : 4) > KIR_MAX_SHARED)
+        return kir_fail(k, "shared array %s of %d %s", role, len, kir_type_name(t));
+    int v = kir_var(k, role, t, len);
+    k->vars.a[v].kind = KV_SHARED;
+    KirStmt s = stmt(KS_DECL);
+    s.var = v;
+    append(k, k->body, s);
+    return v;
+}
+
+void kir_barrier(KirKernel *k)
+{
+    if (k->block <= 0) {
+        kir_fail(k, "barrier in a kernel without a GPU schedule");
+        return;
+    }
+    append(k, k->body, stmt(KS_BARRIER));
+}
+
 void kir_assign(KirKernel *k, int blk, int var, int val, int accum)
 {
     if (var < 0 || (size_t)var >= k->vars.n || !ok_expr(k, val)) {
@@ -356,7 +385,8 @@ void kir_storel(KirKernel *k, int blk, int var, int idx, int val, int accum)
         return;
     }
     KirStmt s = stmt(KS_STOREL);
-    s.var = var, s.idx = idx, s.val = kir_un(k, KX_TOF32, val), s.accum = (uint8_t)(accum != 0);
+    int vt = k->vars.a[var].type;
+    s.var = var, s.idx = idx, s.val = kir_un(k, vt == KT_F64 ? KX_TOF64 : KX_TOF32, val), s.accum = (uint8_t)(accum != 0);
     append(k, blk, s);
 }
 
@@ -399,7 +429,8 @@ static int check_expr(KirKernel *k, Scope *sc, int e)
         return kir_fail(k, "verify: %s used outside its scope", k->vars.a[x->var].name), -1;
     if (x->op == KX_LOAD && (x->buf < 0 || x->buf >= k->nbufs))
         return kir_fail(k, "verify: load from buffer %d", x->buf), -1;
-    if (x->op == KX_CONST || x->op == KX_VAR || x->op == KX_GID) return 0;
+    if (x->op == KX_TID && k->block <= 0) return kir_fail(k, "verify: tid in a kernel without a GPU schedule"), -1;
+    if (x->op == KX_CONST || x->op == KX_VAR || x->op == KX_GID || x->op == KX_TID) return 0;
     if (x->a >= 0 && check_expr(k, sc, x->a)) return -1;
     if (x->b >= 0 && check_expr(k, sc, x->b)) return -1;
     if (x->c >= 0 && check_expr(k, sc, x->c)) return -1;
@@ -419,6 +450,9 @@ static int check_block(KirKernel *k, Scope *sc, int blk)
         switch ((KirStmtOp)s->op) {
         case KS_DECL:
             if (sc->live[s->var]) return kir_fail(k, "verify: %s declared twice", k->vars.a[s->var].name), -1;
+            if (k->vars.a[s->var].kind == KV_SHARED && (blk != k->body || k->block <= 0))
+                return kir_fail(k, "verify: shared array %s outside the root block of a GPU kernel",
+                                k->vars.a[s->var].name), -1;
             sc->live[s->var] = 1;
             sc->stack[sc->n++] = s->var;
             break;
@@ -439,6 +473,10 @@ static int check_block(KirKernel *k, Scope *sc, int blk)
         case KS_IF:
             if (check_expr(k, sc, s->cond) || check_block(k, sc, s->body)) return -1;
             break;
+        case KS_BARRIER: /* in the root block every thread arrives: no branch, no loop around it */
+            if (blk != k->body || k->block <= 0)
+                return kir_fail(k, "verify: a barrier outside the root block of a GPU kernel"), -1;
+            break;
         }
     }
     while (sc->n > mark) sc->live[sc->stack[--sc->n]] = 0;
@@ -448,6 +486,13 @@ static int check_block(KirKernel *k, Scope *sc, int blk)
 int kir_verify(KirKernel *k)
 {
     if (k->err) return -1;
+    if (k->block < 0 || k->block > KIR_MAX_BLOCK)
+        return kir_fail(k, "verify: %d threads per block (at most %d)", k->block, KIR_MAX_BLOCK), -1;
+    int64_t shared = 0;
+    for (size_t v = 0; v < k->vars.n; v++)
+        if (k->vars.a[v].kind == KV_SHARED) shared += (int64_t)k->vars.a[v].len * (k->vars.a[v].type == KT_F64 ? 8 : 4);
+    if (shared > KIR_MAX_SHARED)
+        return kir_fail(k, "verify: %lld bytes of shared arrays (at most %d)", (long long)shared, KIR_MAX_SHARED), -1;
     Scope sc = {dl_xcalloc(k->vars.n + 1, 1), dl_xcalloc(k->vars.n + 1, sizeof(int)), 0,
                 dl_xcalloc(k->blocks.n + 1, 1)};
     int r = check_block(k, &sc, k->body);
@@ -471,6 +516,7 @@ static void dump_expr(const KirKernel *k, int e, DlBuf *o)
         return;
     case KX_VAR: dl_buf_printf(o, "%s", k->vars.a[x->var].name); return;
     case KX_GID: dl_buf_printf(o, "gid"); return;
+    case KX_TID: dl_buf_printf(o, "tid"); return;
     case KX_LOAD: dl_buf_printf(o, "buf%d[", x->buf); dump_expr(k, x->a, o); dl_buf_printf(o, "]"); return;
     case KX_LOADL:
         dl_buf_printf(o, "%s[", k->vars.a[x->var].name); dump_expr(k, x->a, o); dl_buf_printf(o, "]");
@@ -496,7 +542,8 @@ static void dump_block(const KirKernel *k, int blk, int depth, DlBuf *o)
         switch ((KirStmtOp)s->op) {
         case KS_DECL:
             if (k->vars.a[s->var].len > 0)
-                dl_buf_printf(o, "f32 %s[%d]\n", vn, k->vars.a[s->var].len);
+                dl_buf_printf(o, "%s%s %s[%d]\n", k->vars.a[s->var].kind == KV_SHARED ? "shared " : "",
+                              kir_type_name((KirType)k->vars.a[s->var].type), vn, k->vars.a[s->var].len);
             else {
                 dl_buf_printf(o, "%s %s = ", kir_type_name((KirType)k->vars.a[s->var].type), vn);
                 dump_expr(k, s->val, o);
@@ -524,6 +571,7 @@ static void dump_block(const KirKernel *k, int blk, int depth, DlBuf *o)
             dl_buf_printf(o, "if "); dump_expr(k, s->cond, o); dl_buf_printf(o, ":\n");
             dump_block(k, s->body, depth + 1, o);
             break;
+        case KS_BARRIER: dl_buf_printf(o, "barrier\n"); break;
         }
     }
 }

@@ -5,7 +5,11 @@
  * A kernel is a name, its buffer parameters (buffer i is dl_b[i] in the ABI of
  * codegen/codegen.h, read-only or written), a grid (the number of work items)
  * and a body: a block of statements run once per work item (the work-item id
- * is the expression KX_GID).  Everything lives in arrays inside the kernel and
+ * is the expression KX_GID).  A kernel with a GPU schedule (block > 0; only
+ * ever rendered into the CUDA module) runs its body once per thread of a
+ * block of `block` threads per work item: KX_TID is the thread, shared arrays
+ * are the block's, KS_BARRIER its __syncthreads (docs/kir.md, "GPU
+ * schedules").  Everything lives in arrays inside the kernel and
  * is referred to by index (expressions, variables, statements, blocks), so a
  * kernel is freed with one kir_free.  Variables are named after their role
  * plus a per-role counter (acc0, ld3, alu7, t0), tinygrad style, so that the
@@ -43,6 +47,8 @@ typedef enum KirOp {
     /* ternary */
     KX_SELECT,     /* a ? b : c */
     KX_KEEP,       /* dropout keep mask dl_keep(seed a, step b, index c, p f) -> bool */
+    /* GPU schedule (KirKernel.block > 0) */
+    KX_TID,        /* the thread index in the block, i64 in [0, block) */
     KX_COUNT
 } KirOp;
 
@@ -54,11 +60,17 @@ typedef struct KirExpr {
     double f;
 } KirExpr;
 
+/* Where an array lives: each work item's own (local), or the block's shared
+ * memory (GPU schedule only: one copy per CUDA block, every thread of the
+ * block sees it). */
+typedef enum KirVarKind { KV_LOCAL, KV_SHARED } KirVarKind;
+
 typedef struct KirVar {
     char name[24];     /* role + counter, e.g. "acc0" */
     const char *role;
     uint8_t type;
-    int32_t len;       /* 0: scalar; > 0: local f32 array of len elements */
+    uint8_t kind;      /* KirVarKind */
+    int32_t len;       /* 0: scalar; > 0: array of len elements (local: f32; shared: f32 or f64) */
 } KirVar;
 
 typedef enum KirStmtOp {
@@ -68,6 +80,7 @@ typedef enum KirStmtOp {
     KS_STOREL,  /* var[idx] = val / += val  (local array) */
     KS_LOOP,    /* for (var = lo; var < hi; var++) body */
     KS_IF,      /* if (cond) body */
+    KS_BARRIER, /* every thread of the block waits here (__syncthreads); GPU schedule, root block only */
 } KirStmtOp;
 
 typedef struct KirStmt {
@@ -94,6 +107,7 @@ typedef struct KirBuf {
 typedef struct KirKernel {
     char *name;        /* C identifier (malloc'd) */
     int64_t grid;
+    int32_t block;     /* GPU schedule: threads per work item (one CUDA block each); 0: flat */
     KirBuf *bufs; int nbufs, bufcap;
     DL_VEC(KirExpr) ex;
     DL_VEC(KirVar) vars;
@@ -101,6 +115,8 @@ typedef struct KirKernel {
     DL_VEC(KirBlock) blocks;
     int body;          /* the root block: one work item */
     char *err;         /* first builder error (malloc'd) or NULL */
+    struct KirKernel *gpu; /* the GPU-shaped variant of this (flat, CPU-shaped) kernel, or NULL:
+                              same name, grid and buffers; owned, freed by kir_free */
 } KirKernel;
 
 /* ---- building (kir.c) ---------------------------------------------------- */
@@ -120,6 +136,8 @@ int kir_f32(KirKernel *k, float f);
 int kir_f64(KirKernel *k, double f);
 int kir_i64(KirKernel *k, int64_t i);
 int kir_gid(KirKernel *k);
+/* The thread index in the block (GPU schedule: fails unless k->block > 0). */
+int kir_tid(KirKernel *k);
 int kir_ref(KirKernel *k, int var);
 int kir_load(KirKernel *k, int buf, int idx);
 int kir_loadl(KirKernel *k, int var, int idx);
@@ -138,6 +156,13 @@ int kir_decl(KirKernel *k, int blk, const char *role, int val);
 int kir_decl_var(KirKernel *k, int blk, const char *role, KirType t, int val);
 /* Declare a local f32 array of len elements; returns its variable index. */
 int kir_decl_arr(KirKernel *k, int blk, const char *role, int len);
+/* Declare a shared array of len elements of type t (f32 or f64) in the root
+ * block (GPU schedule only); returns its variable index.  Read it with
+ * kir_loadl (typed t), write it with kir_storel. */
+int kir_decl_shared(KirKernel *k, const char *role, KirType t, int len);
+/* Append a block barrier (__syncthreads) to the root block (GPU schedule:
+ * the only place where every thread surely arrives). */
+void kir_barrier(KirKernel *k);
 void kir_assign(KirKernel *k, int blk, int var, int val, int accum);
 void kir_store(KirKernel *k, int blk, int buf, int idx, int val, int accum);
 void kir_storel(KirKernel *k, int blk, int var, int idx, int val, int accum);
@@ -148,8 +173,10 @@ void kir_loop(KirKernel *k, int blk, int var, int lo, int hi, int body);
 int kir_if(KirKernel *k, int blk, int cond);
 
 /* Check the whole kernel: every variable declared before use and in scope,
- * stores only to written buffers, every index in range.  Returns 0 or -1 with
- * k->err set. */
+ * stores only to written buffers, every index in range; a GPU-schedule piece
+ * (tid, shared array, barrier) only in a kernel with k->block > 0, block in
+ * [1, KIR_MAX_BLOCK], shared arrays and barriers only in the root block.
+ * Returns 0 or -1 with k->err set. */
 int kir_verify(KirKernel *k);
 
 /* The --emit=kir listing of the body (one statement a line, indented). */
@@ -173,9 +200,11 @@ const char *cg_prelude_cuda(void);
  * A plan carries each kernel as its IR, never as C: the runtime decodes it,
  * checks it and renders the C or CUDA itself (docs/plan-format.md, "What a
  * plan may do").  The encoding is little-endian and fixed-width: version byte
- * KIR_FORMAT, grid, buffers (numel, written, label), expressions, variables,
- * statements, blocks, the root block. */
-#define KIR_FORMAT 1
+ * KIR_FORMAT, grid, block (threads per work item, 0: flat), buffers (numel,
+ * written, label), expressions, variables (name, type, kind, len),
+ * statements, blocks, the root block.  A GPU variant (KirKernel.gpu) is
+ * encoded on its own (the plan carries it beside the flat kernel). */
+#define KIR_FORMAT 2
 /* Bounds on a decoded kernel (every generated kernel is far below them). */
 #define KIR_MAX_EXPRS   (1 << 20)
 #define KIR_MAX_STMTS   (1 << 20)
@@ -185,6 +214,8 @@ const char *cg_prelude_cuda(void);
 #define KIR_MAX_NEST    32           /* loop / if nesting */
 #define KIR_MAX_TREE    (1 << 22)    /* expression nodes once rendered (sharing unfolded) */
 #define KIR_MAX_LOCAL   (1 << 16)    /* floats of local arrays per work item */
+#define KIR_MAX_BLOCK   1024         /* threads per block (CUDA's limit) */
+#define KIR_MAX_SHARED  (48 << 10)   /* bytes of shared arrays per block (CUDA's static limit) */
 #define KIR_MAX_WORK    (INT64_C(1) << 42)  /* statement executions per launch, bounded */
 
 /* Append k's encoding to out. */
@@ -196,9 +227,10 @@ void kir_encode(const KirKernel *k, DlBuf *out);
  * kir_verify (scopes).  Returns 0, or -1 with *why (malloc'd). */
 int kir_decode(const uint8_t *p, size_t n, const char *name, KirKernel *k, char **why);
 
-/* Prove k memory-safe for every work item gid in [0, k->grid) by interval
+/* Prove k memory-safe for every work item gid in [0, k->grid) (and, in a GPU
+ * schedule, every thread tid in [0, k->block)) by interval
  * arithmetic over the i64 expressions: every load and store index inside its
- * buffer (buf.numel) or local array, no i64 overflow, no division or modulo
+ * buffer (buf.numel) or local or shared array, no i64 overflow, no division or modulo
  * by a value that may be 0, loop and expression nesting, local memory and the
  * total work bounded.  A kernel dldlc generates always passes; anything the
  * analysis cannot prove is refused.  Returns 0, or -1 with *why naming the

@@ -43,6 +43,7 @@ void kir_encode(const KirKernel *k, DlBuf *b)
 {
     put_u8(b, KIR_FORMAT);
     put_u64(b, (uint64_t)k->grid);
+    put_i32(b, k->block);
     put_u32(b, (uint32_t)k->nbufs);
     for (int i = 0; i < k->nbufs; i++) {
         put_u64(b, (uint64_t)k->bufs[i].numel);
@@ -62,6 +63,7 @@ void kir_encode(const KirKernel *k, DlBuf *b)
         const KirVar *v = &k->vars.a[i];
         put_bytes(b, v->name);
         put_u8(b, v->type);
+        put_u8(b, v->kind);
         put_i32(b, v->len);
     }
     put_u32(b, (uint32_t)k->st.n);
@@ -164,7 +166,7 @@ static int result_type(int op, int ta, int tb, int tc, int stored)
 static int arity(int op)
 {
     switch ((KirOp)op) {
-    case KX_CONST: case KX_VAR: case KX_GID: return 0;
+    case KX_CONST: case KX_VAR: case KX_GID: case KX_TID: return 0;
     case KX_LOAD: case KX_LOADL: return 1;
     case KX_NEG: case KX_EXP: case KX_LOG: case KX_SQRT: case KX_RSQRT: case KX_ABS: case KX_SIGN:
     case KX_TOF32: case KX_TOF64: case KX_TOI64: case KX_NOT: return 1;
@@ -225,6 +227,8 @@ static int walk_blocks(const KirKernel *k, int blk, int depth, uint8_t *seen, ch
 static int check_struct(KirKernel *k, char **why)
 {
     if (k->grid < 1 || k->grid > KIR_MAX_NUMEL) return fail(why, "grid %lld out of range", (long long)k->grid);
+    if (k->block < 0 || k->block > KIR_MAX_BLOCK)
+        return fail(why, "%d threads per block, outside [0, %d]", (int)k->block, KIR_MAX_BLOCK);
     for (int i = 0; i < k->nbufs; i++) {
         const KirBuf *b = &k->bufs[i];
         if (b->numel < 1 || b->numel > KIR_MAX_NUMEL) return fail(why, "buffer %d: %lld elements", i, (long long)b->numel);
@@ -236,6 +240,12 @@ static int check_struct(KirKernel *k, char **why)
         const KirVar *x = &k->vars.a[v];
         if (!name_ok(x->name)) return fail(why, "variable %d: name '%.24s' is not letters then digits", v, x->name);
         if (x->type > KT_BOOL) return fail(why, "variable %s: bad type %d", x->name, x->type);
+        if (x->kind == KV_SHARED) { /* sizes checked by kir_verify */
+            if (k->block == 0 || x->len < 1 || !is_float(x->type))
+                return fail(why, "variable %s: a shared array must be f32 or f64, in a GPU kernel", x->name);
+            continue;
+        }
+        if (x->kind != KV_LOCAL) return fail(why, "variable %s: bad kind %d", x->name, x->kind);
         if (x->len < 0 || x->len > KIR_MAX_LOCAL || (x->len > 0 && x->type != KT_F32))
             return fail(why, "variable %s: bad array length %d", x->name, x->len);
         local += x->len;
@@ -299,8 +309,9 @@ static int check_struct(KirKernel *k, char **why)
             break;
         case KX_VAR: rt = k->vars.a[x->var].len == 0 ? k->vars.a[x->var].type : -1; break;
         case KX_GID: rt = KT_I64; break;
+        case KX_TID: rt = k->block > 0 ? KT_I64 : -1; break;
         case KX_LOAD: rt = t[0] == KT_I64 ? KT_F32 : -1; break;
-        case KX_LOADL: rt = t[0] == KT_I64 && k->vars.a[x->var].len > 0 ? KT_F32 : -1; break;
+        case KX_LOADL: rt = t[0] == KT_I64 && k->vars.a[x->var].len > 0 ? k->vars.a[x->var].type : -1; break;
         default: rt = result_type(x->op, t[0], t[1], t[2], x->type); break;
         }
         if (x->op == KX_KEEP && !(x->f >= 0 && x->f <= 1)) rt = -1;
@@ -333,7 +344,7 @@ static int check_struct(KirKernel *k, char **why)
             u.buf = s->buf, u.idx = s->idx, u.val = s->val;
             break;
         case KS_STOREL:
-            ok = ok && v && v->len > 0 && EXPR_T(s->idx) == KT_I64 && EXPR_T(s->val) == KT_F32;
+            ok = ok && v && v->len > 0 && EXPR_T(s->idx) == KT_I64 && EXPR_T(s->val) == v->type;
             u.var = s->var, u.idx = s->idx, u.val = s->val;
             break;
         case KS_LOOP:
@@ -344,6 +355,9 @@ static int check_struct(KirKernel *k, char **why)
         case KS_IF:
             ok = ok && !s->accum && EXPR_T(s->cond) == KT_BOOL && s->body > 0 && s->body < nblk;
             u.cond = s->cond, u.body = s->body;
+            break;
+        case KS_BARRIER: /* placement (the root block) checked by kir_verify */
+            ok = ok && !s->accum && k->block > 0;
             break;
         default: ok = 0; break;
         }
@@ -394,6 +408,7 @@ int kir_decode(const uint8_t *p, size_t n, const char *name, KirKernel *k, char 
     unsigned fmt = get_u8(&r);
     if (!r.bad && fmt != KIR_FORMAT) return fail(why, "kernel IR format %u (this dldlrun reads %d)", fmt, KIR_FORMAT);
     k->grid = get_i64(&r);
+    k->block = get_i32(&r);
     k->nbufs = get_count(&r, 13, KIR_MAX_BUFS);
     k->bufs = dl_xcalloc((size_t)k->nbufs + 1, sizeof *k->bufs);
     k->bufcap = k->nbufs + 1;
@@ -413,7 +428,7 @@ int kir_decode(const uint8_t *p, size_t n, const char *name, KirKernel *k, char 
         x->i = get_i64(&r);
         x->f = get_f64(&r);
     }
-    int nvars = get_count(&r, 9, KIR_MAX_VARS);
+    int nvars = get_count(&r, 10, KIR_MAX_VARS);
     k->vars.a = dl_xcalloc((size_t)nvars + 1, sizeof *k->vars.a);
     k->vars.n = k->vars.cap = (size_t)nvars;
     for (int i = 0; i < nvars; i++) {
@@ -423,6 +438,7 @@ int kir_decode(const uint8_t *p, size_t n, const char *name, KirKernel *k, char 
         free(nm);
         v->role = "";
         v->type = (uint8_t)get_u8(&r);
+        v->kind = (uint8_t)get_u8(&r);
         v->len = get_i32(&r);
     }
     int nst = get_count(&r, 34, KIR_MAX_STMTS);

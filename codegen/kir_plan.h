@@ -3,7 +3,8 @@
  * printed module is the one dldlrun compiles).
  *
  * A plan carries each kernel as its kernel IR (common/plan.h DlPlanKernel).
- * Loading decodes and checks every kernel (kir_decode), proves every access
+ * Loading decodes and checks every kernel and its GPU schedule if any
+ * (kir_decode; the schedule must take the same grid and buffers), proves every access
  * inside its buffers for the kernel's grid (kir_prove), and checks every
  * kernel step of every program against it: the step's grid within the
  * kernel's, its tensors as many as the kernel's buffers and each at least as
@@ -34,7 +35,12 @@ void kir_module_free(KirModule *m);
  * A kernel without a GPU schedule is "flat": its rendered body is a
  * grid-stride loop over the work items (cg_prelude_cuda's DL_FOR_GID), so it
  * is launched with KIR_CUDA_THREADS threads per block and as many blocks as
- * cover grid, at most KIR_CUDA_MAX_BLOCKS (the loop strides over the rest). */
+ * cover grid, at most KIR_CUDA_MAX_BLOCKS (the loop strides over the rest).
+ * A kernel with a GPU schedule (k->gpu, what kir_module_source(m, 1)
+ * renders) takes one block of exactly k->gpu->block threads per work item
+ * (DL_FOR_BLOCK strides over blocks beyond KIR_CUDA_MAX_BLOCKS); its shared
+ * arrays are static, so shared_bytes stays 0.  Pass the module's kernel
+ * (m->k[i]), not its gpu variant. */
 #define KIR_CUDA_THREADS 256
 #define KIR_CUDA_MAX_BLOCKS 65535
 typedef struct KirLaunch {
@@ -47,7 +53,8 @@ typedef struct KirLaunch {
 int kir_cuda_launch(const KirKernel *k, int64_t grid, KirLaunch *l, char **why);
 
 /* The module's source: the C11 (cuda = 0) or CUDA C (cuda = 1) prelude
- * followed by every kernel rendered from its IR (malloc'd). */
+ * followed by every kernel rendered from its IR, in the CUDA module from its
+ * GPU schedule where it has one (malloc'd). */
 char *kir_module_source(const KirModule *m, int cuda);
 
 #endif

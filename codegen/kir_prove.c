@@ -1,7 +1,8 @@
 /* kir_prove.c - prove a kernel stays inside its buffers (codegen/kir.h).
  *
  * Interval arithmetic over the i64 expressions of one work item: gid ranges
- * over [0, grid), a loop variable over [lo.min, hi.max - 1], a declared i64
+ * over [0, grid) (in a GPU schedule, the thread index tid over [0, block);
+ * shared arrays are checked like local ones), a loop variable over [lo.min, hi.max - 1], a declared i64
  * variable over the interval of its initialiser, an i64 variable that is ever
  * reassigned over every value (it may only be compared, never used in
  * arithmetic or as an index).  With those, every load and store index must lie
@@ -125,12 +126,14 @@ static Iv eval(Prover *P, int e)
         r = x->type == KT_BOOL ? iv(0, 1) : P->var[x->var];
         break;
     case KX_GID: r = iv(0, k->grid - 1); break;
+    case KX_TID: r = iv(0, k->block - 1); break;
     case KX_LOAD:
         snprintf(what, sizeof what, "buffer %d (%s)", x->buf, k->bufs[x->buf].label ? k->bufs[x->buf].label : "");
         check_index(P, a, k->bufs[x->buf].numel, what);
         break;
     case KX_LOADL:
-        snprintf(what, sizeof what, "local array %s", k->vars.a[x->var].name);
+        snprintf(what, sizeof what, "%s array %s", k->vars.a[x->var].kind == KV_SHARED ? "shared" : "local",
+                 k->vars.a[x->var].name);
         check_index(P, a, k->vars.a[x->var].len, what);
         break;
     case KX_TOI64:
@@ -230,7 +233,8 @@ static void prove_block(Prover *P, int blk, double mult)
             break;
         case KS_STOREL:
             eval(P, s->val);
-            snprintf(what, sizeof what, "local array %s", k->vars.a[s->var].name);
+            snprintf(what, sizeof what, "%s array %s", k->vars.a[s->var].kind == KV_SHARED ? "shared" : "local",
+                     k->vars.a[s->var].name);
             check_index(P, eval(P, s->idx), k->vars.a[s->var].len, what);
             break;
         case KS_LOOP: {
@@ -249,6 +253,7 @@ static void prove_block(Prover *P, int blk, double mult)
             eval(P, s->cond);
             prove_block(P, s->body, mult);
             break;
+        case KS_BARRIER: break; /* placement: kir_verify */
         }
     }
 }
@@ -267,7 +272,8 @@ int kir_prove(const KirKernel *k, char **why)
     P.done = dl_xcalloc(k->ex.n + 1, 1);
     for (size_t i = 0; i < k->st.n; i++)
         if (k->st.a[i].op == KS_ASSIGN && k->st.a[i].var >= 0) P.assigned[k->st.a[i].var] = 1;
-    prove_block(&P, k->body, (double)k->grid);
+    /* statements run once per work item, or per thread of its block */
+    prove_block(&P, k->body, (double)k->grid * (k->block > 0 ? k->block : 1));
     free(P.var);
     free(P.assigned);
     free(P.memo);

@@ -13,11 +13,13 @@
  *   dl_fmin dl_fmax dl_dmin dl_dmax dl_imin dl_imax dl_fsign dl_keep  (helpers)
  * Helpers are plain integer/float code, identical in C and CUDA, declared
  * with DL_FN (static inline, or __device__ __forceinline__).  The host
- * emulation of CUDA (ROADMAP 1) compiles the CUDA prelude on the host after
- * defining __global__, __device__, blockIdx, ... itself; the prelude therefore
- * includes <stdint.h> unless compiled by NVRTC.  No kernel uses shared memory
- * or warp-synchronous code; a future one declares shared memory through a
- * DL_SHARED macro added here.
+ * emulation of CUDA (codegen/cuda_host_emu.h) compiles the CUDA prelude on
+ * the host after defining __global__, __device__, blockIdx, ... itself; the
+ * prelude therefore includes <stdint.h> unless compiled by NVRTC.
+ * Kernels with a GPU schedule (CUDA module only) also use
+ *   DL_FOR_BLOCK(g, tid, n)  loop g over work items, one block each; tid = threadIdx.x
+ *   DL_SHARED(T, name, n)    a shared array (the emulation's is race-checked)
+ *   DL_BARRIER()             __syncthreads()
  */
 #include "kir.h"
 
@@ -84,6 +86,17 @@ static const char prelude_cuda[] =
     "         g += (int64_t)gridDim.x * blockDim.x)\n"
     "#define DL_RESTRICT __restrict__\n"
     "#define DL_FN static __device__ __forceinline__\n"
+    "/* GPU schedule: one block per work item g, tid its thread; launched with\n"
+    " * exactly n threads per block (kir_cuda_launch), as the kernel's proof of\n"
+    " * memory safety assumed (tid < n): another shape does nothing */\n"
+    "#define DL_FOR_BLOCK(g, tid, n) \\\n"
+    "    const int64_t tid = threadIdx.x; \\\n"
+    "    if (blockDim.x != (n)) return; \\\n"
+    "    for (int64_t g = dl_g0 + (int64_t)blockIdx.x; g < dl_g1; g += (int64_t)gridDim.x)\n"
+    "#define DL_BARRIER() __syncthreads()\n"
+    "#ifndef DL_SHARED /* the host emulation defines a checked one */\n"
+    "#define DL_SHARED(T, name, n) __shared__ T name[n]\n"
+    "#endif\n"
     "#define DL_EXP expf\n"
     "#define DL_LOG logf\n"
     "#define DL_SQRT sqrtf\n"

@@ -3,6 +3,10 @@
  * DL_FOR_GID, DL_RESTRICT, DL_EXP, ..., dl_fmax, dl_keep: codegen/prelude.c),
  * so the very same text compiles as C11 and as CUDA C.
  *
+ * A kernel with a GPU schedule (KirKernel.block > 0, only ever in the CUDA
+ * module) loops over work items with DL_FOR_BLOCK, one CUDA block per work
+ * item, and uses DL_SHARED and DL_BARRIER.
+ *
  *   DL_KERNEL(train_k3_bn_apply_relu) {
  *       const float *DL_RESTRICT buf0 = dl_b[0]; // %12 c1.y [64,32,64,64]
  *       float *DL_RESTRICT buf4 = dl_b[4];       // %14 c1.z [64,32,64,64]
@@ -76,6 +80,7 @@ static void render_expr(const KirKernel *k, int e, int top, DlBuf *o)
         return;
     case KX_VAR: dl_buf_printf(o, "%s", k->vars.a[x->var].name); return;
     case KX_GID: dl_buf_printf(o, "gid"); return;
+    case KX_TID: dl_buf_printf(o, "tid"); return;
     case KX_LOAD:
         dl_buf_printf(o, "buf%d[", x->buf);
         render_expr(k, x->a, 1, o);
@@ -164,6 +169,10 @@ static void render_block(const KirKernel *k, int blk, int d, DlBuf *o)
         indent(d, o);
         switch ((KirStmtOp)s->op) {
         case KS_DECL:
+            if (v->kind == KV_SHARED) {
+                dl_buf_printf(o, "DL_SHARED(%s, %s, %d);\n", c_type(v->type), v->name, v->len);
+                break;
+            }
             if (v->len > 0) {
                 dl_buf_printf(o, "float %s[%d];\n", v->name, v->len);
                 break;
@@ -204,6 +213,7 @@ static void render_block(const KirKernel *k, int blk, int d, DlBuf *o)
             indent(d, o);
             dl_buf_printf(o, "}\n");
             break;
+        case KS_BARRIER: dl_buf_printf(o, "DL_BARRIER();\n"); break;
         }
     }
 }
@@ -221,7 +231,10 @@ void kir_render(const KirKernel *k, DlBuf *out)
         }
         dl_buf_printf(out, " */\n");
     }
-    dl_buf_printf(out, "    DL_FOR_GID(gid) {\n");
+    /* flat: each thread takes work items; GPU schedule: each block takes work
+     * items, its threads (tid) share the work item (CUDA prelude only) */
+    if (k->block > 0) dl_buf_printf(out, "    DL_FOR_BLOCK(gid, tid, %d) {\n", k->block);
+    else dl_buf_printf(out, "    DL_FOR_GID(gid) {\n");
     render_block(k, k->body, 2, out);
     dl_buf_printf(out, "    }\n}\n\n");
 }

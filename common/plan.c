@@ -233,6 +233,8 @@ static void encode(const DlPlan *p, DlBuf *b)
         put_i32(b, p->kernels[i].nargs);
         put_u32(b, (uint32_t)p->kernels[i].kir_len);
         if (p->kernels[i].kir_len) dl_buf_put(b, (const char *)p->kernels[i].kir, p->kernels[i].kir_len);
+        put_u32(b, (uint32_t)p->kernels[i].kir_gpu_len);
+        if (p->kernels[i].kir_gpu_len) dl_buf_put(b, (const char *)p->kernels[i].kir_gpu, p->kernels[i].kir_gpu_len);
     }
     sect_end(b, s);
 
@@ -729,7 +731,7 @@ static void decode_section(Rd *r, int s, DlPlan *p)
         break;
     }
     case S_KERNELS: {
-        int c = get_count(r, 12, -1);
+        int c = get_count(r, 16, -1);
         p->kernels = dl_xcalloc((size_t)c, sizeof *p->kernels);
         p->nkernels = c;
         for (int i = 0; i < c && !r->err; i++) {
@@ -747,6 +749,19 @@ static void decode_section(Rd *r, int s, DlPlan *p)
             memcpy(k->kir, r->p + r->at, n);
             k->kir_len = n;
             r->at += n;
+            n = get_u32(r); /* the GPU schedule's IR, 0 bytes when there is none */
+            if (r->err) break;
+            if (n > DL_PLAN_MAX_KIR || n > r->n - r->at) {
+                r->err = dl_xasprintf("%s: kernel %d: %u bytes of GPU kernel IR, more than %s (at most %u)", r->path,
+                                      i, n, n > DL_PLAN_MAX_KIR ? "allowed" : "the section holds", DL_PLAN_MAX_KIR);
+                break;
+            }
+            if (n) {
+                k->kir_gpu = dl_xmalloc(n);
+                memcpy(k->kir_gpu, r->p + r->at, n);
+                k->kir_gpu_len = n;
+                r->at += n;
+            }
         }
         break;
     }
@@ -913,7 +928,8 @@ void dl_plan_free(DlPlan *p)
     free(p->metrics);
     for (int i = 0; i < p->ntensors; i++) free(p->tensors[i].name), free(p->tensors[i].data);
     free(p->tensors);
-    for (int i = 0; i < p->nkernels; i++) free(p->kernels[i].name), free(p->kernels[i].kir);
+    for (int i = 0; i < p->nkernels; i++)
+        free(p->kernels[i].name), free(p->kernels[i].kir), free(p->kernels[i].kir_gpu);
     free(p->kernels);
     for (int i = 0; i < p->nprograms; i++) {
         for (int j = 0; j < p->programs[i].nsteps; j++) free(p->programs[i].steps[j].label);

@@ -126,6 +126,9 @@ typedef struct DlPlanKernel {
     int nargs;                    /* buffers it takes: dl_b[0..nargs) */
     uint8_t *kir;                 /* kir_encode bytes */
     size_t kir_len;
+    uint8_t *kir_gpu;             /* kir_encode bytes of its GPU schedule (the CUDA module
+                                     renders it instead), or NULL with kir_gpu_len 0 */
+    size_t kir_gpu_len;
 } DlPlanKernel;
 
 /* A network head: one softmax over K bins, named in the spec (`return

@@ -140,8 +140,8 @@ void dl_plan_dump(const DlPlan *p, FILE *o)
     }
     fprintf(o, "kernels (%d)\n", p->nkernels);
     for (int i = 0; i < p->nkernels; i++)
-        fprintf(o, "  k%d %s (%d buffers, %zu bytes of kernel IR)\n", i, p->kernels[i].name, p->kernels[i].nargs,
-                p->kernels[i].kir_len);
+        fprintf(o, "  k%d %s (%d buffers, %zu bytes of kernel IR%s)\n", i, p->kernels[i].name, p->kernels[i].nargs,
+                p->kernels[i].kir_len, p->kernels[i].kir_gpu_len ? ", and a GPU schedule" : "");
     fprintf(o, "programs (%d)\n", p->nprograms);
     for (int g = 0; g < p->nprograms; g++) {
         const DlPlanProgram *pr = &p->programs[g];

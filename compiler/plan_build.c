@@ -347,8 +347,14 @@ int plan_build(const LowerResult *lr, const PbProgram *progs, int nprogs, DlPlan
         int kernel_base = (int)kernels.n;
         for (int k = 0; k < p->mod.nkernels; k++) {
             const CgKernel *ck = &p->mod.kernels[k];
-            DlPlanKernel K = {dl_xstrdup(ck->name), ck->nargs, dl_xmalloc(ck->kir_len ? ck->kir_len : 1), ck->kir_len};
+            DlPlanKernel K = {.name = dl_xstrdup(ck->name), .nargs = ck->nargs,
+                              .kir = dl_xmalloc(ck->kir_len ? ck->kir_len : 1), .kir_len = ck->kir_len};
             memcpy(K.kir, ck->kir, ck->kir_len);
+            if (ck->kir_gpu_len) {
+                K.kir_gpu = dl_xmalloc(ck->kir_gpu_len);
+                memcpy(K.kir_gpu, ck->kir_gpu, ck->kir_gpu_len);
+                K.kir_gpu_len = ck->kir_gpu_len;
+            }
             DL_PUSH(kernels, K);
         }
         build_program(&B, p, pi, kernel_base, tix);

@@ -96,17 +96,21 @@ run_unit() {
     [ $n -gt 0 ] || bad "unit: no test binaries in $test_dir (make test-bins first)"
 }
 
-# Every CUDA kernel of every spec compiles with NVRTC (no GPU needed).
+# Every CUDA kernel of every spec compiles with NVRTC to PTX and with ptxas for sm_80
+# and sm_90 (no GPU needed), without a register spill (scripts/ptxas_report.sh).
 run_ptx() {
     for spec in specs/*.dldl tests/ops/*.dldl; do
         [ -e "$spec" ] || continue
-        for arch in compute_80 compute_90; do
-            if "$dldlc" "$spec" --emit=ptx --arch=$arch > "$tmp/ptx" 2> "$tmp/ptx.err" \
-               && grep -q '.visible .entry' "$tmp/ptx"; then ok; else
-                tail -20 "$tmp/ptx.err"; bad "nvrtc $spec $arch"
-            fi
-        done
+        DLDLC="$dldlc" sh scripts/ptxas_report.sh "$spec" sm_80 sm_90 > "$tmp/ptx" 2> "$tmp/ptx.err"
+        rc=$?
+        if [ $rc -eq 0 ] && grep -q 'regs' "$tmp/ptx"; then ok; else
+            grep SPILL "$tmp/ptx"; tail -20 "$tmp/ptx.err"; bad "nvrtc/ptxas $spec (exit $rc)"
+        fi
     done
+    # the spill check itself: 24 registers force the Adam kernel to spill, which must fail
+    PTXAS_FLAGS=--maxrregcount=24 DLDLC="$dldlc" sh scripts/ptxas_report.sh tests/ops/adam.dldl sm_80 \
+        > "$tmp/ptx" 2> "$tmp/ptx.err"
+    if [ $? -eq 1 ] && grep -q SPILL "$tmp/ptx"; then ok; else bad "ptxas_report.sh did not report forced spills"; fi
 }
 
 run_e2e() {

@@ -61,6 +61,12 @@ static void run_plan(const DlPlan *p, const KirModule *m)
                         p->programs[g].name, si, k->name, why);
                 abort();
             }
+            /* its GPU schedule, proven for the same buffers */
+            if (k->gpu && kir_interp(k->gpu, s->grid, b, n, &budget, why) < 0) {
+                fprintf(stderr, "fuzz_plan_run: program '%s' step %d, kernel '%s' GPU schedule (proven): %s\n",
+                        p->programs[g].name, si, k->name, why);
+                abort();
+            }
         }
     for (int a = 0; a < DL_AR_COUNT; a++) free(arena[a]);
 }

@@ -10,6 +10,12 @@
  * soundness.  Numbers follow C: f32 results are rounded to float, f64 stay
  * double, casts truncate.
  *
+ * A GPU schedule (KirKernel.block > 0) runs per work item as its block of
+ * threads would with barriers: the root block's statements between two
+ * barriers run for thread 0, 1, ... in turn, each thread with its own locals,
+ * all sharing the shared arrays (kept as floats: the checks are about
+ * indices, not precision).
+ *
  * Include it once per test binary ("#include "../ref/kir_interp.c""), as
  * tests/ref/interp.c.
  */
@@ -33,7 +39,7 @@ typedef struct KiRun {
     const int64_t *n;
     KiVal *var;
     float **arr;       /* per local array variable */
-    int64_t gid;
+    int64_t gid, tid;
     int64_t budget;    /* statements left */
     int failed, out_of_budget;
     char why[300];
@@ -70,6 +76,7 @@ static KiVal ki_expr(KiRun *R, int e)
     case KX_CONST: r.f = x->f, r.i = x->i; break;
     case KX_VAR: r = R->var[x->var]; break;
     case KX_GID: r.i = R->gid; break;
+    case KX_TID: r.i = R->tid; break;
     case KX_LOAD:
         if (a.i < 0 || a.i >= R->n[x->buf]) ki_fail(R, "load index %lld outside buffer of %lld", (long long)a.i, (long long)R->n[x->buf]);
         else r.f = R->b[x->buf][a.i];
@@ -142,10 +149,14 @@ static KiVal ki_expr(KiRun *R, int e)
     return r;
 }
 
-static void ki_block(KiRun *R, int blk)
+static void ki_stmts(KiRun *R, int blk, const KirBlock *B);
+static void ki_block(KiRun *R, int blk) { ki_stmts(R, blk, &R->k->blocks.a[blk]); }
+/* Statements of the root block between two barriers (a GPU schedule's segment). */
+static void ki_segment(KiRun *R, const KirBlock *seg) { ki_stmts(R, R->k->body, seg); }
+
+static void ki_stmts(KiRun *R, int blk, const KirBlock *B)
 {
     const KirKernel *k = R->k;
-    const KirBlock *B = &k->blocks.a[blk];
     for (int i = 0; i < B->n && !R->failed && !R->out_of_budget; i++) {
         const KirStmt *s = &k->st.a[B->s[i]];
         if (--R->budget < 0) {
@@ -154,7 +165,12 @@ static void ki_block(KiRun *R, int blk)
         }
         switch ((KirStmtOp)s->op) {
         case KS_DECL:
-            if (k->vars.a[s->var].len > 0) {
+            if (k->vars.a[s->var].kind == KV_SHARED) { /* one array per work item, every thread's */
+                if (R->tid == 0) {
+                    free(R->arr[s->var]);
+                    R->arr[s->var] = calloc((size_t)k->vars.a[s->var].len, sizeof(float));
+                }
+            } else if (k->vars.a[s->var].len > 0) {
                 free(R->arr[s->var]);
                 R->arr[s->var] = calloc((size_t)k->vars.a[s->var].len, sizeof(float));
             } else {
@@ -195,6 +211,9 @@ static void ki_block(KiRun *R, int blk)
             *p = s->accum ? *p + (float)v.f : (float)v.f;
             break;
         }
+        case KS_BARRIER: /* the segments between barriers are run by kir_interp */
+            if (blk != k->body) ki_fail(R, "a barrier outside the root block");
+            return;
         case KS_LOOP: {
             int64_t lo = ki_expr(R, s->lo).i, hi = ki_expr(R, s->hi).i;
             for (int64_t v = lo; v < hi && !R->failed && !R->out_of_budget; v++) {
@@ -218,12 +237,32 @@ static int kir_interp(const KirKernel *k, int64_t grid, float *const *b, const i
                       char *why)
 {
     KiRun R = {.k = k, .b = b, .n = n, .budget = *budget};
-    R.var = calloc(k->vars.n + 1, sizeof *R.var);
-    R.arr = calloc(k->vars.n + 1, sizeof *R.arr);
-    for (R.gid = 0; R.gid < grid && !R.failed && !R.out_of_budget; R.gid++) ki_block(&R, k->body);
-    for (size_t v = 0; v < k->vars.n; v++) free(R.arr[v]);
-    free(R.arr);
-    free(R.var);
+    size_t nv = k->vars.n + 1;
+    int64_t T = k->block > 0 ? k->block : 1;
+    /* per thread: its locals and its local arrays; shared arrays: thread 0's slots */
+    KiVal *vars = calloc((size_t)T * nv, sizeof *vars);
+    float **arrs = calloc((size_t)T * nv, sizeof *arrs);
+    const KirBlock *root = &k->blocks.a[k->body];
+    for (R.gid = 0; R.gid < grid && !R.failed && !R.out_of_budget; R.gid++) {
+        int from = 0;
+        while (from <= root->n && !R.failed && !R.out_of_budget) {
+            int to = from;
+            while (to < root->n && k->st.a[root->s[to]].op != KS_BARRIER) to++;
+            for (R.tid = 0; R.tid < T && !R.failed && !R.out_of_budget; R.tid++) {
+                R.var = vars + (size_t)R.tid * nv, R.arr = arrs + (size_t)R.tid * nv;
+                for (size_t v = 0; R.tid > 0 && v < k->vars.n; v++)
+                    if (k->vars.a[v].kind == KV_SHARED) R.arr[v] = arrs[v];
+                KirBlock seg = {root->s + from, to - from, to - from};
+                ki_segment(&R, &seg);
+            }
+            from = to + 1;
+        }
+    }
+    for (int64_t t = 0; t < T; t++)
+        for (size_t v = 0; v < k->vars.n; v++)
+            if (t == 0 || k->vars.a[v].kind != KV_SHARED) free(arrs[(size_t)t * nv + v]);
+    free(arrs);
+    free(vars);
     *budget = R.budget;
     if (R.failed) {
         snprintf(why, 300, "%s", R.why);

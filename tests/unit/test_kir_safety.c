@@ -5,7 +5,9 @@
  * divisor that may be 0, an i64 overflow, an index that cannot be bounded) and
  * accept (the decompositions codegen emits); encodings the decoder must refuse
  * (truncation, forward operands, bad names and labels, wrong types, a block
- * used twice, deep nesting); and a real plan of specs/ldl_maxent.dldl tampered
+ * used twice, deep nesting); GPU schedules (tid bounded by the block, shared
+ * indices proven, a barrier under a branch refused, GPU pieces in a flat
+ * kernel refused, the launch shape); and a real plan of specs/ldl_maxent.dldl tampered
  * the way an attacker would, then re-sealed with a valid checksum: an injected
  * C comment breakout, an out-of-bounds store, a kernel name carrying code.
  * Each is refused by dl_exec_load before anything runs, and the command the
@@ -301,6 +303,111 @@ static void store_out_of_bounds(KirKernel *k)
     fail_msg("no store in kernel 0");
 }
 
+/* ---- GPU schedules --------------------------------------------------------- */
+
+/* A block sum of x[gid, 0..31] into y[gid]: 32 threads, a shared array, a
+ * barrier; off shifts the shared index read (0: in range). */
+static void gpu_kernel(KirKernel *k, int64_t off)
+{
+    kir_init(k, "g", 4);
+    k->block = 32;
+    int x = kir_buf(k, "x", 4 * 32, 0), y = kir_buf(k, "y", 4, 1);
+    int gid = kir_gid(k), tid = kir_tid(k);
+    int s = kir_decl_shared(k, "s", KT_F32, 32);
+    kir_storel(k, k->body, s, tid, kir_load(k, x, kir_madd(k, gid, kir_i64(k, 32), tid)), 0);
+    kir_barrier(k);
+    int t0 = kir_if(k, k->body, kir_bin(k, KX_EQ, tid, kir_i64(k, 0)));
+    int acc = kir_decl_var(k, t0, "acc", KT_F32, kir_f32(k, 0));
+    int i = kir_var(k, "i", KT_I64, 0), body = kir_block(k);
+    kir_assign(k, body, acc, kir_loadl(k, s, kir_bin(k, KX_ADD, kir_ref(k, i), kir_i64(k, off))), 1);
+    kir_loop(k, t0, i, kir_i64(k, 0), kir_i64(k, 32), body);
+    kir_store(k, t0, y, gid, kir_ref(k, acc), 0);
+}
+
+static int encode_decode(const KirKernel *k, char **why)
+{
+    DlBuf b = {0};
+    kir_encode(k, &b);
+    int rc = decode(&b, why);
+    dl_buf_free(&b);
+    return rc;
+}
+
+/* The GPU pieces are checked like the rest: tid bounded by the block, shared
+ * indices proven, barriers only where every thread arrives, no GPU piece in a
+ * flat kernel; and the launch shape follows the schedule. */
+static void test_gpu_schedule(void **state)
+{
+    (void)state;
+    char *why = NULL;
+    KirKernel k;
+    gpu_kernel(&k, 0);
+    assert_int_equal(kir_verify(&k), 0);
+    assert_int_equal(kir_prove(&k, &why), 0);
+    assert_int_equal(encode_decode(&k, &why), 0);
+    /* the launch: one block of 32 threads per work item, through the flat kernel's gpu */
+    KirKernel flat;
+    kir_init(&flat, "g", 4);
+    flat.gpu = &k;
+    KirLaunch l;
+    assert_int_equal(kir_cuda_launch(&flat, 3, &l, &why), 0);
+    assert_int_equal(l.blocks, 3), assert_int_equal(l.threads, 32), assert_int_equal(l.shared_bytes, 0);
+    flat.gpu = NULL;
+    assert_int_equal(kir_cuda_launch(&flat, 4, &l, &why), 0);
+    assert_int_equal(l.threads, KIR_CUDA_THREADS);
+    kir_free(&flat);
+    /* a flat kernel carrying GPU pieces, too many threads */
+    k.block = 0;
+    expect_refused(encode_decode(&k, &why), &why, "a shared array must be f32 or f64, in a GPU kernel");
+    k.block = 2048;
+    expect_refused(encode_decode(&k, &why), &why, "2048 threads per block");
+    k.block = 32;
+    /* a barrier under `if (tid == 0)`: threads 1..31 would never arrive */
+    KirBlock *root = &k.blocks.a[k.body];
+    int t0_body = -1;
+    for (int i = 0; i < root->n; i++)
+        if (k.st.a[root->s[i]].op == KS_IF) t0_body = k.st.a[root->s[i]].body;
+    assert_true(t0_body > 0);
+    for (int i = 0; i < root->n; i++)
+        if (k.st.a[root->s[i]].op == KS_BARRIER) {
+            int32_t bar = root->s[i];
+            memmove(&root->s[i], &root->s[i + 1], sizeof *root->s * (size_t)(root->n - i - 1));
+            root->n--;
+            k.blocks.a[t0_body].s[0] = bar; /* in place of the if's first statement: acc's declaration */
+            break;
+        }
+    expect_refused(kir_verify(&k) ? (why = dl_xstrdup(k.err), -1) : 0, &why, "a barrier outside the root block");
+    kir_free(&k);
+    /* a shared index one past the end */
+    gpu_kernel(&k, 1);
+    assert_int_equal(kir_verify(&k), 0);
+    expect_refused(kir_prove(&k, &why), &why, "the index into shared array s0 ranges over [1, 32], outside [0, 32)");
+    kir_free(&k);
+    /* the checking interpreter runs GPU schedules thread by thread between barriers */
+    for (int off = 0; off < 2; off++) {
+        gpu_kernel(&k, off);
+        float xs[128], ys[4];
+        for (int i = 0; i < 128; i++) xs[i] = (float)i;
+        float *bufs[2] = {xs, ys};
+        int64_t n[2] = {128, 4}, budget = 100000;
+        char msg[300];
+        int rc = kir_interp(&k, 4, bufs, n, &budget, msg);
+        if (off) {
+            assert_int_equal(rc, -1);
+            assert_non_null(strstr(msg, "local load index 32 outside array of 32"));
+        } else {
+            assert_int_equal(rc, 0);
+            for (int g = 0; g < 4; g++) assert_true(ys[g] == (float)(32 * 32 * g + 31 * 32 / 2));
+        }
+        kir_free(&k);
+    }
+    /* the builders refuse GPU pieces in a flat kernel */
+    kir_init(&k, "f", 4);
+    kir_tid(&k);
+    assert_non_null(strstr(k.err, "tid in a kernel without a GPU schedule"));
+    kir_free(&k);
+}
+
 static void test_tampered_plan(void **state)
 {
     /* the untouched plan loads */
@@ -369,7 +476,7 @@ static void test_interpreter_oracle(void **state)
                                         "specs/ldl_maxent.dldl", "specs/emotion6.dldl", "specs/age_gender.dldl",
                                         "tests/ops/adam.dldl", "tests/ops/adamw.dldl", "tests/ops/sgd_nesterov.dldl"};
     unsigned seed = 7;
-    int nkernels = 0;
+    int nkernels = 0, ngpu = 0;
     for (size_t si = 0; si < sizeof specs / sizeof *specs; si++) {
         char *path = dl_xasprintf("%s/spec.plan", dir);
         CompileOptions o = {.spec = specs[si], .output = path};
@@ -392,14 +499,19 @@ static void test_interpreter_oracle(void **state)
             }
             int64_t left = 300000;
             if (kir_interp(kk, kk->grid, b, nb, &left, why) < 0) fail_msg("%s kernel %s: %s", specs[si], kk->name, why);
+            left = 600000; /* its GPU schedule too: every thread of the block (the small specs' to the end) */
+            if (kk->gpu && kir_interp(kk->gpu, kk->grid, b, nb, &left, why) < 0)
+                fail_msg("%s kernel %s (GPU schedule): %s", specs[si], kk->name, why);
+            ngpu += kk->gpu != NULL;
             for (int i = 0; i < kk->nbufs; i++) free(b[i]);
         }
         kir_module_free(&m);
         dl_plan_free(p);
         free(path);
     }
-    printf("%d kernels ran under the checking interpreter\n", nkernels);
+    printf("%d kernels (and %d GPU schedules) ran under the checking interpreter\n", nkernels, ngpu);
     assert_true(nkernels > 100);
+    assert_true(ngpu > 10);
 }
 
 int main(void)
@@ -407,6 +519,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prove),
         cmocka_unit_test(test_decode),
+        cmocka_unit_test(test_gpu_schedule),
         cmocka_unit_test(test_tampered_plan),
         cmocka_unit_test(test_kernel_name),
         cmocka_unit_test(test_interpreter_oracle),

@@ -105,9 +105,11 @@ static DlPlan *make_plan(int bn_arg2)
 
     p->nkernels = 2;
     p->kernels = dl_xcalloc(2, sizeof *p->kernels);
-    p->kernels[0] = (DlPlanKernel){S("k0_bn_relu"), 3, dl_xmalloc(16), 16};
+    p->kernels[0] = (DlPlanKernel){.name = S("k0_bn_relu"), .nargs = 3, .kir = dl_xmalloc(16), .kir_len = 16,
+                                   .kir_gpu = dl_xmalloc(5), .kir_gpu_len = 5};
     memcpy(p->kernels[0].kir, "\x01kernel IR byte", 16);
-    p->kernels[1] = (DlPlanKernel){S("k1_loss"), 2, dl_xmalloc(6), 6};
+    memcpy(p->kernels[0].kir_gpu, "\x02gpu", 5); /* a GPU schedule's bytes travel beside the flat kernel's */
+    p->kernels[1] = (DlPlanKernel){.name = S("k1_loss"), .nargs = 2, .kir = dl_xmalloc(6), .kir_len = 6};
     memcpy(p->kernels[1].kir, "\x01\x00more", 6); /* bytes, not a string: a 0 inside */
 
     p->nprograms = 2;
@@ -197,6 +199,9 @@ static void plans_equal(const DlPlan *a, const DlPlan *b)
         str_eq(a->kernels[i].name, b->kernels[i].name), assert_int_equal(a->kernels[i].nargs, b->kernels[i].nargs);
         assert_int_equal(a->kernels[i].kir_len, b->kernels[i].kir_len);
         assert_memory_equal(a->kernels[i].kir, b->kernels[i].kir, a->kernels[i].kir_len);
+        assert_int_equal(a->kernels[i].kir_gpu_len, b->kernels[i].kir_gpu_len);
+        if (a->kernels[i].kir_gpu_len)
+            assert_memory_equal(a->kernels[i].kir_gpu, b->kernels[i].kir_gpu, a->kernels[i].kir_gpu_len);
     }
     assert_int_equal(a->nprograms, b->nprograms);
     for (int g = 0; g < a->nprograms; g++) {
