@@ -11,6 +11,7 @@
 #include "../common/plan.h"
 #include "../common/util.h"
 #include "checkpoint.h"
+#include "comm.h"
 #include "train.h"
 
 static const char USAGE[] =
@@ -53,7 +54,12 @@ static const char USAGE[] =
     "\n"
     "environment: DLDL_DATA (data root), DLDL_CACHE (kernel cache, default ~/.cache/dldl),\n"
     "  CC (the C compiler for kernels), DLDL_DEBUG=1 (print the compiler command),\n"
-    "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked\n";
+    "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked,\n"
+    "  DLDL_COMM_TIMEOUT (seconds a rank waits for the others under mpirun, default 120),\n"
+    "  DLDL_MPI_PLUGIN (the MPI plugin, default build/dldl_mpi.so beside dldlrun)\n"
+    "\n"
+    "data-parallel training (docs/parallel.md): compile with dldlc --ranks=N, then\n"
+    "  mpirun -np N dldlrun PLAN --train [...]   (rank 0 prints and writes OUT)\n";
 
 static const char *const OPTIONS[] = {"--train", "--cv", "--eval", "--predict", "--epochs", "--data", "--out",
                                       "--weights", "--resume", "--overwrite", "--skip-bad", "--threads",
@@ -179,10 +185,23 @@ static int dldlrun(int argc, char **argv, char **images)
     if (strcmp(mode, "--predict") && o.nimages > 0)
         return usage_error("unexpected argument '%s'%s", o.images[0], "");
     char *err = NULL;
+    if (dl_comm_open(&o.comm, &err) != 0) { /* under mpirun with N > 1 processes: MPI, else NULL */
+        fprintf(stderr, "dldlrun: %s\n", err);
+        free(err);
+        return 1;
+    }
+    if (o.comm && strcmp(mode, "--train")) {
+        if (dl_comm_rank(o.comm) == 0)
+            fprintf(stderr, "dldlrun: %s runs as one process: start it without mpirun (only --train is "
+                            "data-parallel)\n", mode);
+        dl_comm_close(o.comm);
+        return 2;
+    }
     DlPlan *p = dl_plan_read(o.plan_path, &err);
     if (!p) {
         fprintf(stderr, "dldlrun: %s\n", err);
         free(err);
+        if (o.comm) dl_comm_abort(o.comm, 1);
         return 1;
     }
     int rc = !strcmp(mode, "--train") ? dl_train(p, &o)
@@ -190,6 +209,8 @@ static int dldlrun(int argc, char **argv, char **images)
            : !strcmp(mode, "--eval")  ? dl_eval(p, &o)
                                       : dl_predict(p, &o);
     dl_plan_free(p);
+    if (o.comm && rc != 0) dl_comm_abort(o.comm, rc); /* the others may wait in a collective: stop them all */
+    dl_comm_close(o.comm);
     return rc;
 }
 
