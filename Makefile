@@ -168,7 +168,13 @@ bench-voc: all
 clean:
 	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc
+# MPI data parallelism on this machine: 1 rank x 2 threads vs 2 ranks x 1 thread on
+# the age spec, and the share of a step waiting in all-reduces: bench/results/mpi.md
+# (about 2 minutes).
+bench-mpi: all
+	sh bench/mpi.sh
+
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc bench-mpi
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang) ------------------------------------------------------

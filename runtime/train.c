@@ -445,7 +445,7 @@ static int train_loop(Loop *L)
     if (!o->quiet && L->rank == 0) fprintf(stderr, "dldlrun: weights saved to %s/weights.safetensors\n", L->out);
     rc = 0;
 done:
-    if (o->profile) dl_exec_profile(L->e, stderr);
+    if (o->profile && L->rank == 0) dl_exec_profile(L->e, stderr);
     free(err);
     free(order);
     return rc;
