@@ -459,21 +459,22 @@ static int ranks_agree(Loop *L, int ok)
 {
     char *err = NULL;
     double bad = !ok;
-    uint64_t h = 0, h0 = 0;
+    uint64_t h[2] = {0, (uint64_t)ok}; /* XXH3 of the arenas, and whether the rank set up */
     if (ok) {
         float *const *ar = dl_exec_arenas(L->e);
         static const int saved[] = {DL_AR_PARAM, DL_AR_OPT, DL_AR_STATE};
         for (int k = 0; k < 3; k++)
-            h = h * 0x9E3779B97F4A7C15ull ^ dl_hash64(ar[saved[k]], (size_t)L->p->arena_size[saved[k]] * sizeof(float));
-        h0 = h;
+            h[0] = h[0] * 0x9E3779B97F4A7C15ull ^
+                   dl_hash64(ar[saved[k]], (size_t)L->p->arena_size[saved[k]] * sizeof(float));
     }
-    if (dl_comm_bcast(L->comm, &h0, sizeof h0, 0, "the weights' checksum", &err) == 0 && ok && h0 != h) {
+    uint64_t h0[2] = {h[0], h[1]};
+    if (dl_comm_bcast(L->comm, h0, sizeof h0, 0, "the weights' checksum", &err) == 0 && ok && h0[1] && h0[0] != h[0]) {
         fprintf(stderr, "dldlrun: rank %d: its weights differ from rank 0's (checksum %016llx, rank 0 %016llx): "
                         "every rank must start from the same plan, seed and files\n", L->rank,
-                (unsigned long long)h, (unsigned long long)h0);
-        bad = 1;
+                (unsigned long long)h[0], (unsigned long long)h0[0]);
+        bad = 1, ok = 0;
     }
-    if (!err && dl_comm_sum(L->comm, &bad, 1, "the ranks' setup", &err) == 0 && bad > 0 && ok && h0 == h)
+    if (!err && dl_comm_sum(L->comm, &bad, 1, "the ranks' setup", &err) == 0 && bad > 0 && ok)
         fprintf(stderr, "dldlrun: rank %d: stopping: %.0f rank%s could not start (see %s message)\n", L->rank, bad,
                 bad == 1 ? "" : "s", bad == 1 ? "its" : "their");
     if (err) {
