@@ -361,6 +361,9 @@ static void build_program(Builder *B, const PbProgram *p, int pi, int kernel_bas
         } else {
             B->errors += lib_step(B, p->g, gr->nodes[0], tix, st);
             if (st->kind == DL_STEP_ALLREDUCE_START) { /* batch norm's sums: needed at once */
+                const char *nn = p->g->nodes[gr->nodes[0]].name; /* "c1.z.sums": what a timeout message names */
+                free(st->label);
+                st->label = dl_xasprintf("%s %s", gr->name, nn ? nn : "");
                 DlPlanStep *w = &pr->steps[pr->nsteps++];
                 w->kind = DL_STEP_ALLREDUCE_WAIT;
                 w->i[3] = st->i[3];
