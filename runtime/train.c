@@ -243,7 +243,10 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
                 L->pos.seed, ep, lab);
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
-        sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step, sc[3] = (float)L->pos.seed;
+        /* dropout's masks are keyed by (seed, step, element of this rank's tensor): rank r > 0 offsets the
+           seed by r 2^24 so that the ranks draw different masks (docs/parallel.md: not one process's masks) */
+        sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step;
+        sc[3] = (float)((double)L->pos.seed + 16777216.0 * L->rank);
         if (dl_exec_run(e, L->tr.prog, err) != 0) {
             free(lab);
             return -1;
