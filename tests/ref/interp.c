@@ -92,10 +92,12 @@ int ref_run(const Graph *g, double **vals)
     return ref_run_until(g, vals, g->n);
 }
 
-int ref_run_until(const Graph *g, double **vals, uint32_t end)
+int ref_run_until(const Graph *g, double **vals, uint32_t end) { return ref_run_range(g, vals, 0, end); }
+
+int ref_run_range(const Graph *g, double **vals, uint32_t from, uint32_t end)
 {
     if (end > g->n) end = g->n;
-    for (uint32_t i = 0; i < end; i++) {
+    for (uint32_t i = from; i < end; i++) {
         const GNode *n = &g->nodes[i];
         const int64_t N = numel_of(n);
         const GNode *in0 = n->nin > 0 ? &g->nodes[n->in[0]] : NULL;
