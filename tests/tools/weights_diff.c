@@ -7,6 +7,8 @@
  * max(max |a|, 1e-3), the largest difference relative to the tensor's scale.
  * Prints the worst tensor and e; exit 0 when e <= TOL (default 0: bit-equal),
  * 1 when larger, 2 on a malformed file or a missing or mismatched tensor.
+ * WEIGHTS_DIFF_ONLY=a,b,...: only the tensors whose names contain one of
+ * these strings; WEIGHTS_DIFF_ALL=1: print every tensor's figure.
  * Reads the files whole (test sizes); the header is JSON (jansson).
  */
 #include <jansson.h>
@@ -50,6 +52,21 @@ static const float *tensor(const St *s, const char *name, json_t **shape, size_t
     return (const float *)(s->data + b);
 }
 
+/* 1 when $WEIGHTS_DIFF_ONLY is unset or one of its comma-separated strings is in name. */
+static int selected(const char *name)
+{
+    const char *only = getenv("WEIGHTS_DIFF_ONLY");
+    if (!only || !*only) return 1;
+    for (const char *q = only; *q;) {
+        size_t n = strcspn(q, ",");
+        char part[256];
+        snprintf(part, sizeof part, "%.*s", (int)(n < 255 ? n : 255), q);
+        if (n && strstr(name, part)) return 1;
+        q += n + (q[n] == ',');
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 3 || argc > 4) return fprintf(stderr, "usage: weights_diff A B [TOL]\n"), 2;
@@ -61,7 +78,7 @@ int main(int argc, char **argv)
     double emax = 0, dmax = 0;
     int n = 0;
     json_object_foreach(a.hdr, key, v) {
-        if (!strcmp(key, "__metadata__")) continue;
+        if (!strcmp(key, "__metadata__") || !selected(key)) continue;
         json_t *sa, *sb;
         size_t na, nb;
         const float *x = tensor(&a, key, &sa, &na), *y = tensor(&b, key, &sb, &nb);
