@@ -6,10 +6,11 @@
 #    all-reduced while backward runs);
 #  - specs/age.dldl (8 synchronised batch norms) on 64 UTKFace faces, one
 #    step of the global batch 64 with the learning rate 0: the checkpoint
-#    (running statistics and the momentum, which is the gradient) within 1e-2,
-#    and the running statistics and the gradients above the last max pool
-#    (logits, c8, c7; a max pool's arg-max moves with rounding below it,
-#    docs/parallel.md) within 1e-5.
+#    (the momentum is the gradient) within 1e-2, and the running statistics
+#    (the synchronised forward pass, continuous in its inputs) within 1e-5.
+#    The gradients' 1e-2: ReLU's mask, max pool's arg-max and the L1's sign
+#    can send a gradient elsewhere after a rounding difference
+#    (docs/parallel.md); the exact maths is test_ranks'.
 # Skipped, saying so, when mpirun or the MPI plugin is missing.
 . "$(dirname "$0")/lib.sh"
 if ! command -v mpirun > /dev/null || [ ! -e build/dldl_mpi.so ]; then
@@ -43,7 +44,6 @@ for n in 2 4; do
     mpi $n "$work/age.plan" --train --epochs 1 --data "$work/data" --out "$work/a$n" > "$work/log" 2>&1 || { cat "$work/log"; exit 1; }
     printf "age (synchronised batch norm), one step, %d ranks vs 1: " $n
     build/tools/weights_diff "$work/a1/checkpoint.safetensors" "$work/a$n/checkpoint.safetensors" 1e-2
-    printf "  running statistics and gradients above the last max pool: "
-    WEIGHTS_DIFF_ONLY=running,optimizer.logits,optimizer.c8,optimizer.c7 \
-        build/tools/weights_diff "$work/a1/checkpoint.safetensors" "$work/a$n/checkpoint.safetensors" 1e-5
+    printf "  running statistics: "
+    WEIGHTS_DIFF_ONLY=running build/tools/weights_diff "$work/a1/checkpoint.safetensors" "$work/a$n/checkpoint.safetensors" 1e-5
 done
