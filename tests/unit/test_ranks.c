@@ -112,8 +112,7 @@ static void test_two_ranks_compute_the_global_step(void **state)
     ref_spec_open_ranks(&r, "tests/ops/sync_bn.dldl", 4, NR);
     const Graph *g1 = r.progs[0].g, *g = r.progs[2].g;
     assert_int_equal(g->batch * NR, g1->batch);
-    double **v1 = ref_alloc_values(g1), *vr_store[NR] = {0}, **v[NR];
-    (void)vr_store;
+    double **v1 = ref_alloc_values(g1), **v[NR];
     fill_global(g1, v1);
     assert_int_equal(ref_run(g1, v1), 0);
     for (int k = 0; k < NR; k++) {
