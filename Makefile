@@ -29,7 +29,7 @@ COMMON_SRC   = $(wildcard common/*.c)
 GRAMMAR_SRC  = $(wildcard grammar/*.c)
 COMPILER_SRC = $(filter-out compiler/main.c,$(wildcard compiler/*.c))
 CODEGEN_SRC  = $(wildcard codegen/*.c)
-RUNTIME_SRC  = $(filter-out runtime/main.c,$(wildcard runtime/*.c))
+RUNTIME_SRC  = $(filter-out runtime/main.c runtime/comm_mpi.c,$(wildcard runtime/*.c))
 
 GEN_OBJ      = $(B)/grammar/parser.o $(B)/grammar/lexer.o
 COMMON_OBJ   = $(COMMON_SRC:%.c=$(B)/%.o)
@@ -44,7 +44,20 @@ KIR_OBJ      = $(patsubst %,$(B)/codegen/%.o,kir kir_io kir_prove kir_plan rende
 DLDLC_LIBS   = -lxxhash -ldl -lm
 DLDLRUN_LIBS = -ldnnl -lopenblas -lturbojpeg -ljansson -lmatio -lexpat -lpng -lxxhash -ldl -lm -lpthread -fopenmp
 
-all: $(DLDLC) $(DLDLRUN)
+# The MPI plugin (runtime/comm_mpi.c, docs/parallel.md): dlopened by dldlrun
+# under mpirun only, so dldlrun itself never links MPI.  Built when mpicc is
+# there (Debian's openmpi-bin and libopenmpi-dev), else skipped with a note.
+MPICC   ?= mpicc
+MPI_PLUGIN = $(if $(shell command -v $(MPICC) 2>/dev/null),$(B)/dldl_mpi.so)
+
+all: $(DLDLC) $(DLDLRUN) $(MPI_PLUGIN)
+ifeq ($(MPI_PLUGIN),)
+	@echo "note: $(MPICC) not found: $(B)/dldl_mpi.so (MPI training) not built; dldlrun runs as one process"
+endif
+
+$(B)/dldl_mpi.so: runtime/comm_mpi.c runtime/comm.h
+	@mkdir -p $(@D)
+	$(MPICC) -std=c11 $(WARN) $(CFLAGS) -fPIC -shared -o $@ $< $(LDFLAGS)
 
 # Install the Debian packages the build needs (only the missing ones).
 deps:
@@ -111,7 +124,12 @@ $(B)/tests/tools/%: tests/tools/%.c $(COMMON_OBJ) $(RUNTIME_OBJ) $(KIR_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -fopenmp -o $@ $< $(filter %.o,$^) $(DLDLRUN_LIBS)
 
-test-bins: $(TEST_BINS) $(TOOL_BINS)
+# weights_diff: safetensors files compared tensor by tensor (tests/e2e/mpi*.sh)
+$(B)/tools/weights_diff: tests/tools/weights_diff.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -o $@ $< -ljansson -lm
+
+test-bins: $(TEST_BINS) $(TOOL_BINS) $(B)/tools/weights_diff
 
 # The whole suite, then the golden and unit sections again under the sanitizers.
 test: all $(TEST_BINS) $(TOOL_BINS)
@@ -186,7 +204,13 @@ bench-voc-seg: all
 clean:
 	rm -rf $(B) $(AB) dldlc dldlrun
 
-.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc bench-voc-seg test-gpu bench-gpu
+# MPI data parallelism on this machine: 1 rank x 2 threads vs 2 ranks x 1 thread on
+# the age spec, and the share of a step waiting in all-reduces: bench/results/mpi.md
+# (about 2 minutes).
+bench-mpi: all
+	sh bench/mpi.sh
+
+.PHONY: all deps test-bins test golden asan-build test-asan asan clean bench-ldl bench-voc bench-voc-seg test-gpu bench-gpu bench-mpi
 -include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (clang) ------------------------------------------------------

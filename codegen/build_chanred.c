@@ -2,6 +2,7 @@
  * [B,C,H,W] (or [B,C]) space.  Loops over b and h*w evaluate the elementwise
  * prologue and accumulate the reductions in double (CHAN_SUM; BN_STATS as
  * sum and sum of squares, Ioffe & Szegedy 2015 Alg. 1, biased variance;
+ * BN_PARTIAL: the same two sums, unnormalised, for synchronised batch norm;
  * BN_BWD_STATS as sum dy and sum dy*(x-mean), times rstd at the end); then the
  * epilogue evaluates the members on [r,C]/[C] tensors for this c, row by row
  * (BN_RUNNING in place on running[2,C], SELECT of dbeta/dgamma rows).
@@ -109,6 +110,10 @@ static int chan_finish(CgBuild *b, const Chan *chp, CgEval *pro, int blk, int gi
             rd->row[1] = (CgVal){kir_decl(k, blk, "red", kir_un(k, KX_TOF32, var)), 0};
             break;
         }
+        case OP_BN_PARTIAL: /* this rank's sums, all-reduced then finalised (BN_FINALIZE) */
+            rd->row[0] = (CgVal){kir_decl(k, blk, "red", kir_un(k, KX_TOF32, a0)), 0};
+            rd->row[1] = (CgVal){kir_decl(k, blk, "red", kir_un(k, KX_TOF32, a1)), 0};
+            break;
         case OP_BN_BWD_STATS: {
             CgVal var = cg_elem_get(pro, n->in[2], 1);
             int rstd = kir_un(k, KX_RSQRT, kir_bin(k, KX_ADD, var.e, kir_f32(k, n->attr.bn.eps)));
@@ -182,7 +187,7 @@ static int chan_accumulate(CgBuild *b, Chan *ch, CgEval *pro, const GNode *space
         CgVal v = cg_elem_get(pro, n->in[0], CG_BCAST);
         int dv = kir_un(k, KX_TOF64, v.e);
         kir_assign(k, blk, rd->acc[0], dv, 1);
-        if (n->op == OP_BN_STATS) kir_assign(k, blk, rd->acc[1], kir_bin(k, KX_MUL, dv, dv), 1);
+        if (n->op == OP_BN_STATS || n->op == OP_BN_PARTIAL) kir_assign(k, blk, rd->acc[1], kir_bin(k, KX_MUL, dv, dv), 1);
         if (n->op == OP_BN_BWD_STATS) { /* (dy, x, stats) */
             CgVal xv = cg_elem_get(pro, n->in[1], CG_BCAST), mean = cg_elem_get(pro, n->in[2], 0);
             int d = kir_bin(k, KX_SUB, kir_un(k, KX_TOF64, xv.e), kir_un(k, KX_TOF64, mean.e));

@@ -34,6 +34,7 @@ int64_t cg_bn_count(const CgBuild *b, uint32_t stats)
 {
     while (cg_node(b, stats)->op == OP_RESHAPE) stats = cg_node(b, stats)->in[0];
     const GNode *s = cg_node(b, stats);
+    if (s->op == OP_BN_FINALIZE) return s->attr.bn.count; /* synchronised: over every rank's values */
     if (s->op != OP_BN_STATS) return -1;
     const GNode *x = cg_node(b, s->in[0]);
     if (x->ndim < 2 || x->shape[1] <= 0) return -1;

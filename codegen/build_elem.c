@@ -158,7 +158,8 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     case OP_BN_BWD_DATA: { /* dx = gamma*rstd*(dy - s0/n - (x-mean)*rstd*s1/n)  (dy, x, stats, gamma, bstats) */
         const GNode *xn = cg_node(x->b, n->in[1]);
         if (xn->ndim < 2) return cg_fail(x->b, "bn_bwd_data of a %d-d tensor", xn->ndim), (CgVal){0, 0};
-        float rn = (float)(1.0 / (double)(graph_numel(xn) / xn->shape[1]));
+        int64_t cnt = n->attr.bn.count ? n->attr.bn.count : graph_numel(xn) / xn->shape[1]; /* synchronised: global */
+        float rn = (float)(1.0 / (double)cnt);
         CgVal dy = IN(0, CG_BCAST), xv = IN(1, CG_BCAST), mean = IN(2, 0), var = IN(2, 1), gamma = IN(3, CG_BCAST);
         CgVal s0 = IN(4, 0), s1 = IN(4, 1);
         int lc = imax(imax(mean.lvl, var.lvl), imax(gamma.lvl, imax(s0.lvl, s1.lvl)));
@@ -182,6 +183,18 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
                         kir_bin(k, KX_MUL, kir_f32(k, (float)mo), unb));
         return cg_decl(x, imax(imax(s.lvl, r.lvl), x->row_e >= 0 ? 0 : x->lvl_b), "alu", e);
     }
+    case OP_BN_FINALIZE: { /* [2,C] sums -> [mean, max(E[x^2] - mean^2, 0)] over attr.bn.count values */
+        if (n->attr.bn.count < 1) return cg_fail(x->b, "bn_finalize over %lld values", (long long)n->attr.bn.count),
+                                         (CgVal){0, 0};
+        CgVal s0 = IN(0, 0), s1 = IN(0, 1);
+        int rn = kir_f64(k, 1.0 / (double)n->attr.bn.count);
+        int mean = kir_bin(k, KX_MUL, kir_un(k, KX_TOF64, s0.e), rn);
+        int var = kir_bin(k, KX_MAX, kir_bin(k, KX_SUB, kir_bin(k, KX_MUL, kir_un(k, KX_TOF64, s1.e), rn),
+                                            kir_bin(k, KX_MUL, mean, mean)), kir_f64(k, 0));
+        int row = x->row_e >= 0 ? x->row_e : x->bi;
+        int e = kir_un(k, KX_TOF32, kir_select(k, kir_bin(k, KX_EQ, row, kir_i64(k, 0)), mean, var));
+        return cg_decl(x, imax(imax(s0.lvl, s1.lvl), x->row_e >= 0 ? 0 : x->lvl_b), "alu", e);
+    }
     case OP_SELECT: return IN(0, n->attr.i); /* y[c] = x[attr.i, c] */
     case OP_GAP_BWD: { /* dx[b,c,h,w] = dy[b,c] / (H*W) */
         int64_t hw = n->ndim == 4 ? n->shape[2] * n->shape[3] : 1;
@@ -203,7 +216,7 @@ CgVal cg_eval_op(CgEval *x, uint32_t m)
     case OP_RESHAPE: return IN(0, CG_BCAST);
     case OP_INPUT: case OP_SCALARS: case OP_PARAM: case OP_STATE: case OP_CONST:
     case OP_CONV2D: case OP_CONV2D_BWD_DATA: case OP_CONV2D_BWD_FILTER: case OP_CONV_TRANSPOSE2D: case OP_MATMUL:
-    case OP_CHAN_SUM: case OP_BN_STATS: case OP_BN_BWD_STATS:
+    case OP_CHAN_SUM: case OP_BN_STATS: case OP_BN_BWD_STATS: case OP_BN_PARTIAL: case OP_ALLREDUCE:
     case OP_LOG_SOFTMAX: case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
     case OP_ABSDIFF_ROWS: case OP_MAXPOOL: case OP_MAXPOOL_BWD: case OP_AVGPOOL: case OP_AVGPOOL_BWD:
     case OP_GAP: case OP_UPSAMPLE: case OP_UPSAMPLE_BWD: case OP_CONCAT: case OP_SLICE:

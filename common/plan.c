@@ -381,6 +381,30 @@ static int kernel_name_ok(const char *s)
     return 1;
 }
 
+/* A collective step (ALLREDUCE_START/WAIT): its request slot in range; a
+ * START sums two tensors of one size or one region inside its arena. */
+static char *comm_step_check(const DlPlan *p, const DlPlanStep *st)
+{
+    if (st->kind != DL_STEP_ALLREDUCE_START && st->kind != DL_STEP_ALLREDUCE_WAIT) return NULL;
+    const int64_t *g = st->i;
+    if (g[3] < 0 || g[3] >= DL_COMM_SLOTS)
+        return dl_xasprintf("request slot %lld out of range [0, %d)", (long long)g[3], DL_COMM_SLOTS);
+    if (st->kind == DL_STEP_ALLREDUCE_WAIT) return st->nargs == 0 ? NULL : dl_xstrdup("a wait takes no tensors");
+    if (st->nargs == 2) {
+        const DlPlanTensor *x = &p->tensors[st->args[0]], *y = &p->tensors[st->args[1]];
+        return x->numel == y->numel && x->numel > 0 ? NULL
+               : dl_xasprintf("all-reduce of tensors of %lld and %lld floats", (long long)x->numel,
+                              (long long)y->numel);
+    }
+    if (st->nargs != 0) return dl_xasprintf("an all-reduce takes 2 tensors or a region, not %d tensors", st->nargs);
+    if (g[0] < 0 || g[0] >= DL_AR_COUNT) return dl_xasprintf("all-reduce region in arena %lld", (long long)g[0]);
+    int64_t size = p->arena_size[g[0]];
+    if (g[1] < 0 || g[2] <= 0 || g[1] > size || g[2] > size - g[1])
+        return dl_xasprintf("all-reduce region [%lld, %lld + %lld) outside arena '%s' (%lld floats)", (long long)g[1],
+                            (long long)g[1], (long long)g[2], dl_arena_name[g[0]], (long long)size);
+    return NULL;
+}
+
 static char *plan_check(const DlPlan *p)
 {
     if (p->nlabels < 0 || p->nhyper < 0 || p->ndata < 0 || p->nmetrics < 0 || p->ntensors < 0 ||
@@ -490,6 +514,12 @@ static char *plan_check(const DlPlan *p)
                 if (st->args[k] < 0 || st->args[k] >= p->ntensors)
                     return dl_xasprintf("program '%s' step %d (%s): tensor index %d out of range (plan has %d tensors)",
                                         pn, j, lb, (int)st->args[k], p->ntensors);
+            char *why = comm_step_check(p, st);
+            if (why) {
+                char *e = dl_xasprintf("program '%s' step %d (%s): %s", pn, j, lb, why);
+                free(why);
+                return e;
+            }
         }
     }
     for (int i = 0; i < p->noutputs; i++) {

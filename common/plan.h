@@ -100,6 +100,8 @@ typedef enum DlInitKind {
 
 #define DL_STEP_MAX_ARGS 16
 #define DL_STEP_MAX_I 12
+#define DL_COMM_SLOTS 64   /* ALLREDUCE_START/WAIT request slots of a program (gradient buckets, BN sums) */
+#define DL_MAX_RANKS 1024  /* dldlc --ranks: the most processes a train@N program is compiled for */
 typedef struct DlPlanStep {
     int kind;                     /* DlStepKind */
     int kernel;                   /* DL_STEP_KERNEL: index into DlPlan.kernels */

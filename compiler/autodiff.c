@@ -142,13 +142,20 @@ static void rule(AD *a, uint32_t i)
             contribute(a, in[2], bwd(a, OP_SELECT, &bs, 1, in[2], (GAttr){.i = 1}, in[2], NULL, loc));
         if (NEED(3))
             contribute(a, in[3], bwd(a, OP_SELECT, &bs, 1, in[3], (GAttr){.i = 0}, in[3], NULL, loc));
-        if (NEED(0))
-            contribute(a, in[0], bwd(a, OP_BN_BWD_DATA, (uint32_t[]){dy, in[0], in[1], in[2], bs}, 5, in[0], n.attr,
-                                     in[0], NULL, loc));
+        if (NEED(0)) {
+            /* synchronised (attr.bn.count: a train@N graph): BN_BWD_DATA's sums are over every rank's samples;
+               dgamma and dbeta above stay this rank's, summed with the other gradients */
+            uint32_t sums = n.attr.bn.count ? bwd(a, OP_ALLREDUCE, &bs, 1, bs, n.attr, i, ".bsums", loc) : bs;
+            contribute(a, in[0], bwd(a, OP_BN_BWD_DATA, (uint32_t[]){dy, in[0], in[1], in[2], sums}, 5, in[0],
+                                     n.attr, in[0], NULL, loc));
+        }
         break;
     }
     case OP_BN_STATS:
-        break; /* never receives a gradient: see OP_BN_APPLY */
+    case OP_BN_PARTIAL:
+    case OP_BN_FINALIZE:
+    case OP_ALLREDUCE:
+        break; /* never receive a gradient: see OP_BN_APPLY */
     case OP_MAXPOOL:
         if (NEED(0))
             contribute(a, in[0], bwd(a, OP_MAXPOOL_BWD, (uint32_t[]){dy, in[0]}, 2, in[0], n.attr, in[0], NULL, loc));

@@ -103,7 +103,8 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
     DlBuf b = {0};
     DlPlan *plan = NULL;
     char *module_src = NULL;
-    PbProgram prog[2] = {{.name = "train"}, {.name = "eval"}};
+    PbProgram prog[2 + LOWER_MAX_RANK_PROGRAMS] = {{.name = "train"}, {.name = "eval"}};
+    char rank_name[LOWER_MAX_RANK_PROGRAMS][24];
     int nprog = 2, stage = backend_stage(o), rc = 1;
     LowerResult lr;
     memset(&lr, 0, sizeof lr);
@@ -121,7 +122,12 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
         ov[i].name = dl_pool_strndup(pool, o->defines[i], eq ? (size_t)(eq - o->defines[i]) : strlen(o->defines[i]));
         ov[i].value = eq ? eq + 1 : "";
     }
-    if (lower_file(ast, pool, &diag, ov, o->ndefines, &lr) || dl_diag_errors(&diag)) goto done;
+    if (o->nranks > LOWER_MAX_RANK_PROGRAMS) {
+        fprintf(err, "dldlc: --ranks lists %d process counts, at most %d\n", o->nranks, LOWER_MAX_RANK_PROGRAMS);
+        goto done;
+    }
+    if (lower_file_ranks(ast, pool, &diag, ov, o->ndefines, o->ranks, o->nranks, &lr) || dl_diag_errors(&diag))
+        goto done;
     if (graph_verify(lr.train, "lower", &diag) + graph_verify(lr.eval, "lower", &diag)) goto done;
     if (o->emit == EMIT_GRAPH) {
         dl_buf_printf(&b, "# train (forward)\n");
@@ -133,6 +139,13 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
     if (o->emit <= EMIT_GRAPH && !o->output) goto ok;
     if (ad_differentiate(lr.train, &diag) || dl_diag_errors(&diag)) goto done;
     if (graph_verify(lr.train, "autodiff", &diag)) goto done;
+    for (int r = 0; r < lr.nrank_train; r++) { /* train@N: the same passes (docs/parallel.md) */
+        if (!lr.rank_train[r] || graph_verify(lr.rank_train[r], "lower", &diag) ||
+            ad_differentiate(lr.rank_train[r], &diag) || graph_verify(lr.rank_train[r], "autodiff", &diag))
+            goto done;
+        snprintf(rank_name[r], sizeof rank_name[r], "train@%d", lr.rank_n[r]);
+        prog[nprog++] = (PbProgram){.name = rank_name[r], .g = lr.rank_train[r]};
+    }
     if (o->emit == EMIT_GRAD) {
         graph_dump(lr.train, &b);
         put(out, &b);
@@ -143,11 +156,14 @@ int compile_run(const CompileOptions *o, FILE *out, FILE *err)
     prog[1].g = lr.eval;
     for (int i = 0; i < nprog; i++)
         if (pb_compile_program(&prog[i], stage < 3 ? stage : 3, pool, &diag)) goto done;
-    if (stage >= 2 && check_shared_layout(&prog[0], &prog[1], &diag)) goto done;
+    for (int i = 1; i < nprog && stage >= 2; i++)
+        if (check_shared_layout(&prog[0], &prog[i], &diag)) goto done;
     if (stage >= 2) { /* warns when the plan would not fit the machine */
-        const Graph *gs[2] = {prog[0].g, prog[1].g};
-        const GMemPlan *ms[2] = {&prog[0].mem, &prog[1].mem};
-        mem_check_total(gs, ms, (const char *const[]){prog[0].name, prog[1].name}, nprog, &diag);
+        const Graph *gs[2 + LOWER_MAX_RANK_PROGRAMS];
+        const GMemPlan *ms[2 + LOWER_MAX_RANK_PROGRAMS];
+        const char *ns[2 + LOWER_MAX_RANK_PROGRAMS];
+        for (int i = 0; i < nprog; i++) gs[i] = prog[i].g, ms[i] = &prog[i].mem, ns[i] = prog[i].name;
+        mem_check_total(gs, ms, ns, nprog, &diag);
     }
     if (o->emit == EMIT_FUSED || o->emit == EMIT_MEM || o->emit == EMIT_KIR) {
         for (int i = 0; i < nprog; i++) {

@@ -28,6 +28,8 @@ typedef struct CompileOptions {
     const char *arch;    /* --emit=ptx: NVRTC virtual architecture, e.g. "compute_80" */
     const char *const *defines; /* -D name=value: params { } overrides, "name=value" each */
     int ndefines;
+    const int *ranks;    /* --ranks=2,4: also a train@N program per N (docs/parallel.md) */
+    int nranks;
 } CompileOptions;
 
 /* The CompileEmit for a stage name ("fused"), or -1 when unknown. */

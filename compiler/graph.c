@@ -33,6 +33,7 @@ Graph *graph_new(DlPool *pool, int batch)
     g->pool = pool;
     g->names.pool = g->suffix.pool = pool;
     g->batch = batch;
+    g->ranks = 1;
     g->optimizer = OP_SGD;
     return g;
 }
@@ -571,6 +572,24 @@ static void verify_node(Verif *v)
         if (graph_numel(y) != graph_numel(IN(v, 0)))
             vfail(v, "reshape changes the element count");
         break;
+    case OP_ALLREDUCE:
+        want_same(v, y, IN(v, 0), "x");
+        break;
+    case OP_BN_PARTIAL: {
+        const GNode *x = IN(v, 0);
+        want_dims(v, x, 2, 4, "x");
+        if (x->ndim >= 2)
+            want_shape(v, y, "output", 2, (int64_t[]){2, x->shape[1]});
+        break;
+    }
+    case OP_BN_FINALIZE:
+        want_dims(v, y, 2, 2, "output");
+        want_same(v, y, IN(v, 0), "sums");
+        if (y->ndim == 2 && y->shape[0] != 2)
+            vfail(v, "statistics are [2,C], not [%lld,C]", (long long)y->shape[0]);
+        if (y->attr.bn.count < 1)
+            vfail(v, "bn_finalize over %lld values", (long long)y->attr.bn.count);
+        break;
     case OP_SGD:
     case OP_SGD_NESTEROV:
     case OP_ADAM:
@@ -725,7 +744,11 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
     case OP_BN_RUNNING:
     case OP_BN_STATS:
     case OP_BN_BWD_STATS:
+    case OP_BN_PARTIAL:
+    case OP_BN_FINALIZE:
         dl_buf_printf(out, " eps=%g momentum=%g", n->attr.bn.eps, n->attr.bn.momentum);
+        if (n->attr.bn.count)
+            dl_buf_printf(out, " count=%lld", (long long)n->attr.bn.count);
         break;
     case OP_DROPOUT:
     case OP_DROPOUT_BWD:
@@ -775,7 +798,7 @@ static void dump_attrs(const Graph *g, const GNode *n, DlBuf *out)
     case OP_EXP: case OP_RELU: case OP_RELU_BWD: case OP_GAP_BWD: case OP_MEAN_BWD:
     case OP_ABSDIFF_BWD: case OP_KL_BWD: case OP_CHAN_SUM: case OP_LOG_SOFTMAX:
     case OP_LOG_SOFTMAX_BWD: case OP_KL_ROWS: case OP_EXPECT: case OP_EXPECT_BWD:
-    case OP_ABSDIFF_ROWS: case OP_GAP: case OP_MEAN: case OP_RESHAPE: case OP_CONCAT: case OP_COUNT:
+    case OP_ABSDIFF_ROWS: case OP_GAP: case OP_MEAN: case OP_RESHAPE: case OP_CONCAT: case OP_ALLREDUCE: case OP_COUNT:
     case OP_MEAN_OVER_BWD: case OP_NCHW_ROWS: case OP_ROWS_NCHW: case OP_VALID_COUNT: case OP_MEAN_OVER:
         break;
     }

@@ -72,7 +72,8 @@ typedef union GAttr {
     struct { int ta, tb; } mm;                    /* MATMUL */
     struct { int fh, fw, bilinear; } up;          /* UPSAMPLE, UPSAMPLE_BWD: integer factors per axis, >= 1;
                                                      bilinear 0: nearest */
-    struct { float eps, momentum; } bn;           /* BN_* */
+    struct { float eps, momentum; int64_t count; } bn; /* BN_*; count: 0, or the values the statistics are over in all
+                                                     ranks together (synchronised batch norm, train@N programs) */
     struct { float p; uint32_t salt; } dropout;   /* DROPOUT, DROPOUT_BWD; salt: per layer, so two
                                                      layers of one shape draw different masks */
     struct { float wd; } sgd;                     /* SGD, SGD_NESTEROV (lr and momentum come from SCALARS: schedules) */
@@ -127,6 +128,8 @@ typedef struct Graph {
     GOutput *outs;
     int nouts, outcap;
     int batch;         /* B */
+    int ranks;         /* train@N graphs: N, the processes sharing each global batch (batch = B/N); else 1
+                          (graph_new); lowering then synchronises batch norm and scales the loss by 1/N */
     float weight_decay;/* train graph: the optimizer's weight decay (set by lowering, read by autodiff) */
     GOp optimizer;     /* train graph: the update autodiff appends per parameter, an OPK_OPT op
                           (graph_new: OP_SGD; lowering sets it from `optimizer = ...`) */

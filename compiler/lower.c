@@ -494,6 +494,35 @@ static void *pool_copy(DlPool *p, const void *a, size_t n)
 
 int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride *ov, int nov, LowerResult *out)
 {
+    return lower_file_ranks(f, pool, diag, ov, nov, NULL, 0, out);
+}
+
+/* The train graph of one rank of N (docs/parallel.md): the per-rank batch
+ * B/N, batch norm synchronised (lw_network reads g->ranks), and the loss
+ * scaled by 1/N, so that it is this rank's samples' share of the mean over
+ * the global batch and the ranks' gradients sum to the global one.  NULL
+ * when the lowering failed (errors were reported for the train graph). */
+static Graph *rank_train(Lower *L, int nranks)
+{
+    NetOut rn;
+    Graph *g = lw_network_ranks(L, L->batch / nranks, nranks, &rn);
+    if (!g || !rn.ok)
+        return NULL;
+    g->optimizer = L->optimizer;
+    g->optimizer_attr = L->optimizer_attr;
+    lw_loss_graph(L, g, &rn);
+    for (int o = 0; o < g->nouts; o++)
+        if (g->outs[o].kind == GOUT_LOSS) {
+            GNode *t = &g->nodes[g->outs[o].node];
+            g->outs[o].node = graph_add(g, OP_SCALE, &g->outs[o].node, 1, t->shape, t->ndim,
+                                        (GAttr){.f = (float)(1.0 / nranks)}, "loss.rank_share", t->loc);
+        }
+    return g;
+}
+
+int lower_file_ranks(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride *ov, int nov,
+                     const int *ranks, int nranks, LowerResult *out)
+{
     Lower L0 = {0}, *L = &L0;
     L->f = f;
     L->pool = pool;
@@ -540,6 +569,18 @@ int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride
                 net_ok = 1;
                 out->train = train;
                 out->eval = eval;
+            }
+            for (int r = 0; r < nranks && net_ok; r++) {
+                if (ranks[r] < 2 || ranks[r] > DL_MAX_RANKS || L->batch % ranks[r]) {
+                    lw_error(L, L->train ? L->train->loc : (DlSrcLoc){0, 0, 0},
+                             "--ranks=%d: a train@N program needs N in 2..%d dividing the batch %d (each rank "
+                             "takes batch / N samples of every global batch)", ranks[r], DL_MAX_RANKS, L->batch);
+                    continue;
+                }
+                L->quiet = 1;
+                out->rank_train[out->nrank_train] = rank_train(L, ranks[r]);
+                L->quiet = 0;
+                out->rank_n[out->nrank_train++] = ranks[r];
             }
         }
     }

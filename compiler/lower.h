@@ -37,6 +37,9 @@ typedef struct LowerResult {
                              filled.  Every string and array in it is allocated from the
                              pool given to lower_file and dies with it: the plan builder
                              copies what it keeps. */
+    Graph *rank_train[16];  /* lower_file_ranks: the train@N graph of each N asked for (docs/parallel.md) */
+    int rank_n[16];
+    int nrank_train;
 } LowerResult;
 
 /* Check f and lower it.  meta.hyper keys: optimizer (sgd, adam, adamw), lr,
@@ -52,5 +55,12 @@ typedef struct LowerResult {
  * graph_verify). */
 typedef struct LowerOverride { const char *name, *value; } LowerOverride;
 int lower_file(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride *ov, int nov, LowerResult *out);
+/* lower_file, and for each ranks[i] (N in 2..DL_MAX_RANKS dividing the batch B, else an error; at most 16)
+ * also the train graph of one of N data-parallel processes (out->rank_train[i], N in out->rank_n[i]): batch
+ * B/N, batch norm synchronised over the ranks (BN_PARTIAL, ALLREDUCE, BN_FINALIZE over the global count;
+ * its backward all-reduces BN_BWD_STATS before BN_BWD_DATA), the loss scaled by 1/N (docs/parallel.md). */
+#define LOWER_MAX_RANK_PROGRAMS 16
+int lower_file_ranks(const AstFile *f, DlPool *pool, DlDiag *diag, const LowerOverride *ov, int nov,
+                     const int *ranks, int nranks, LowerResult *out);
 
 #endif

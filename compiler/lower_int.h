@@ -249,6 +249,8 @@ typedef struct NetOut {
  * the targets and labels the loss reads), each head's softmax, and the
  * expectations the loss and metrics read; returns NULL after errors. */
 Graph *lw_network(Lower *L, int train, int batch, NetOut *out);
+/* The train graph of one of `ranks` data-parallel processes, batch = B/ranks (lower.h lower_file_ranks). */
+Graph *lw_network_ranks(Lower *L, int batch, int ranks, NetOut *out);
 /* The heads the network's return statement declares (L->heads); reports a
  * malformed return.  Called once before the loss and metrics are resolved. */
 void lw_net_heads(Lower *L);

@@ -350,7 +350,17 @@ static Value l_batchnorm(Net *N, const LayerCall *c)
     int nd = xn->ndim;
     if (!N->train)
         return tensor(add(N, OP_BN_INFER, (uint32_t[]){x, run, gam, bet}, 4, shp, nd, a, c->path, loc));
-    uint32_t st = add(N, OP_BN_STATS, &x, 1, (int64_t[]){2, C}, 2, a, join(N, c->path, "stats"), loc);
+    uint32_t st;
+    if (N->g->ranks > 1) {
+        /* synchronised over the ranks of a train@N program (docs/parallel.md): this rank's sums, summed over
+           the ranks, then mean and biased variance over the global count */
+        a.bn.count = graph_numel(xn) / C * N->g->ranks;
+        uint32_t part = add(N, OP_BN_PARTIAL, &x, 1, (int64_t[]){2, C}, 2, a, join(N, c->path, "partial"), loc);
+        uint32_t sum = add(N, OP_ALLREDUCE, &part, 1, (int64_t[]){2, C}, 2, a, join(N, c->path, "sums"), loc);
+        st = add(N, OP_BN_FINALIZE, &sum, 1, (int64_t[]){2, C}, 2, a, join(N, c->path, "stats"), loc);
+    } else {
+        st = add(N, OP_BN_STATS, &x, 1, (int64_t[]){2, C}, 2, a, join(N, c->path, "stats"), loc);
+    }
     uint32_t y = add(N, OP_BN_APPLY, (uint32_t[]){x, st, gam, bet}, 4, shp, nd, a, c->path, loc);
     uint32_t r = add(N, OP_BN_RUNNING, (uint32_t[]){st, run}, 2, (int64_t[]){2, C}, 2, a,
                      join(N, c->path, "running_update"), loc);
@@ -967,11 +977,16 @@ static void target_inputs(Net *N, NetOut *out)
     }
 }
 
-Graph *lw_network(Lower *L, int train, int batch, NetOut *out)
+static Graph *net_graph(Lower *L, int train, int batch, int ranks, NetOut *out);
+Graph *lw_network(Lower *L, int train, int batch, NetOut *out) { return net_graph(L, train, batch, 1, out); }
+Graph *lw_network_ranks(Lower *L, int batch, int ranks, NetOut *out) { return net_graph(L, 1, batch, ranks, out); }
+
+static Graph *net_graph(Lower *L, int train, int batch, int ranks, NetOut *out)
 {
     const AstDecl *nd = L->net;
     const DataInfo *D = &L->data;
     Graph *g = graph_new(L->pool, batch);
+    g->ranks = ranks;
     Net N0 = {.L = L, .g = g, .train = train, .scalars = G_NONE, .image = G_NONE}, *N = &N0;
     size_t T = L->targets.n, H = L->heads.n;
     memset(out, 0, sizeof *out);

@@ -1,9 +1,13 @@
 /* main.c - dldlc, the dldl compiler driver.
  *
- *   dldlc SPEC.dldl [-o OUT.plan] [--emit=STAGE] [--arch=compute_80] [-D NAME=VALUE]...
+ *   dldlc SPEC.dldl [-o OUT.plan] [--emit=STAGE] [--arch=compute_80] [-D NAME=VALUE]... [--ranks=N,...]
  *
  * -D sets a value of the spec's params { } block (a number when it reads as
  * one, else a string), so one spec serves several data files.
+ *
+ * --ranks=2,4 adds, per N, a program "train@N" for N data-parallel processes
+ * (mpirun -np N dldlrun PLAN --train; docs/parallel.md); N must divide the
+ * spec's batch.
  *
  * STAGE: ast graph grad fused mem kir c cuda ptx plan (compile.h).  At least
  * one of -o and --emit is required.  Exit status: 0 success, 1 errors in the
@@ -18,7 +22,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dldlc SPEC.dldl [-o OUT.plan] [--emit=%s] [--arch=compute_80]\n"
-               "             [-D NAME=VALUE]...   (set a value of the spec's params { } block)\n",
+               "             [-D NAME=VALUE]...   (set a value of the spec's params { } block)\n"
+               "             [--ranks=N,...]      (train@N programs for N MPI processes, docs/parallel.md)\n",
             compile_emit_names);
 }
 
@@ -31,9 +36,12 @@ static int usage_error(const char *fmt, const char *arg)
 }
 
 /* The driver; defs has room for argc -D values. */
+#define MAX_RANK_LIST 17 /* one more than compile_run takes, so that it says how many it takes */
+
 static int dldlc(int argc, char **argv, const char **defs)
 {
     CompileOptions o = {0};
+    int ranks[MAX_RANK_LIST];
     o.defines = defs;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -51,6 +59,19 @@ static int dldlc(int argc, char **argv, const char **defs)
                 return 2;
             }
             o.emit = (CompileEmit)e;
+        } else if (!strncmp(a, "--ranks=", 8)) {
+            const char *q = a + 8;
+            while (o.nranks < MAX_RANK_LIST) {
+                char *end;
+                long n = strtol(q, &end, 10);
+                if (end == q || n < 2 || n > 1 << 20 || (*end && *end != ','))
+                    return usage_error("--ranks wants process counts >= 2 separated by commas, e.g. --ranks=2,4; "
+                                       "got '%s'", a + 8);
+                ranks[o.nranks++] = (int)n;
+                if (!*end) break;
+                q = end + 1;
+            }
+            o.ranks = ranks;
         } else if (!strncmp(a, "--arch=", 7) && a[7]) {
             o.arch = a + 7;
         } else if (!strncmp(a, "-D", 2)) {

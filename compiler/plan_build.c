@@ -26,6 +26,8 @@ int pb_compile_program(PbProgram *p, int stage, DlPool *pool, DlDiag *diag)
     }
     if (p->done < 3 && stage >= 3) {
         char *prefix = dl_xasprintf("%s_", p->name);
+        for (char *c = prefix; *c; c++) /* "train@2" -> kernels "train_2_k0_...": C identifiers */
+            if (*c == '@') *c = '_';
         errors = cg_generate(p->g, &p->sched, &p->mem, prefix, &p->mod, diag);
         free(prefix);
         if (errors) { /* the kernels that did build are dropped with the module */
@@ -185,10 +187,10 @@ static void rows_cols(const GNode *N, int64_t *rows, int64_t *cols)
 static int lib_step(Builder *B, const Graph *g, uint32_t n, const int *tix, DlPlanStep *st)
 {
     const GNode *N = &g->nodes[n];
-    const GNode *A = &g->nodes[N->in[0]], *W = &g->nodes[N->in[1]];
+    const GNode *A = &g->nodes[N->in[0]], *W = &g->nodes[N->in[N->nin > 1]];
     st->nargs = 3;
     st->args[0] = tix[N->in[0]];
-    st->args[1] = tix[N->in[1]];
+    st->args[1] = tix[N->in[N->nin > 1]];
     st->args[2] = tix[n];
     const GNode *X = NULL, *Y = NULL;  /* conv: input-side and output-side activations */
     int64_t O = 0, kh = N->attr.conv.kh, kw = N->attr.conv.kw;
@@ -203,6 +205,12 @@ static int lib_step(Builder *B, const Graph *g, uint32_t n, const int *tix, DlPl
     case OP_CONV2D_BWD_FILTER:
         st->kind = DL_STEP_CONV_BWD_FILTER; X = A; Y = W; O = W->shape[1];
         break;
+    case OP_ALLREDUCE: /* synchronised batch norm's sums: started and waited for at once, slot 0 */
+        st->kind = DL_STEP_ALLREDUCE_START;
+        st->nargs = 2;
+        st->args[1] = tix[n];
+        st->i[3] = 0;
+        return st->args[0] < 0 || st->args[1] < 0;
     case OP_MATMUL: {
         st->kind = DL_STEP_MATMUL;
         int64_t yr, yc, ar, ac;
@@ -234,52 +242,138 @@ static int lib_step(Builder *B, const Graph *g, uint32_t n, const int *tix, DlPl
     return 0;
 }
 
+/* ---- gradient buckets (train@N programs, docs/parallel.md) ---------------- */
+
+/* Floats per gradient bucket: the parameter-gradient region is cut into
+ * contiguous runs of whole gradients of about this size (2 MiB). */
+#define PB_BUCKET_FLOATS (512 * 1024)
+
+typedef struct Bucket { int64_t lo, hi; int after; } Bucket; /* [lo, hi) of AR_GRAD; its START follows group `after` */
+typedef struct GradRun { int64_t off, n; int group; } GradRun;
+
+static int cmp_run(const void *a, const void *b)
+{
+    const GradRun *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* The buckets of a train@N program: each gradient's writer group, then runs
+ * of adjacent gradients (ascending offsets, at most DL_COMM_SLOTS - 1 buckets,
+ * slot 0 being batch norm's), each started after the last group writing into
+ * it.  Returns the count; *out is malloc'd. */
+static int grad_buckets(const PbProgram *p, Bucket **out)
+{
+    const Graph *g = p->g;
+    DL_VEC(GradRun) runs = {0};
+    for (int k = 0; k < p->sched.n; k++) {
+        const GGroup *gr = &p->sched.groups[k];
+        int n = gr->kind == GG_LIB ? 1 : gr->nouts;
+        for (int j = 0; j < n; j++) {
+            uint32_t m = gr->kind == GG_LIB ? gr->nodes[0] : gr->outs[j];
+            const GBuffer *b = &p->mem.buf[m];
+            if (g->nodes[m].param != G_NONE && b->arena == AR_GRAD && b->offset >= 0)
+                DL_PUSH(runs, ((GradRun){b->offset, b->numel, k}));
+        }
+    }
+    if (runs.n) qsort(runs.a, runs.n, sizeof *runs.a, cmp_run);
+    int64_t total = 0;
+    for (size_t r = 0; r < runs.n; r++) total += runs.a[r].n;
+    int64_t per = total / (DL_COMM_SLOTS - 1) + 1 > PB_BUCKET_FLOATS ? total / (DL_COMM_SLOTS - 1) + 1 : PB_BUCKET_FLOATS;
+    Bucket *bk = dl_xcalloc(DL_COMM_SLOTS, sizeof *bk);
+    int nb = 0;
+    for (size_t r = 0; r < runs.n; r++) {
+        const GradRun *x = &runs.a[r];
+        if (nb && x->off + x->n - bk[nb - 1].lo <= per) {
+            bk[nb - 1].hi = x->off + x->n;
+            if (x->group > bk[nb - 1].after) bk[nb - 1].after = x->group;
+        } else {
+            bk[nb++] = (Bucket){x->off, x->off + x->n, x->group};
+        }
+    }
+    DL_VEC_FREE(runs);
+    *out = bk;
+    return nb;
+}
+
+/* A bucket's START (in place over its region) or, with bucket -1 and slot s,
+ * the WAIT for slot s. */
+static void comm_step(DlPlanStep *st, const Bucket *b, int slot, const char *label)
+{
+    st->kind = b ? DL_STEP_ALLREDUCE_START : DL_STEP_ALLREDUCE_WAIT;
+    if (b) st->i[0] = DL_AR_GRAD, st->i[1] = b->lo, st->i[2] = b->hi - b->lo;
+    st->i[3] = slot;
+    st->label = dl_xasprintf("%s%d", label, slot);
+}
+
+/* A generated group's step: its kernel (the next of the module with this
+ * group, *kn advancing), grid and buffers.  Returns the errors. */
+static int kernel_step(Builder *B, const PbProgram *p, int k, int *kn, int kernel_base, const int *tix, DlPlanStep *st)
+{
+    const GGroup *gr = &p->sched.groups[k];
+    while (*kn < p->mod.nkernels && p->mod.kernels[*kn].group < k) (*kn)++;
+    if (*kn >= p->mod.nkernels || p->mod.kernels[*kn].group != k) {
+        dl_error(B->diag, (DlSrcLoc){0}, "internal: no kernel for group %s of program %s", gr->name, p->name);
+        return 1;
+    }
+    const CgKernel *K = &p->mod.kernels[*kn];
+    st->kind = DL_STEP_KERNEL;
+    st->kernel = kernel_base + *kn;
+    st->grid = K->grid;
+    if (K->nargs > DL_STEP_MAX_ARGS) {
+        dl_error(B->diag, (DlSrcLoc){0}, "internal: kernel %s takes %d buffers (at most %d)", K->name, K->nargs,
+                 DL_STEP_MAX_ARGS);
+        return 1;
+    }
+    st->nargs = K->nargs;
+    int errors = 0;
+    for (int a = 0; a < K->nargs; a++) {
+        const CgArg *arg = &K->args[a];
+        int t = arg->node == G_NONE ? region_tensor(B, arg) : arg->node < p->g->n ? tix[arg->node] : -1;
+        if (t < 0) {
+            dl_error(B->diag, (DlSrcLoc){0}, "internal: kernel %s buffer %d (node %%%u) has no storage", K->name, a,
+                     arg->node);
+            errors++;
+            t = 0;
+        }
+        st->args[a] = t;
+    }
+    return errors;
+}
+
 static void build_program(Builder *B, const PbProgram *p, int pi, int kernel_base, const int *tix)
 {
     DlPlanProgram *pr = &B->plan->programs[pi];
     pr->name = dl_xstrdup(p->name);
     pr->batch = p->g->batch;
-    pr->steps = dl_xcalloc((size_t)p->sched.n + 1, sizeof *pr->steps);
+    Bucket *bk = NULL;
+    int nb = p->g->ranks > 1 ? grad_buckets(p, &bk) : 0;
+    /* a step per group, a WAIT after each batch-norm all-reduce, a START and a WAIT per bucket */
+    pr->steps = dl_xcalloc((size_t)p->sched.n * 2 + 2 * (size_t)nb + 1, sizeof *pr->steps);
     int kn = 0;
     for (int k = 0; k < p->sched.n; k++) {
         const GGroup *gr = &p->sched.groups[k];
+        if (gr->kind == GG_OPT) /* every bucket summed before the update */
+            for (int b = 0; b < nb; b++) comm_step(&pr->steps[pr->nsteps++], NULL, b + 1, "grad.wait");
         DlPlanStep *st = &pr->steps[pr->nsteps++];
         st->label = dl_xstrdup(gr->name);
-        if (gr->kind == GG_LIB) {
+        if (gr->kind != GG_LIB) {
+            B->errors += kernel_step(B, p, k, &kn, kernel_base, tix, st);
+        } else {
             B->errors += lib_step(B, p->g, gr->nodes[0], tix, st);
-            continue;
-        }
-        while (kn < p->mod.nkernels && p->mod.kernels[kn].group < k) kn++;
-        if (kn >= p->mod.nkernels || p->mod.kernels[kn].group != k) {
-            dl_error(B->diag, (DlSrcLoc){0}, "internal: no kernel for group %s of program %s",
-                     gr->name, p->name);
-            B->errors++;
-            continue;
-        }
-        const CgKernel *K = &p->mod.kernels[kn];
-        st->kind = DL_STEP_KERNEL;
-        st->kernel = kernel_base + kn;
-        st->grid = K->grid;
-        if (K->nargs > DL_STEP_MAX_ARGS) {
-            dl_error(B->diag, (DlSrcLoc){0}, "internal: kernel %s takes %d buffers (at most %d)",
-                     K->name, K->nargs, DL_STEP_MAX_ARGS);
-            B->errors++;
-            continue;
-        }
-        st->nargs = K->nargs;
-        for (int a = 0; a < K->nargs; a++) {
-            const CgArg *arg = &K->args[a];
-            int t = arg->node == G_NONE ? region_tensor(B, arg)
-                  : arg->node < p->g->n ? tix[arg->node] : -1;
-            if (t < 0) {
-                dl_error(B->diag, (DlSrcLoc){0}, "internal: kernel %s buffer %d (node %%%u) has no "
-                         "storage", K->name, a, arg->node);
-                B->errors++;
-                t = 0;
+            if (st->kind == DL_STEP_ALLREDUCE_START) { /* batch norm's sums: needed at once */
+                const char *nn = p->g->nodes[gr->nodes[0]].name; /* "c1.z.sums": what a timeout message names */
+                free(st->label);
+                st->label = dl_xasprintf("%s %s", gr->name, nn ? nn : "");
+                DlPlanStep *w = &pr->steps[pr->nsteps++];
+                w->kind = DL_STEP_ALLREDUCE_WAIT;
+                w->i[3] = st->i[3];
+                w->label = dl_xasprintf("%s.wait", gr->name);
             }
-            st->args[a] = t;
         }
+        for (int b = 0; b < nb; b++) /* the buckets this group completes start now, while backward goes on */
+            if (bk[b].after == k) comm_step(&pr->steps[pr->nsteps++], &bk[b], b + 1, "grad.bucket");
     }
+    free(bk);
 }
 
 /* ---- metadata ------------------------------------------------------------ */

@@ -12,6 +12,7 @@
 
 #include "../codegen/kir_plan.h"
 #include "../common/util.h"
+#include "comm.h"
 #include "cuda_exec.h"
 #include "data.h"
 
@@ -27,6 +28,7 @@ typedef struct XStep {
     int serial;                     /* too little work to split */
     float *b[DL_STEP_MAX_ARGS];     /* resolved arguments */
     DlConv *conv;                   /* DL_STEP_CONV_* */
+    int64_t n;                      /* DL_STEP_ALLREDUCE_START: floats summed */
     const DlPlanStep *src;
 } XStep;
 
@@ -44,6 +46,7 @@ struct DlExec {
     DlLib *lib;
     XProg *prog;
     int nthreads, profile, debug;
+    DlComm *comm;                   /* NULL: one process */
     double *scratch;                /* PROF_MAX doubles for the medians */
     DlCudaExec *cuda;               /* --device cuda | cuda-emu: the programs run there */
 };
@@ -55,7 +58,8 @@ const char *const dl_device_name[DL_DEVICE_COUNT] = {
 };
 
 static const char *const KIND_NAME[] = {"kernel", "conv forward", "conv backward data",
-                                        "conv backward weights", "matmul"};
+                                        "conv backward weights", "matmul", "all-reduce start", "all-reduce wait"};
+_Static_assert(sizeof KIND_NAME / sizeof *KIND_NAME == DL_STEP_COUNT, "a name per step kind");
 
 static double now(void)
 {
@@ -241,6 +245,14 @@ static int resolve(DlExec *e, const DlExecOpts *o, char **err)
                         return -1;
                     }
                 }
+            } else if (s->kind == DL_STEP_ALLREDUCE_START) { /* the plan verifier checked tensors and region */
+                if (s->nargs == 0) {
+                    x->b[0] = x->b[1] = e->arena[s->i[0]] + s->i[1];
+                    x->n = s->i[2];
+                } else {
+                    x->n = p->tensors[s->args[0]].numel;
+                }
+            } else if (s->kind == DL_STEP_ALLREDUCE_WAIT) {
             } else {
                 *err = dl_xasprintf("program '%s' step %d: unknown step kind %d (plan from a newer dldlc?)",
                                     pr->name, si, s->kind);
@@ -294,6 +306,7 @@ DlExec *dl_exec_load(const DlPlan *p, const DlExecOpts *o, char **err)
     e->nthreads = o->nthreads > 0 ? o->nthreads : omp_get_max_threads();
     e->profile = o->profile;
     e->debug = o->debug;
+    e->comm = o->comm;
     omp_set_num_threads(e->nthreads); /* our kernels and oneDNN share the team */
     if (o->device != DL_DEVICE_CPU) return load_cuda(e, o, err);
     /* every kernel decoded, proven inside its buffers and checked against its
@@ -442,6 +455,17 @@ int dl_exec_run(DlExec *e, int prog, char **err)
         switch (s->kind) {
         case DL_STEP_KERNEL: run_kernel(s, e->nthreads); break;
         case DL_STEP_MATMUL: dl_matmul(s->src->i, s->b[0], s->b[1], s->b[2]); break;
+        case DL_STEP_ALLREDUCE_START:
+            if (!e->comm) { /* one process: the sum over one rank */
+                if (s->b[1] != s->b[0]) memcpy(s->b[1], s->b[0], (size_t)s->n * sizeof(float));
+            } else if (dl_comm_iallreduce(e->comm, s->b[0], s->b[1], s->n, (int)s->src->i[3],
+                                          s->src->label ? s->src->label : "all-reduce", err) != 0) {
+                return -1;
+            }
+            break;
+        case DL_STEP_ALLREDUCE_WAIT:
+            if (e->comm && dl_comm_wait(e->comm, (int)s->src->i[3], err) != 0) return -1;
+            break;
         default: {
             int st = 0;
             if (dl_conv_run(s->conv, s->b[0], s->b[1], s->b[2], &st) != 0) {
@@ -451,6 +475,7 @@ int dl_exec_run(DlExec *e, int prog, char **err)
             }
         }
         }
+        dl_comm_poll(e->comm);
         if (xp->prof) xp->prof[(size_t)si * PROF_MAX + (size_t)slot] = now() - t0;
         if (e->debug >= 2 && (*err = scan_step(e, s, si, before))) return -1;
     }

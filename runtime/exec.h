@@ -9,7 +9,9 @@
  * Kernel steps split [0, grid) into one contiguous chunk per thread with an
  * OpenMP static loop (serially when grid < 2 * threads or the step touches
  * fewer than DL_EXEC_SERIAL_FLOATS floats); library steps call oneDNN or
- * OpenBLAS.  With profiling on, every step is timed and dl_exec_profile
+ * OpenBLAS; collective steps (ALLREDUCE_START/WAIT) go through the
+ * communicator (comm.h), which is polled between steps while requests are
+ * in flight.  With profiling on, every step is timed and dl_exec_profile
  * prints the median per step over the runs so far.
  */
 #ifndef DL_EXEC_H
@@ -42,6 +44,7 @@ typedef struct DlExecOpts {
     int debug;            /* 2: after every step scan its arguments for NaN/Inf */
     DlConvLayout layout;  /* oneDNN layout mode (dl_conv_default_layout()) */
     DlDevice device;      /* DL_DEVICE_CPU (0) unless --device says otherwise */
+    struct DlComm *comm;  /* ALLREDUCE_* steps (comm.h); NULL: one process, a sum over one rank (a copy) */
 } DlExecOpts;
 
 typedef struct DlExec DlExec;

@@ -12,6 +12,7 @@
 #include "../common/util.h"
 #include "checkpoint.h"
 #include "cuda_dev.h"
+#include "comm.h"
 #include "train.h"
 
 static const char USAGE[] =
@@ -61,7 +62,12 @@ static const char USAGE[] =
     "  CC (the C compiler for kernels), DLDL_DEBUG=1 (print the compiler command),\n"
     "  DLDL_DEBUG=2 (check every step for NaN/Inf), DLDL_CONV_LAYOUT=plain|blocked,\n"
     "  DLDL_CUDA_GRAPH=0 (no graph capture), DLDL_CUDA_EMU_ORDER=forward|reverse|shuffle\n"
-    "  (the emulated device's thread order), DLDL_LIBCUDA/LIBNVRTC/LIBCUBLAS/LIBCUDNN (files)\n";
+    "  (the emulated device's thread order), DLDL_LIBCUDA/LIBNVRTC/LIBCUBLAS/LIBCUDNN (files),\n"
+    "  DLDL_COMM_TIMEOUT (seconds a rank waits for the others under mpirun, default 120),\n"
+    "  DLDL_MPI_PLUGIN (the MPI plugin, default build/dldl_mpi.so beside dldlrun)\n"
+    "\n"
+    "data-parallel training (docs/parallel.md): compile with dldlc --ranks=N, then\n"
+    "  mpirun -np N dldlrun PLAN --train [...]   (rank 0 prints and writes OUT)\n";
 
 static const char *const OPTIONS[] = {"--train", "--cv", "--eval", "--predict", "--epochs", "--data", "--out",
                                       "--weights", "--resume", "--overwrite", "--skip-bad", "--threads",
@@ -194,10 +200,23 @@ static int dldlrun(int argc, char **argv, char **images)
         }
     }
     char *err = NULL;
+    if (dl_comm_open(&o.comm, &err) != 0) { /* under mpirun with N > 1 processes: MPI, else NULL */
+        fprintf(stderr, "dldlrun: %s\n", err);
+        free(err);
+        return 1;
+    }
+    if (o.comm && strcmp(mode, "--train")) {
+        if (dl_comm_rank(o.comm) == 0)
+            fprintf(stderr, "dldlrun: %s runs as one process: start it without mpirun (only --train is "
+                            "data-parallel)\n", mode);
+        dl_comm_close(o.comm);
+        return 2;
+    }
     DlPlan *p = dl_plan_read(o.plan_path, &err);
     if (!p) {
         fprintf(stderr, "dldlrun: %s\n", err);
         free(err);
+        if (o.comm) dl_comm_abort(o.comm, 1);
         return 1;
     }
     int rc = !strcmp(mode, "--train") ? dl_train(p, &o)
@@ -205,6 +224,8 @@ static int dldlrun(int argc, char **argv, char **images)
            : !strcmp(mode, "--eval")  ? dl_eval(p, &o)
                                       : dl_predict(p, &o);
     dl_plan_free(p);
+    if (o.comm && rc != 0) dl_comm_abort(o.comm, rc); /* the others may wait in a collective: stop them all */
+    dl_comm_close(o.comm);
     return rc;
 }
 

@@ -151,7 +151,7 @@ int dl_mkdir_p(const char *path)
 DlExecOpts dl_exec_opts(const DlRunOpts *o)
 {
     DlExecOpts eo = {.nthreads = o->threads, .profile = o->profile, .debug = o->debug,
-                     .layout = dl_conv_default_layout(), .device = o->device};
+                     .layout = dl_conv_default_layout(), .device = o->device, .comm = o->comm};
     return eo;
 }
 

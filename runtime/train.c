@@ -39,6 +39,7 @@
 
 #include "../common/util.h"
 #include "checkpoint.h"
+#include "comm.h"
 #include "ldl_measures.h"
 #include "schedule.h"
 
@@ -215,6 +216,9 @@ typedef struct Loop {
     char *out;
     DlMetricAcc *acc;  /* the last evaluation: one accumulator per plan metric */
     const char *fold;  /* --cv: the fold's name (one result line per fold, not per epoch); else NULL */
+    DlComm *comm;      /* mpirun: this process is rank `rank` of `nranks` (docs/parallel.md); else NULL, 0, 1 */
+    int rank, nranks;
+    int gbatch;        /* the global batch: nranks x the train program's */
 } Loop;
 
 /* One epoch (0-based ep) of training; returns 0 or -1 with *err. */
@@ -229,7 +233,8 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
     const float *loss = dl_exec_tensor(e, L->tr.loss);
     dl_data_shuffle(L->d, L->pos.seed, ep, order);
     double t0 = now(), sum = 0;
-    if (L->nb > 0) dl_feed(e, p, &L->tr, L->d, order, B, 1, L->pos.seed, ep, lab, masks);
+    if (L->nb > 0)
+        dl_feed(e, p, &L->tr, L->d, order + (size_t)L->rank * (size_t)B, B, 1, L->pos.seed, ep, lab, masks);
     for (int b = 0; b < L->nb; b++) {
         if (L->pos.step >= DL_MAX_STEP) { /* unreachable from a checked checkpoint: the counter cannot overflow */
             free(lab), free(masks);
@@ -238,25 +243,35 @@ static int train_epoch(Loop *L, int ep, int *order, Progress *pg, double *loss_m
         }
         double lr, mom;
         dl_schedule_at(&L->sched, L->pos.step, &lr, &mom);
-        sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step, sc[3] = (float)L->pos.seed;
-        /* batch b runs while batch b + 1 is fed (on a CUDA device; in turn on the CPU) */
+        /* dropout's masks are keyed by (seed, step, element of this rank's tensor): rank r > 0 offsets the
+           seed by r 2^24 so that the ranks draw different masks (docs/parallel.md: not one process's masks) */
+        sc[0] = (float)lr, sc[1] = (float)mom, sc[2] = (float)L->pos.step;
+        sc[3] = (float)((double)L->pos.seed + 16777216.0 * L->rank);
+        /* batch b runs while batch b + 1 is fed (on a CUDA device; in turn on the CPU); rank r takes
+           samples [r B, (r+1) B) of each global batch (docs/parallel.md) */
         int rc = dl_exec_start(e, L->tr.prog, err);
         if (rc == 0 && b + 1 < L->nb)
-            dl_feed(e, p, &L->tr, L->d, order + (size_t)(b + 1) * (size_t)B, B, 1, L->pos.seed, ep, lab, masks);
+            dl_feed(e, p, &L->tr, L->d, order + (size_t)(b + 1) * (size_t)L->gbatch + (size_t)L->rank * (size_t)B, B,
+                    1, L->pos.seed, ep, lab, masks);
         if (rc != 0 || dl_exec_wait(e, err) != 0) {
             free(lab), free(masks);
             return -1;
         }
-        if (!isfinite(loss[0])) {
+        double lv = loss[0]; /* under mpirun: this rank's share of the global batch's mean, summed over the ranks */
+        if (L->comm && dl_comm_sum(L->comm, &lv, 1, "the loss of a step", err) != 0) {
+            free(lab), free(masks);
+            return -1;
+        }
+        if (!isfinite(lv)) {
             free(lab), free(masks);
             *err = dl_xasprintf("the loss is %s at epoch %d batch %d (step %lld, lr %.4g)%s",
-                                isnan(loss[0]) ? "NaN" : "infinite", ep + 1, b + 1, (long long)L->pos.step, lr,
+                                isnan(lv) ? "NaN" : "infinite", ep + 1, b + 1, (long long)L->pos.step, lr,
                                 L->o->debug >= 2 ? "" : "; run with DLDL_DEBUG=2 to find the op that made it");
             return -1;
         }
-        sum += loss[0];
+        sum += lv;
         L->pos.step++;
-        double el = now() - t0, ips = (double)(b + 1) * B / el;
+        double el = now() - t0, ips = (double)(b + 1) * L->gbatch / el;
         double left = (double)(L->nb - b - 1) + (double)(L->epochs - ep - 1) * L->nb;
         progress(pg, ep + 1, L->epochs, b + 1, L->nb, sum / (b + 1), lr, ips, left * el / (b + 1));
     }
@@ -390,10 +405,10 @@ static int train_loop(Loop *L)
     int start = L->pos.epoch, rc = 1;
     int *order = dl_xcalloc((size_t)L->d->ntrain + 1, sizeof *order);
     DlMetricAcc *acc = L->acc;
-    Progress pg = {.tty = isatty(2), .quiet = o->quiet, .last = -1e9};
+    Progress pg = {.tty = isatty(2), .quiet = o->quiet || L->rank != 0, .last = -1e9};
     if (start >= L->epochs) {
         if (!L->fold) {
-            printf("nothing to do: %s holds %d epochs of %d\n", L->out, start, L->epochs);
+            if (L->rank == 0) printf("nothing to do: %s holds %d epochs of %d\n", L->out, start, L->epochs);
         } else { /* --cv --resume: a finished fold still counts, with its evaluation */
             if (dl_eval_pass(L->e, p, &L->ev, L->d, acc, &err) != 0) {
                 fprintf(stderr, "dldlrun: %s\n", err);
@@ -422,25 +437,61 @@ static int train_loop(Loop *L)
         dl_format_metrics(p, acc, "test ", m, sizeof m);
         L->pos.epoch = ep + 1;
         double secs = now() - t0;
+        if (L->rank != 0) /* rank 0 alone prints and writes; the others evaluated the same weights */
+            continue;
         if (!L->fold)
             printf("epoch %d/%d  train loss %.3f  %s  (%.1f s, %.0f img/s)\n", ep + 1, L->epochs, loss, m, secs,
-                   (double)L->nb * L->tr.batch / train_s);
+                   (double)L->nb * L->gbatch / train_s);
         else if (ep + 1 == L->epochs)
             printf("%s: %d epochs, train loss %.3f  %s\n", L->fold, L->epochs, loss, m);
         fflush(stdout);
-        history_append(L, acc, ep + 1, loss, secs, (double)L->nb * L->tr.batch / train_s);
+        history_append(L, acc, ep + 1, loss, secs, (double)L->nb * L->gbatch / train_s);
         if (save_all(L->out, p, L->e, &L->pos, m, &err) != 0) {
             fprintf(stderr, "dldlrun: %s\n", err);
             goto done;
         }
     }
-    if (!o->quiet) fprintf(stderr, "dldlrun: weights saved to %s/weights.safetensors\n", L->out);
+    if (!o->quiet && L->rank == 0) fprintf(stderr, "dldlrun: weights saved to %s/weights.safetensors\n", L->out);
     rc = 0;
 done:
-    if (o->profile) dl_exec_profile(L->e, stderr);
+    if (o->profile && L->rank == 0) dl_exec_profile(L->e, stderr);
     free(err);
     free(order);
     return rc;
+}
+
+/* Under mpirun, before the first step: every rank set up (ok), and every
+ * rank holds rank 0's weights, state and optimizer state (an XXH3 of the
+ * arenas, broadcast from rank 0).  Returns 0 when all agree; else -1 after a
+ * message from each rank that knows why. */
+static int ranks_agree(Loop *L, int ok)
+{
+    char *err = NULL;
+    double bad = !ok;
+    uint64_t h[2] = {0, (uint64_t)ok}; /* XXH3 of the arenas, and whether the rank set up */
+    if (ok) {
+        float *const *ar = dl_exec_arenas(L->e);
+        static const int saved[] = {DL_AR_PARAM, DL_AR_OPT, DL_AR_STATE};
+        for (int k = 0; k < 3; k++)
+            h[0] = h[0] * 0x9E3779B97F4A7C15ull ^
+                   dl_hash64(ar[saved[k]], (size_t)L->p->arena_size[saved[k]] * sizeof(float));
+    }
+    uint64_t h0[2] = {h[0], h[1]};
+    if (dl_comm_bcast(L->comm, h0, sizeof h0, 0, "the weights' checksum", &err) == 0 && ok && h0[1] && h0[0] != h[0]) {
+        fprintf(stderr, "dldlrun: rank %d: its weights differ from rank 0's (checksum %016llx, rank 0 %016llx): "
+                        "every rank must start from the same plan, seed and files\n", L->rank,
+                (unsigned long long)h[0], (unsigned long long)h0[0]);
+        bad = 1, ok = 0;
+    }
+    if (!err && dl_comm_sum(L->comm, &bad, 1, "the ranks' setup", &err) == 0 && bad > 0 && ok)
+        fprintf(stderr, "dldlrun: rank %d: stopping: %.0f rank%s could not start (see %s message)\n", L->rank, bad,
+                bad == 1 ? "" : "s", bad == 1 ? "its" : "their");
+    if (err) {
+        fprintf(stderr, "dldlrun: %s\n", err);
+        free(err);
+        return -1;
+    }
+    return bad > 0 ? -1 : 0;
 }
 
 /* One training run: fold -1 (the plan's split) or a fold of --cv, into out;
@@ -448,14 +499,17 @@ done:
 static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *fold_name, const char *out,
                      DlMetricAcc *acc)
 {
-    Loop L = {.p = p, .o = o, .acc = acc, .fold = fold_name};
+    Loop L = {.p = p, .o = o, .acc = acc, .fold = fold_name, .comm = o->comm, .rank = dl_comm_rank(o->comm),
+              .nranks = dl_comm_size(o->comm)};
     char *err = NULL;
-    int rc = 1, lock = -1, resume = o->resume;
+    int rc = 1, lock = -1, resume = o->resume, r0 = L.rank == 0, quiet = o->quiet || !r0;
     L.out = dl_xstrdup(out);
     char *cp = dl_xasprintf("%s/checkpoint.safetensors", L.out);
-    /* The run folder first, so that a second run or a folder holding a run is refused at once. */
-    if ((lock = folder_lock(L.out, &err)) < 0) goto fail;
-    const char *prev = first_present(L.out, RUN_FILES, NRUN_FILES);
+    char tname[32] = "train";
+    if (L.nranks > 1) snprintf(tname, sizeof tname, "train@%d", L.nranks);
+    /* The run folder first, so that a second run or a folder holding a run is refused at once (rank 0's). */
+    if (r0 && (lock = folder_lock(L.out, &err)) < 0) goto fail;
+    const char *prev = r0 ? first_present(L.out, RUN_FILES, NRUN_FILES) : NULL;
     if (resume && access(cp, F_OK) != 0) {
         if (!fold_name) {
             err = prev ? dl_xasprintf("no checkpoint '%s' to resume from (the run stopped before its first epoch "
@@ -468,8 +522,13 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
         err = previous_run(L.out, prev);
         goto fail;
     }
-    remove_stale_tmp(L.out, RUN_FILES, NRUN_FILES, o->quiet);
-    if (dl_prog_io(p, "train", &L.tr, &err) != 0 || dl_prog_io(p, "eval", &L.ev, &err) != 0) goto fail;
+    if (r0) remove_stale_tmp(L.out, RUN_FILES, NRUN_FILES, o->quiet);
+    if (dl_plan_find_program(p, tname) < 0) {
+        err = dl_xasprintf("%s has no program for %d processes: compile it with dldlc --ranks=%d", o->plan_path,
+                           L.nranks, L.nranks);
+        goto fail;
+    }
+    if (dl_prog_io(p, tname, &L.tr, &err) != 0 || dl_prog_io(p, "eval", &L.ev, &err) != 0) goto fail;
     if (L.tr.loss < 0 || L.tr.scalars < 0) {
         err = dl_xasprintf("%s: the train program has no %s (re-run dldlc)", o->plan_path,
                            L.tr.loss < 0 ? "loss output" : "scalars input");
@@ -488,24 +547,29 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
         goto fail;
     }
     L.pos.seed = (uint64_t)seed;
-    if (dl_load_data(p, o, fold, &L.d, &err) != 0) goto fail;
-    L.nb = L.d->ntrain / L.tr.batch;
+    DlRunOpts lo = *o;
+    lo.quiet = quiet; /* one data report, rank 0's */
+    if (dl_load_data(p, &lo, fold, &L.d, &err) != 0) goto fail;
+    L.gbatch = L.tr.batch * L.nranks;
+    L.nb = L.d->ntrain / L.gbatch;
     if (L.nb == 0) {
-        err = dl_xasprintf("the training split has %d samples, fewer than one batch of %d", L.d->ntrain,
-                           L.tr.batch);
+        err = dl_xasprintf("the training split has %d samples, fewer than one batch of %d", L.d->ntrain, L.gbatch);
         goto fail;
     }
     if (dl_schedule_init(&L.sched, p, L.epochs, L.nb, &err) != 0) goto fail;
     DlExecOpts eo = dl_exec_opts(o);
     double tj = now();
     if (!(L.e = dl_exec_load(p, &eo, &err))) goto fail;
-    if (!o->quiet) {
+    if (!quiet) {
         const DlJit *j = dl_exec_jit(L.e);
         fprintf(stderr, "dldlrun: %d train / %d test samples, %d batches of %d per epoch (the last %d dropped), "
                         "%d threads, kernels %s (%.1f s)\n",
-                L.d->ntrain, L.d->ntest, L.nb, L.tr.batch, L.d->ntrain - L.nb * L.tr.batch, dl_exec_threads(L.e),
+                L.d->ntrain, L.d->ntest, L.nb, L.gbatch, L.d->ntrain - L.nb * L.gbatch, dl_exec_threads(L.e),
                 j->cache_hit ? "from the cache" : "compiled", now() - tj);
         if (o->device != DL_DEVICE_CPU) fprintf(stderr, "dldlrun: device: %s\n", dl_exec_device(L.e));
+        if (L.comm)
+            fprintf(stderr, "dldlrun: %d ranks (%s), %d samples of each batch per rank, program '%s'\n", L.nranks,
+                    dl_comm_describe(L.comm), L.tr.batch, tname);
     }
     dl_exec_init_params(L.e, L.pos.seed);
     if (L.tr.data_stats >= 0) /* standardised features: the training split's mean and variance */
@@ -514,7 +578,7 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
         DlInitReport ir;
         if (dl_init_from_weights(o->weights, p, dl_exec_arenas(L.e), &ir, &err) != 0) goto fail;
         char *msg = dl_init_report_str(&ir, o->weights);
-        if (!o->quiet) fprintf(stderr, "dldlrun: %s\n", msg);
+        if (!quiet) fprintf(stderr, "dldlrun: %s\n", msg);
         free(msg);
         dl_init_report_free(&ir);
     }
@@ -523,7 +587,7 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
      * them) is read and everything that could fail has been checked. */
     if (!resume && prev) {
         if (remove_files(L.out, RUN_FILES, NRUN_FILES, &err) != 0) goto fail;
-        if (!o->quiet) fprintf(stderr, "dldlrun: starting %s over: removed the previous run's files\n", L.out);
+        if (!quiet) fprintf(stderr, "dldlrun: starting %s over: removed the previous run's files\n", L.out);
     }
     if (resume) {
         if (dl_load_checkpoint(cp, p, dl_exec_arenas(L.e), &L.pos, &err) != 0) goto fail;
@@ -534,14 +598,17 @@ static int train_run(const DlPlan *p, const DlRunOpts *o, int fold, const char *
                                (long long)L.pos.epoch * L.nb);
             goto fail;
         }
-        if (history_trim(&L, &err) != 0) goto fail;
-        if (!o->quiet)
+        if (r0 && history_trim(&L, &err) != 0) goto fail;
+        if (!quiet)
             fprintf(stderr, "dldlrun: resuming after epoch %d (step %lld)\n", L.pos.epoch, (long long)L.pos.step);
     }
+    if (L.comm && ranks_agree(&L, 1) != 0) goto done;
     rc = train_loop(&L);
     goto done;
 fail:
-    fprintf(stderr, "dldlrun: %s\n", err);
+    if (L.comm) fprintf(stderr, "dldlrun: rank %d: %s\n", L.rank, err);
+    else fprintf(stderr, "dldlrun: %s\n", err);
+    if (L.comm) ranks_agree(&L, 0);
 done:
     free(err);
     free(cp);

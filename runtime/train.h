@@ -24,6 +24,7 @@ typedef struct DlRunOpts {
     DlDevice device;        /* --device (main.c resolves auto) */
     char **images;          /* --predict */
     int nimages;
+    struct DlComm *comm;    /* under mpirun with N > 1 processes (comm.h); NULL: one process */
 } DlRunOpts;
 
 /* Train for the plan's epochs (dropping the last partial batch of each epoch:

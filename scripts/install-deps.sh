@@ -8,7 +8,8 @@ set -euo pipefail
 # make fuzz-ci).  All from Debian 12's main archive.
 deps=(build-essential g++ flex bison libopenblas-dev libdnnl-dev libstb-dev
       libturbojpeg0-dev libxxhash-dev libcmocka-dev libjansson-dev libmatio-dev
-      libexpat1-dev libpng-dev clang libclang-rt-14-dev llvm)
+      libexpat1-dev libpng-dev clang libclang-rt-14-dev llvm
+      openmpi-bin libopenmpi-dev)
 missing=()
 for p in "${deps[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

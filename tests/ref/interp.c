@@ -81,6 +81,7 @@ int ref_dropout_keep(double seed, double step, int64_t i, double p)
 static int64_t bn_count(const Graph *g, uint32_t stats)
 {
     const GNode *s = &g->nodes[stats];
+    if (s->op == OP_BN_FINALIZE) return s->attr.bn.count;
     if (s->op != OP_BN_STATS) return -1;
     const GNode *x = &g->nodes[s->in[0]];
     return numel_of(x) / x->shape[1];
@@ -91,10 +92,12 @@ int ref_run(const Graph *g, double **vals)
     return ref_run_until(g, vals, g->n);
 }
 
-int ref_run_until(const Graph *g, double **vals, uint32_t end)
+int ref_run_until(const Graph *g, double **vals, uint32_t end) { return ref_run_range(g, vals, 0, end); }
+
+int ref_run_range(const Graph *g, double **vals, uint32_t from, uint32_t end)
 {
     if (end > g->n) end = g->n;
-    for (uint32_t i = 0; i < end; i++) {
+    for (uint32_t i = from; i < end; i++) {
         const GNode *n = &g->nodes[i];
         const int64_t N = numel_of(n);
         const GNode *in0 = n->nin > 0 ? &g->nodes[n->in[0]] : NULL;
@@ -282,7 +285,7 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
         /* dx = gamma*rstd*(dy - s0[c]/n - xhat*s1[c]/n), xhat = (x-mean)*rstd,
          * n = B*H*W  (dy, x, stats, gamma, bstats) */
         case OP_BN_BWD_DATA: {
-            int64_t C = D[1], inner = N / (D[0] * C), cnt = N / C;
+            int64_t C = D[1], inner = N / (D[0] * C), cnt = n->attr.bn.count ? n->attr.bn.count : N / C;
             double eps = n->attr.bn.eps;
             for (int64_t k = 0; k < N; k++) {
                 int64_t ch = (k / inner) % C;
@@ -299,6 +302,34 @@ int ref_run_until(const Graph *g, double **vals, uint32_t end)
             for (int64_t ch = 0; ch < C; ch++) {
                 y[ch] = (1 - m) * b[ch] + m * a[ch];
                 y[C + ch] = (1 - m) * b[C + ch] + m * a[C + ch] * (double)cnt / (double)(cnt - 1);
+            }
+            break;
+        }
+        /* one process: the sum over one rank is the value itself */
+        case OP_ALLREDUCE:
+            memcpy(y, a, (size_t)N * sizeof *y);
+            break;
+        /* y[0,c] = sum x, y[1,c] = sum x^2 over b,h,w */
+        case OP_BN_PARTIAL: {
+            int64_t C = X[1], inner = X[2] * X[3];
+            for (int64_t ch = 0; ch < C; ch++) {
+                double s0 = 0, s1 = 0;
+                for (int64_t bb = 0; bb < X[0]; bb++)
+                    for (int64_t q = 0; q < inner; q++) {
+                        double v = a[(bb * C + ch) * inner + q];
+                        s0 += v, s1 += v * v;
+                    }
+                y[ch] = s0, y[C + ch] = s1;
+            }
+            break;
+        }
+        /* [2,C] sums -> mean, biased variance over attr.bn.count values */
+        case OP_BN_FINALIZE: {
+            int64_t C = N / 2;
+            double cnt = (double)n->attr.bn.count;
+            for (int64_t ch = 0; ch < C; ch++) {
+                double mean = a[ch] / cnt, var = a[C + ch] / cnt - mean * mean;
+                y[ch] = mean, y[C + ch] = var > 0 ? var : 0;
             }
             break;
         }

@@ -46,6 +46,9 @@ int ref_run(const Graph *g, double **vals);
 /* The same for nodes [0, end) only: the forward part of a differentiated
  * graph (finite differences need only the loss). */
 int ref_run_until(const Graph *g, double **vals, uint32_t end);
+/* Nodes [from, end): a run in pieces, e.g. the ranks of a train@N graph in
+ * lockstep, their ALLREDUCE values summed between the pieces. */
+int ref_run_range(const Graph *g, double **vals, uint32_t from, uint32_t end);
 
 /* vals[] with every source node (except CONST) allocated and zeroed, other
  * entries NULL: fill the sources, then call ref_run. */

@@ -23,10 +23,14 @@ typedef struct RefSpec {
     char *path, *text;
     DlSource src;
     DlPool *pool;
-    PbProgram progs[2]; /* "train" (after autodiff), "eval" */
+    PbProgram progs[3]; /* "train" (after autodiff), "eval", and with ranks > 1 "train@N" */
+    int nprogs;
 } RefSpec;
 
-static void ref_spec_open(RefSpec *r, const char *name, int batch)
+/* ranks > 1: also the train program of one of `ranks` processes (batch / ranks
+ * samples, batch norm synchronised: its all-reduces are the identity in one
+ * process, as in runtime/exec.c without a communicator). */
+static void ref_spec_open_ranks(RefSpec *r, const char *name, int batch, int ranks)
 {
     memset(r, 0, sizeof *r);
     r->path = strchr(name, '/') ? dl_xstrdup(name) : dl_xasprintf("specs/%s.dldl", name);
@@ -50,16 +54,24 @@ static void ref_spec_open(RefSpec *r, const char *name, int batch)
     AstFile *ast = NULL;
     LowerResult lr;
     assert_int_equal(dl_parse(&src2, r->pool, &diag, &ast), 0);
-    assert_int_equal(lower_file(ast, r->pool, &diag, NULL, 0, &lr), 0);
+    assert_int_equal(lower_file_ranks(ast, r->pool, &diag, NULL, 0, &ranks, ranks > 1, &lr), 0);
     assert_int_equal(ad_differentiate(lr.train, &diag), 0);
     r->progs[0] = (PbProgram){.name = "train", .g = lr.train};
     r->progs[1] = (PbProgram){.name = "eval", .g = lr.eval};
-    for (int p = 0; p < 2; p++) assert_int_equal(pb_compile_program(&r->progs[p], 3, r->pool, &diag), 0);
+    r->nprogs = 2;
+    if (ranks > 1) {
+        assert_int_equal(lr.nrank_train, 1);
+        assert_int_equal(ad_differentiate(lr.rank_train[0], &diag), 0);
+        r->progs[r->nprogs++] = (PbProgram){.name = "train@N", .g = lr.rank_train[0]};
+    }
+    for (int p = 0; p < r->nprogs; p++) assert_int_equal(pb_compile_program(&r->progs[p], 3, r->pool, &diag), 0);
 }
+
+static inline void ref_spec_open(RefSpec *r, const char *name, int batch) { ref_spec_open_ranks(r, name, batch, 0); }
 
 static void ref_spec_close(RefSpec *r)
 {
-    for (int p = 0; p < 2; p++) pb_program_free(&r->progs[p]);
+    for (int p = 0; p < r->nprogs; p++) pb_program_free(&r->progs[p]);
     dl_pool_free(r->pool);
     free(r->text);
     dl_source_free(&r->src);

@@ -281,6 +281,38 @@ static void test_nan_located(void **state)
     dl_exec_free(e);
 }
 
+/* Collective steps without a communicator (one process, docs/parallel.md):
+ * a sum over one rank, so START of two tensors copies x into y, START in
+ * place over a region and WAIT leave everything as it is. */
+static void test_allreduce_one_process(void **state)
+{
+    TPlan t;
+    tplan_init(&t);
+    int x = add_tensor(&t, 40, DL_ROLE_TEMP, DL_AR_ACT), y = add_tensor(&t, 40, DL_ROLE_TEMP, DL_AR_ACT);
+    int g = add_tensor(&t, 40, DL_ROLE_GRAD, DL_AR_GRAD);
+    DlPlanStep *s = add_step(&t, DL_STEP_ALLREDUCE_START, x, y, -1, "c1.sums");
+    s->nargs = 2;
+    s = add_step(&t, DL_STEP_ALLREDUCE_WAIT, -1, -1, -1, "c1.sums.wait");
+    s->nargs = 0;
+    s = add_step(&t, DL_STEP_ALLREDUCE_START, -1, -1, -1, "grad.bucket1");
+    s->nargs = 0, s->i[0] = DL_AR_GRAD, s->i[1] = 0, s->i[2] = 40, s->i[3] = 1;
+    s = add_step(&t, DL_STEP_ALLREDUCE_WAIT, -1, -1, -1, "grad.wait1");
+    s->nargs = 0, s->i[3] = 1;
+    char *err = NULL;
+    DlExecOpts o = {.nthreads = 2};
+    DlExec *e = dl_exec_load(&t.p, &o, &err);
+    if (!e) fail_msg("load: %s", err);
+    unsigned seed = 3;
+    fill(dl_exec_tensor(e, x), 40, &seed);
+    fill(dl_exec_tensor(e, g), 40, &seed);
+    float gb[40];
+    memcpy(gb, dl_exec_tensor(e, g), sizeof gb);
+    assert_int_equal(dl_exec_run(e, 0, &err), 0);
+    assert_memory_equal(dl_exec_tensor(e, y), dl_exec_tensor(e, x), 40 * sizeof(float));
+    assert_memory_equal(dl_exec_tensor(e, g), gb, sizeof gb);
+    dl_exec_free(e);
+}
+
 static void test_bad_geometry(void **state)
 {
     TPlan t;
@@ -328,6 +360,7 @@ int main(void)
         cmocka_unit_test(test_init_params),
         cmocka_unit_test(test_nan_located),
         cmocka_unit_test(test_bad_geometry),
+        cmocka_unit_test(test_allreduce_one_process),
         cmocka_unit_test(test_kernel_step_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -463,12 +463,12 @@ static void test_small_differentiated_net_matches_reference(void **st)
 
 /* specs/NAME.dldl at batch 2 (tests/ref/spec_programs.h): the kernel check
  * on its train (after autodiff) and eval programs. */
-static void spec_case(const char *name)
+static void spec_case_ranks(const char *name, int batch, int ranks)
 {
     RefSpec r;
-    ref_spec_open(&r, name, 2);
+    ref_spec_open_ranks(&r, name, batch, ranks);
     int ok = 1;
-    for (int p = 0; p < 2; p++) {
+    for (int p = 0; p < r.nprogs; p++) {
         PbProgram *pr = &r.progs[p];
         KExec x;
         char *what = dl_xasprintf("%s%s %s (batch %d)", name, strchr(name, '/') ? "" : ".dldl", pr->name, pr->g->batch);
@@ -479,7 +479,11 @@ static void spec_case(const char *name)
     ref_spec_close(&r);
     assert_true(ok);
 }
+static void spec_case(const char *name) { spec_case_ranks(name, 2, 0); }
 static void test_age_spec_programs_match_reference(void **st) { (void)st; spec_case("age"); }
+/* train@2 at batch 4 (2 samples a rank): synchronised batch norm's partial sums, all-reduce (one process:
+   the identity) and finalize over the global count 4 */
+static void test_age_rank_program_matches_reference(void **st) { (void)st; spec_case_ranks("age", 4, 2); }
 static void test_pose_spec_programs_match_reference(void **st) { (void)st; spec_case("pose"); }
 static void test_adam_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/adam.dldl"); }
 static void test_fcn_spec_programs_match_reference(void **st) { (void)st; spec_case("tests/ops/fcn.dldl"); }
@@ -514,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_adam_update_matches_reference),
         cmocka_unit_test(test_small_differentiated_net_matches_reference),
         cmocka_unit_test(test_age_spec_programs_match_reference),
+        cmocka_unit_test(test_age_rank_program_matches_reference),
         cmocka_unit_test(test_pose_spec_programs_match_reference),
         cmocka_unit_test(test_adam_spec_programs_match_reference),
         cmocka_unit_test(test_fcn_spec_programs_match_reference),

@@ -479,6 +479,37 @@ static void test_write_refuses_inconsistent(void **state)
     dl_plan_free(p);
 }
 
+/* Collective steps (docs/parallel.md): a region all-reduce inside its arena
+ * and a wait on a slot in range are written and read back; a region past
+ * its arena, a slot out of range or tensors of two sizes are refused. */
+static void test_collective_steps_checked(void **state)
+{
+    DlPlan *p = make_plan(9);
+    char *path = path_of("c.plan"), *err = NULL;
+    DlPlanStep *st = &p->programs[0].steps[2], *w = &p->programs[0].steps[3];
+    *st = (DlPlanStep){.kind = DL_STEP_ALLREDUCE_START, .i = {DL_AR_PARAM, 8, 32, 5}, .label = st->label};
+    *w = (DlPlanStep){.kind = DL_STEP_ALLREDUCE_WAIT, .i = {0, 0, 0, 5}, .label = w->label};
+    assert_int_equal(dl_plan_write(p, path, &err), 0);
+    DlPlan *q = dl_plan_read(path, &err);
+    if (!q) fail_msg("%s", err);
+    plans_equal(p, q);
+    dl_plan_free(q);
+    st->i[1] = 9; /* [9, 41) of the 40 floats */
+    assert_int_equal(dl_plan_write(p, path, &err), -1);
+    assert_non_null(strstr(err, "all-reduce region [9, 9 + 32) outside arena 'param' (40 floats)"));
+    free(err);
+    st->i[1] = 8, st->i[3] = DL_COMM_SLOTS;
+    assert_int_equal(dl_plan_write(p, path, &err), -1);
+    assert_non_null(strstr(err, "request slot 64 out of range [0, 64)"));
+    free(err);
+    st->i[3] = 0, st->nargs = 2, st->args[0] = 0, st->args[1] = 1; /* tensors of different sizes */
+    assert_int_equal(dl_plan_write(p, path, &err), -1);
+    assert_non_null(strstr(err, "all-reduce of tensors of"));
+    free(err);
+    free(path);
+    dl_plan_free(p);
+}
+
 /* Every payload byte replaced (by 0x00, 0xFF and 0x80) under a valid
  * checksum: the reader returns a plan or a one-line error, never reads out
  * of bounds (run under ASan by `make asan`). */
@@ -536,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_bad_index),
         cmocka_unit_test(test_sections),
         cmocka_unit_test(test_write_refuses_inconsistent),
+        cmocka_unit_test(test_collective_steps_checked),
         cmocka_unit_test(test_every_byte),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
