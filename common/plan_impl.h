@@ -1,5 +1,5 @@
-/* plan_impl.h - shared by common/plan.c (encoding, checks, reading) and
- * common/plan_dump.c (lookups, the --emit=plan text): the names of the
+/* plan_impl.h - shared by common/plan.c (encoding, reading), plan_check.c
+ * (consistency) and common/plan_dump.c (lookups, the --emit=plan text): the names of the
  * plan's enumerations.  Not part of the plan API (common/plan.h). */
 #ifndef DL_PLAN_IMPL_H
 #define DL_PLAN_IMPL_H
@@ -16,5 +16,10 @@
 extern const char *const step_name[NSTEPKINDS];
 extern const char *const init_name[NINITS];
 #define out_name dl_output_kind_name
+
+/* Whether p is consistent (plan_check.c): NULL, or what is wrong, e.g.
+ * "tensor 1 ('c1.bn.weight'): offset 39 + numel 2 exceeds arena 'param' (40
+ * floats)" (malloc'd). */
+char *dl_plan_check(const DlPlan *p);
 
 #endif
