@@ -81,8 +81,12 @@ static Value l_conv2d(Net *N, const LayerCall *c)
     int64_t OH = (H + 2 * p - eh) / s + 1, OW = (W + 2 * p - ew) / s + 1;
     if (H + 2 * p < eh || W + 2 * p < ew) {
         char b[96];
-        lw_error(N->L, c->call->loc, "conv2d kernel %dx%d%s does not fit '%s' %s with pad %d", kh, kw,
-                 d > 1 ? " (dilated)" : "", xn->name, lw_shape_str(xn, b, sizeof b), p);
+        if (d > 1)
+            lw_error(N->L, c->call->loc, "conv2d kernel %dx%d dilated by %d spans %lldx%lld pixels, more than '%s' %s "
+                     "with pad %d", kh, kw, d, (long long)eh, (long long)ew, xn->name, lw_shape_str(xn, b, sizeof b), p);
+        else
+            lw_error(N->L, c->call->loc, "conv2d kernel %dx%d does not fit '%s' %s with pad %d", kh, kw, xn->name,
+                     lw_shape_str(xn, b, sizeof b), p);
         return VERR;
     }
     return conv_layer(N, c, OP_CONV2D, "conv", (int64_t[]){O, C, kh, kw}, (double)C * kh * kw,

@@ -425,7 +425,7 @@ int lw_check_widths(Lower *L)
             h = mi->m.head, t = mi->m.target, loc = mi->loc;
             per_pixel_ok = mi->m.kind == DL_MET_MIOU || mi->m.kind == DL_MET_PIXEL_ACCURACY, what = mi->m.name;
             if (per_pixel_ok && L->heads.a[h].rows == 1) {
-                lw_error(L, loc, "%s scores per-pixel classes but head '%s' is one distribution per sample: return "
+                lw_error(L, loc, "'%s' scores per-pixel classes but head '%s' is one distribution per sample: return "
                          "softmax of [B, K, H, W] logits", what, L->heads.a[h].name);
                 bad++;
                 continue;
@@ -433,7 +433,8 @@ int lw_check_widths(Lower *L)
         }
         if (!per_pixel_ok && L->heads.a[h].rows > 1) {
             lw_error(L, loc, "'%s' reads one distribution per sample but head '%s' is one per pixel; per pixel there "
-                     "are kl(...) and ce(...) losses and the miou and pixel_accuracy metrics", what, L->heads.a[h].name);
+                     "are kl(label_map target, head) losses (sigma = 0: cross-entropy) and the miou and pixel_accuracy "
+                     "metrics", what, L->heads.a[h].name);
             bad++;
             continue;
         }
