@@ -56,7 +56,9 @@ struct DlNccl {
     double timeout;
 };
 
-static Api api;   /* resolved once per process: the library is never closed */
+static Api api;         /* resolved from lib, which is never closed */
+static void *lib;
+static char *lib_file;  /* the file lib was opened from */
 
 #define NCCL(call, what)                                                                                      \
     do {                                                                                                      \
@@ -67,16 +69,16 @@ static Api api;   /* resolved once per process: the library is never closed */
         }                                                                                                     \
     } while (0)
 
-/* Open libnccl ($DLDL_LIBNCCL, else FILES) and resolve SYMS into api. */
+/* Open libnccl ($DLDL_LIBNCCL, else FILES) and resolve SYMS into api, once
+ * per process (again only when DLDL_LIBNCCL names another file). */
 static int open_nccl(char **why)
 {
-    static void *lib;
-    if (lib) return 0;
-    const char *over = getenv("DLDL_LIBNCCL");
+    const char *over = getenv("DLDL_LIBNCCL"), *f = NULL;
+    if (lib && !(over && *over && strcmp(over, lib_file))) return 0;
     DlBuf tried = {0};
     void *h = NULL;
     for (size_t i = 0; !h && i < (over && *over ? 1 : sizeof FILES / sizeof *FILES); i++) {
-        const char *f = over && *over ? over : FILES[i];
+        f = over && *over ? over : FILES[i];
         if (!(h = dlopen(f, RTLD_NOW | RTLD_LOCAL))) dl_buf_printf(&tried, "%s%s", tried.n ? ", " : "", f);
     }
     if (!h) {
@@ -99,6 +101,8 @@ static int open_nccl(char **why)
         memcpy((char *)&a + SYMS[i].off, &s, sizeof s);
     }
     api = a, lib = h;
+    free(lib_file);
+    lib_file = dl_xstrdup(f);
     return 0;
 }
 

@@ -589,6 +589,10 @@ static void test_nccl_table(void **state)
     }
     printf("NCCL %d.%d.%d: every entry point resolves\n", version / 10000, version / 100 % 100, version % 100);
     assert_true(version >= 20900);
+    setenv("DLDL_LIBNCCL", "/nonexistent/libnccl.so.2", 1); /* another file named: opened again, and refused */
+    assert_int_equal(dl_nccl_check(&version, &why), -1);
+    assert_non_null(strstr(why, "named by DLDL_LIBNCCL"));
+    free(why);
 out:
     if (keep) setenv("DLDL_LIBNCCL", keep, 1);
     else unsetenv("DLDL_LIBNCCL");
