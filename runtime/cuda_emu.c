@@ -589,7 +589,8 @@ DlCudaDev *dl_cuda_emu_open(int nthreads, char **why)
     *d = (DlCudaDev){
         .kind = DL_CUDA_EMULATED, .impl = e,
         .mem_alloc = emu_alloc, .mem_free = emu_free, .host_register = emu_host_register,
-        .host_unregister = emu_host_unregister, .copy_h2d = emu_h2d, .copy_d2h = emu_d2h, .copy_d2d = emu_d2d, .memset32 = emu_memset32,
+        .host_unregister = emu_host_unregister, .copy_h2d = emu_h2d, .copy_d2h = emu_d2h, .copy_d2d = emu_d2d,
+        .memset32 = emu_memset32,
         .module_load = emu_module_load, .module_unload = emu_module_unload, .launch = emu_launch,
         .event_new = emu_event_new, .event_free = emu_event_free, .event_record = emu_event_record,
         .stream_wait = emu_stream_wait, .event_ms = emu_event_ms, .stream_sync = emu_stream_sync,

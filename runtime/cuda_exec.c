@@ -425,7 +425,8 @@ int dl_cuda_exec_start(DlCudaExec *x, int prog, char **err)
         return -1;
     if (cp->graph) {
         if (d->graph_launch(d, cp->graph, DL_CUDA_COMPUTE, err) != 0) return -1;
-    } else if (x->o.graphs && !x->o.profile && !x->scan && !cp->ncoll && cp->runs >= 1) { /* the first run warmed the libraries up */
+    } else if (x->o.graphs && !x->o.profile && !x->scan && !cp->ncoll && cp->runs >= 1) {
+        /* the first run warmed the libraries up */
         if (d->graph_begin(d, DL_CUDA_COMPUTE, err) != 0) return -1;
         int rc = issue_all(x, cp, 0, err);
         char *why = NULL;

@@ -1,7 +1,25 @@
 /* cuda_nccl.c - NCCL opened at run time (cuda_nccl.h). */
 #include "cuda_nccl.h"
 
+#include <stdlib.h>
+
 #include "../common/util.h"
+
+/* This process's rank among the ranks of its host, as the launcher says (0
+ * without one). */
+int dl_cuda_local_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK",
+                                       "SLURM_LOCALID"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *s = getenv(vars[i]);
+        if (s && *s) {
+            long v = strtol(s, NULL, 10);
+            return v >= 0 && v < 1 << 20 ? (int)v : 0;
+        }
+    }
+    return 0;
+}
 
 #define NCCL_MISSING "NCCL (Debian/NVIDIA's libnccl2, needed by --device cuda under mpirun)"
 
@@ -18,9 +36,11 @@ int dl_nccl_allreduce(DlNccl *n, uint64_t x, uint64_t y, size_t count, void *str
     *err = dl_xstrdup(NO_NCCL);
     return -1;
 }
-int dl_nccl_poll(DlNccl *n, char **err) { return 0; }
-double dl_nccl_timeout(const DlNccl *n) { return 120; }
-int dl_nccl_rank(const DlNccl *n) { return 0; }
+int dl_nccl_wait(DlNccl *n, int (*done)(void *ctx, char **err), void *ctx, char **err)
+{
+    *err = dl_xstrdup(NO_NCCL);
+    return -1;
+}
 void dl_nccl_abort(DlNccl *n) {}
 void dl_nccl_free(DlNccl *n) {}
 int dl_nccl_check(int *version, char **why)
@@ -33,6 +53,7 @@ int dl_nccl_check(int *version, char **why)
 #include <nccl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define XSTR(x) STR(x)
 #define STR(x) #x
@@ -140,14 +161,21 @@ int dl_nccl_open(DlNccl **np, DlComm *comm, char **err)
 
 int dl_nccl_allreduce(DlNccl *n, uint64_t x, uint64_t y, size_t count, void *stream, char **err)
 {
+    if (!n->comm) {
+        *err = dl_xasprintf("ncclAllReduce: rank %d's NCCL communicator was aborted after an earlier failure", n->rank);
+        return -1;
+    }
     NCCL(api.p_ncclAllReduce((const void *)(uintptr_t)x, (void *)(uintptr_t)y, count, ncclFloat, ncclSum, n->comm,
                              (cudaStream_t)stream),
          "ncclAllReduce");
     return 0;
 }
 
-int dl_nccl_poll(DlNccl *n, char **err)
+/* ncclCommGetAsyncError: 0 while nothing failed, else -1 with *err (and the
+ * communicator aborted). */
+static int poll_error(DlNccl *n, char **err)
 {
+    if (!n->comm) return 0; /* aborted: the failure was reported then */
     ncclResult_t as = ncclSuccess;
     NCCL(api.p_ncclCommGetAsyncError(n->comm, &as), "ncclCommGetAsyncError");
     if (as == ncclSuccess || as == ncclInProgress) return 0;
@@ -158,8 +186,31 @@ int dl_nccl_poll(DlNccl *n, char **err)
     return -1;
 }
 
-double dl_nccl_timeout(const DlNccl *n) { return n->timeout; }
-int dl_nccl_rank(const DlNccl *n) { return n->rank; }
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int dl_nccl_wait(DlNccl *n, int (*done)(void *ctx, char **err), void *ctx, char **err)
+{
+    double t0 = now_s(), pause = 0;
+    for (;;) {
+        int d = done(ctx, err);
+        if (d != 0) return d > 0 ? 0 : -1;
+        if (poll_error(n, err) != 0) return -1;
+        if (now_s() - t0 > n->timeout) {
+            *err = dl_xasprintf("rank %d: the GPU's stream with NCCL all-reduces did not finish within %.0f s "
+                                "(DLDL_COMM_TIMEOUT): a rank died or hangs (ncclCommAbort called)",
+                                n->rank, n->timeout);
+            dl_nccl_abort(n);
+            return -1;
+        }
+        pause = pause < 1e-3 ? pause + 5e-5 : pause; /* up to 1 ms between polls */
+        nanosleep(&(struct timespec){0, (long)(pause * 1e9)}, NULL);
+    }
+}
 
 void dl_nccl_abort(DlNccl *n)
 {

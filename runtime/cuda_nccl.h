@@ -19,6 +19,12 @@
 
 typedef struct DlNccl DlNccl;
 
+/* This process's rank among the ranks of its host, as the launcher says
+ * (OMPI_COMM_WORLD_LOCAL_RANK, MPI_LOCALRANKID, PMIX_LOCAL_RANK,
+ * SLURM_LOCALID; 0 without one): cuda_real.c takes GPU <this mod count>, as
+ * NCCL allows one rank per GPU. */
+int dl_cuda_local_rank(void);
+
 /* Open NCCL and make this rank's communicator over comm's ranks: rank 0 calls
  * ncclGetUniqueId, dl_comm_bcast sends the id, every rank calls
  * ncclCommInitRank(size, id, rank) on the CUDA device current on this thread
@@ -29,13 +35,13 @@ int dl_nccl_open(DlNccl **n, DlComm *comm, char **err);
 /* Enqueue y[0..count) = sum over the ranks of x (floats, ncclSum; x == y in
  * place) on stream (a CUstream).  0, or -1 with *err. */
 int dl_nccl_allreduce(DlNccl *n, uint64_t x, uint64_t y, size_t count, void *stream, char **err);
-/* ncclCommGetAsyncError: 0 while nothing failed, else -1 with *err naming the
- * rank and NCCL's text (the communicator is then aborted). */
-int dl_nccl_poll(DlNccl *n, char **err);
-/* Seconds a synchronisation may wait while collectives are in flight
- * ($DLDL_COMM_TIMEOUT, default 120, as comm.h's waits). */
-double dl_nccl_timeout(const DlNccl *n);
-int dl_nccl_rank(const DlNccl *n);
+/* Wait, polling, until done(ctx) says the work is finished (1; 0: not yet,
+ * -1: failed with *err): between polls ncclCommGetAsyncError, and at most
+ * $DLDL_COMM_TIMEOUT seconds (default 120, as comm.h's waits).  An NCCL error
+ * or the timeout aborts the communicator (ncclCommAbort) and returns -1 with
+ * *err: "rank 1: the GPU's stream with NCCL all-reduces did not finish within
+ * 120 s (DLDL_COMM_TIMEOUT): a rank died or hangs (ncclCommAbort called)". */
+int dl_nccl_wait(DlNccl *n, int (*done)(void *ctx, char **err), void *ctx, char **err);
 /* ncclCommAbort (a rank died or hangs: the kernels in flight are stopped). */
 void dl_nccl_abort(DlNccl *n);
 /* ncclCommDestroy and free (NULL is fine). */

@@ -247,22 +247,6 @@ static int open_lib(Real *r, int l, char **why)
     return 0;
 }
 
-/* This process's rank among the ranks of its host, as the launcher says (0
- * without one). */
-static int local_rank(void)
-{
-    static const char *const vars[] = {"OMPI_COMM_WORLD_LOCAL_RANK", "MPI_LOCALRANKID", "PMIX_LOCAL_RANK",
-                                       "SLURM_LOCALID"};
-    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
-        const char *s = getenv(vars[i]);
-        if (s && *s) {
-            long v = strtol(s, NULL, 10);
-            return v >= 0 && v < 1 << 20 ? (int)v : 0;
-        }
-    }
-    return 0;
-}
-
 /* Device <local rank mod count> (device 0 for one process) and what it is;
  * refused under compute capability DL_CUDA_MIN_CC. */
 static int query_device(Real *r, DlCudaInfo *info, char **err)
@@ -275,7 +259,7 @@ static int query_device(Real *r, DlCudaInfo *info, char **err)
         *err = dl_xstrdup("cuDeviceGetCount: no CUDA device");
         return -1;
     }
-    int ord = local_rank() % n; /* one GPU per rank of a host (NCCL refuses two ranks on one GPU) */
+    int ord = dl_cuda_local_rank() % n; /* one GPU per rank of a host (NCCL refuses two ranks on one GPU) */
     CU(r->api.p_cuDeviceGet(&r->dev, ord), "cuDeviceGet");
     CU(r->api.p_cuDeviceGetName(info->name, (int)sizeof info->name, r->dev), "cuDeviceGetName");
     CU(r->api.p_cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, r->dev),
@@ -286,8 +270,8 @@ static int query_device(Real *r, DlCudaInfo *info, char **err)
     info->cc_major = major, info->cc_minor = minor, info->total_mem = mem;
     r->arch = 10 * major + minor;
     if (r->arch < DL_CUDA_MIN_CC) {
-        *err = dl_xasprintf("GPU %d (%s) has compute capability %d.%d; dldl needs %d.%d or newer", ord, info->name, major,
-                            minor, DL_CUDA_MIN_CC / 10, DL_CUDA_MIN_CC % 10);
+        *err = dl_xasprintf("GPU %d (%s) has compute capability %d.%d; dldl needs %d.%d or newer", ord, info->name,
+                            major, minor, DL_CUDA_MIN_CC / 10, DL_CUDA_MIN_CC % 10);
         return -1;
     }
     return 0;
@@ -384,35 +368,26 @@ static int re_event_ms(DlCudaDev *d, DlDevEvent *a, DlDevEvent *b, float *ms, ch
     CU(r->api.p_cuEventElapsedTime(ms, (CUevent)a, (CUevent)b), "cuEventElapsedTime");
     return 0;
 }
-/* With NCCL collectives in flight a blocking synchronisation could wait
- * forever for a dead rank: poll the stream and NCCL's asynchronous error
- * instead, up to DLDL_COMM_TIMEOUT, and abort the communicator on either. */
-static int sync_polling(Real *r, int s, char **err)
+/* dl_nccl_wait's question: whether stream *ctx has finished (1), not yet (0). */
+typedef struct StreamDone { Real *r; int s; } StreamDone;
+static int stream_done(void *ctx, char **err)
 {
-    double t0 = now_s(), pause = 0;
-    for (;;) {
-        CUresult rc = r->api.p_cuStreamQuery(r->stream[s]);
-        if (rc == CUDA_SUCCESS) break;
-        if (rc != CUDA_ERROR_NOT_READY) return cu_fail(r, rc, "cuStreamQuery", __LINE__, err);
-        if (dl_nccl_poll(r->nccl, err) != 0) return -1;
-        double el = now_s() - t0;
-        if (el > dl_nccl_timeout(r->nccl)) {
-            *err = dl_xasprintf("rank %d: the GPU's stream with NCCL all-reduces did not finish within %.0f s "
-                                "(DLDL_COMM_TIMEOUT): a rank died or hangs (ncclCommAbort called)",
-                                dl_nccl_rank(r->nccl), dl_nccl_timeout(r->nccl));
-            dl_nccl_abort(r->nccl);
-            return -1;
-        }
-        pause = pause < 1e-3 ? pause + 5e-5 : pause; /* up to 1 ms between polls */
-        nanosleep(&(struct timespec){0, (long)(pause * 1e9)}, NULL);
-    }
-    r->coll_issued = 0;
-    return 0;
+    StreamDone *q = ctx;
+    Real *r = q->r;
+    CUresult rc = r->api.p_cuStreamQuery(r->stream[q->s]);
+    if (rc == CUDA_ERROR_NOT_READY) return 0;
+    CU(rc, "cuStreamQuery");
+    return 1;
 }
 static int re_stream_sync(DlCudaDev *d, int s, char **err)
 {
     Real *r = R(d);
-    if (r->nccl && r->coll_issued) return sync_polling(r, s, err);
+    if (r->nccl && r->coll_issued) { /* a dead rank must not block this forever */
+        StreamDone q = {r, s};
+        if (dl_nccl_wait(r->nccl, stream_done, &q, err) != 0) return -1;
+        r->coll_issued = 0;
+        return 0;
+    }
     CU(r->api.p_cuStreamSynchronize(r->stream[s]), "cuStreamSynchronize");
     return 0;
 }
@@ -811,7 +786,8 @@ DlCudaDev *dl_cuda_real_open(char **why)
     *d = (DlCudaDev){
         .kind = DL_CUDA_REAL, .impl = r,
         .mem_alloc = re_alloc, .mem_free = re_free, .host_register = re_host_register,
-        .host_unregister = re_host_unregister, .copy_h2d = re_h2d, .copy_d2h = re_d2h, .copy_d2d = re_d2d, .memset32 = re_memset32,
+        .host_unregister = re_host_unregister, .copy_h2d = re_h2d, .copy_d2h = re_d2h, .copy_d2d = re_d2d,
+        .memset32 = re_memset32,
         .module_load = re_module_load, .module_unload = re_module_unload, .launch = re_launch,
         .event_new = re_event_new, .event_free = re_event_free, .event_record = re_event_record,
         .stream_wait = re_stream_wait, .event_ms = re_event_ms, .stream_sync = re_stream_sync,

@@ -559,11 +559,19 @@ static void test_collectives_one_process(void **state)
  * library names the file, the variable that chose it and the package; a
  * library without the entry points names the first missing one; this
  * machine's libnccl resolves every entry point and is 2.9 or newer (graph
- * capture of collectives; the backend does not capture them yet). */
+ * capture of collectives; the backend does not capture them yet).  The local
+ * rank that picks each rank's GPU. */
 static void test_nccl_table(void **state)
 {
     char *why = NULL;
     int version = 0;
+    /* the GPU of each rank of a host: its local rank as the launcher says (Open MPI's, else Slurm's) */
+    assert_int_equal(dl_cuda_local_rank(), 0);
+    setenv("SLURM_LOCALID", "5", 1);
+    assert_int_equal(dl_cuda_local_rank(), 5);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "3", 1);
+    assert_int_equal(dl_cuda_local_rank(), 3);
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK"), unsetenv("SLURM_LOCALID");
     const char *old = getenv("DLDL_LIBNCCL");
     char *keep = old ? dl_xstrdup(old) : NULL;
     setenv("DLDL_LIBNCCL", "/nonexistent/libnccl.so.2", 1);
