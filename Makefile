@@ -111,6 +111,15 @@ $(B)/runtime/cuda_emu.o: $(B)/runtime/cuda_host_emu.inc
 $(B)/runtime/cuda_real.o: runtime/cuda_real.c
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(CUDA_CPPFLAGS) -c -o $@ $<
+# NCCL (the collectives under mpirun): nccl.h from the toolkit or NVIDIA's
+# libnccl-dev, and the toolkit's cuda_runtime.h that it includes; without them
+# cuda_nccl.c builds as a refusal naming them.
+NCCL_H = $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+NCCL_OK = $(and $(NCCL_H),$(wildcard $(CUDA_HOME)/include/cuda_runtime.h))
+NCCL_CPPFLAGS = $(if $(NCCL_OK),-isystem $(dir $(NCCL_H)) -isystem $(CUDA_HOME)/include,-DDL_CUDA_NO_NCCL)
+$(B)/runtime/cuda_nccl.o: runtime/cuda_nccl.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(NCCL_CPPFLAGS) -c -o $@ $<
 
 # ---- tests ---------------------------------------------------------------
 # Unit-test binaries: tests/unit/test_<name>.c, each linked with what it needs.

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "../codegen/kir_plan.h"
+#include "comm.h"
 
 typedef uint64_t DlDevPtr;
 
@@ -68,6 +69,7 @@ struct DlCudaDev {
     int (*copy_h2d)(DlCudaDev *d, DlDevPtr dst, const void *src, size_t bytes, int stream, char **err);
     int (*copy_d2h)(DlCudaDev *d, void *dst, DlDevPtr src, size_t bytes, int stream, char **err);
     int (*memset32)(DlCudaDev *d, DlDevPtr dst, uint32_t value, size_t count, int stream, char **err);
+    int (*copy_d2d)(DlCudaDev *d, DlDevPtr dst, DlDevPtr src, size_t bytes, int stream, char **err);
 
     /* the plan's CUDA module (kir_module_source(m, 1)): compile for this
      * device, load, and resolve names[0..n) into kernels[] (the module lives
@@ -110,6 +112,23 @@ struct DlCudaDev {
     /* after the last conv_new, before the first conv_run (the emulation's
      * CPU library sizes its shared buffers here) */
     int (*lib_ready)(DlCudaDev *d, char **err);
+
+    /* collectives over the ranks of a data-parallel run (docs/parallel.md).
+     * coll_init: once, after the device is open, with the process's
+     * communicator (comm.h, size > 1): rank 0 makes the NCCL unique id,
+     * dl_comm_bcast sends it, every rank calls ncclCommInitRank with its MPI
+     * rank and size (the emulation keeps comm).  coll_allreduce: y[0..n) =
+     * sum over the ranks of x[0..n) (floats; x == y: in place), ordered on
+     * stream with the kernels (NCCL's ncclAllReduce on the stream; the
+     * emulation sums through comm when the queue reaches it).  Once
+     * collectives are in flight, stream_sync polls with the timeout
+     * DLDL_COMM_TIMEOUT and the collective engine's asynchronous error, so a
+     * dead rank ends the wait with a message, never a hang.  coll_free:
+     * destroy the collective communicator (not comm; NULL-safe to call
+     * without coll_init). */
+    int (*coll_init)(DlCudaDev *d, DlComm *comm, char **err);
+    int (*coll_allreduce)(DlCudaDev *d, DlDevPtr x, DlDevPtr y, int64_t n, int stream, char **err);
+    void (*coll_free)(DlCudaDev *d);
 
     void (*close)(DlCudaDev *d);
 };

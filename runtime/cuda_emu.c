@@ -24,7 +24,12 @@
  * Events hold the host time they ran at.  Graphs: capture records the
  * operations issued on the stream, a launch queues the recorded list.
  * Libraries: convolutions through oneDNN and matrix products through
- * OpenBLAS (cpu_lib.h).
+ * OpenBLAS (cpu_lib.h).  Collectives (emulated NCCL): an all-reduce is an
+ * operation of the queue like the others; when the queue reaches it, the
+ * host memory behind the device addresses is summed over the ranks with the
+ * CPU path's communicator (comm.h dl_comm_iallreduce and dl_comm_wait, with
+ * its timeout), so the backend's collective logic runs under mpirun without a
+ * GPU.  NCCL itself is not involved.
  */
 #include <math.h>
 #include <omp.h>
@@ -62,7 +67,9 @@ typedef int (*EmuLaunchAbi)(DlKernelFn kernel, unsigned blocks, unsigned threads
                             float *const *b, int64_t g0, int64_t g1);
 
 /* One operation, run now or recorded by a graph capture. */
-typedef enum { OP_LAUNCH, OP_H2D, OP_D2H, OP_MEMSET, OP_CONV, OP_GEMM, OP_EVENT, OP_GRAPH } EmuOpKind;
+typedef enum {
+    OP_LAUNCH, OP_H2D, OP_D2H, OP_D2D, OP_MEMSET, OP_CONV, OP_GEMM, OP_EVENT, OP_GRAPH, OP_ALLREDUCE
+} EmuOpKind;
 typedef struct EmuOp {
     EmuOpKind kind;
     DlDevKernel k;
@@ -93,6 +100,7 @@ typedef struct Emu {
     uint64_t launches;                  /* seeds the shuffle order */
     DlDevGraph *capture[DL_CUDA_NSTREAMS];
     DlDevGraph pending;                 /* issued, not yet run: they run at the next synchronisation */
+    DlComm *comm;                       /* coll_init: the ranks' communicator */
 } Emu;
 
 static Emu *E(DlCudaDev *d) { return d->impl; }
@@ -199,6 +207,21 @@ static int run_op(Emu *e, const EmuOp *o, char **err)
         if (!src || host_ok(e, o->host, o->n, "cuMemcpyDtoHAsync", err)) return -1;
         memcpy(o->host, src, o->n);
         return 0;
+    }
+    case OP_D2D: {
+        void *src = dev_host(e, o->p[1], o->n, "cuMemcpyDtoDAsync", err);
+        void *dst = src ? dev_host(e, o->p[0], o->n, "cuMemcpyDtoDAsync", err) : NULL;
+        if (!dst) return -1;
+        memmove(dst, src, o->n);
+        return 0;
+    }
+    case OP_ALLREDUCE: {
+        float *x = dev_host(e, o->p[0], o->n * sizeof(float), "ncclAllReduce (emulated)", err);
+        float *y = x ? dev_host(e, o->p[1], o->n * sizeof(float), "ncclAllReduce (emulated)", err) : NULL;
+        if (!y) return -1;
+        /* one blocking request at a time: slot 0 is never otherwise in flight on this path */
+        if (dl_comm_iallreduce(e->comm, x, y, (int64_t)o->n, 0, "all-reduce (emulated NCCL)", err) != 0) return -1;
+        return dl_comm_wait(e->comm, 0, err);
     }
     case OP_MEMSET: {
         uint32_t *dst = dev_host(e, o->p[0], o->n * 4, "cuMemsetD32Async", err);
@@ -357,6 +380,11 @@ static int emu_d2h(DlCudaDev *d, void *dst, DlDevPtr src, size_t bytes, int stre
     return submit(E(d), stream, &o, err);
 }
 
+static int emu_d2d(DlCudaDev *d, DlDevPtr dst, DlDevPtr src, size_t bytes, int stream, char **err)
+{
+    EmuOp o = {.kind = OP_D2D, .p = {dst, src}, .n = bytes};
+    return submit(E(d), stream, &o, err);
+}
 static int emu_memset32(DlCudaDev *d, DlDevPtr dst, uint32_t value, size_t count, int stream, char **err)
 {
     EmuOp o = {.kind = OP_MEMSET, .p = {dst}, .val = value, .n = count};
@@ -510,6 +538,24 @@ static int emu_lib_ready(DlCudaDev *d, char **err)
     return 0;
 }
 
+static int emu_coll_init(DlCudaDev *d, DlComm *comm, char **err)
+{
+    E(d)->comm = comm;
+    return 0;
+}
+/* Queued as an operation: it runs, in issue order, at the next synchronisation. */
+static int emu_coll_allreduce(DlCudaDev *d, DlDevPtr x, DlDevPtr y, int64_t n, int stream, char **err)
+{
+    Emu *e = E(d);
+    if (!e->comm) {
+        *err = dl_xstrdup("ncclAllReduce (emulated CUDA device): no communicator (coll_init was not called)");
+        return -1;
+    }
+    EmuOp o = {.kind = OP_ALLREDUCE, .p = {x, y}, .n = (size_t)n};
+    return submit(e, stream, &o, err);
+}
+static void emu_coll_free(DlCudaDev *d) { E(d)->comm = NULL; }
+
 static void emu_close(DlCudaDev *d)
 {
     if (!d) return;
@@ -543,13 +589,15 @@ DlCudaDev *dl_cuda_emu_open(int nthreads, char **why)
     *d = (DlCudaDev){
         .kind = DL_CUDA_EMULATED, .impl = e,
         .mem_alloc = emu_alloc, .mem_free = emu_free, .host_register = emu_host_register,
-        .host_unregister = emu_host_unregister, .copy_h2d = emu_h2d, .copy_d2h = emu_d2h, .memset32 = emu_memset32,
+        .host_unregister = emu_host_unregister, .copy_h2d = emu_h2d, .copy_d2h = emu_d2h, .copy_d2d = emu_d2d,
+        .memset32 = emu_memset32,
         .module_load = emu_module_load, .module_unload = emu_module_unload, .launch = emu_launch,
         .event_new = emu_event_new, .event_free = emu_event_free, .event_record = emu_event_record,
         .stream_wait = emu_stream_wait, .event_ms = emu_event_ms, .stream_sync = emu_stream_sync,
         .graph_begin = emu_graph_begin, .graph_end = emu_graph_end, .graph_launch = emu_graph_launch,
         .graph_free = emu_graph_free, .conv_new = emu_conv_new, .conv_free = emu_conv_free, .conv_run = emu_conv_run,
-        .gemm = emu_gemm, .lib_ready = emu_lib_ready, .close = emu_close,
+        .gemm = emu_gemm, .lib_ready = emu_lib_ready, .coll_init = emu_coll_init,
+        .coll_allreduce = emu_coll_allreduce, .coll_free = emu_coll_free, .close = emu_close,
     };
     snprintf(d->info.name, sizeof d->info.name, "%s, thread order %s", EMU_NAME, orders[order]);
     long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGE_SIZE);

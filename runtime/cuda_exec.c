@@ -18,7 +18,8 @@ typedef struct CStep {
     KirLaunch l;
     DlDevPtr argtab;         /* its device pointers, in the shared argument table */
     DlDevConv *conv;         /* DL_STEP_CONV_* */
-    DlDevPtr a[3];           /* library steps: the three tensors */
+    DlDevPtr a[3];           /* library steps: the three tensors; ALLREDUCE_START: x, y */
+    int64_t n;               /* ALLREDUCE_START: floats summed */
     const DlPlanStep *src;
 } CStep;
 
@@ -31,6 +32,7 @@ typedef struct CProg {
     int64_t nin_floats;      /* their floats, packed in the staging buffer in this order */
     Range *out; int nout;    /* activation-arena outputs, brought back after each run */
     DlDevGraph *graph;       /* captured after the first run */
+    int ncoll;               /* collective steps: never captured */
     int64_t runs;
     DlDevEvent **ev;         /* [n + 1] with profiling */
     float *prof;             /* [n][PROF_MAX] ms */
@@ -60,6 +62,7 @@ struct DlCudaExec {
     int64_t scan_n;
     int cache_hit;
     double compile_s;
+    int coll;                /* coll_init done: ALLREDUCE_START sums over the ranks */
 };
 
 DlCudaDev *dl_cuda_open(DlCudaKind kind, int nthreads, char **why)
@@ -152,9 +155,23 @@ static int plan_program(DlCudaExec *x, const KirModule *km, int pi, DlDevPtr *ta
             if (ws > x->ws_bytes) x->ws_bytes = ws;
             break;
         }
+        case DL_STEP_ALLREDUCE_START: /* the plan verifier checked tensors and region */
+            if (s->nargs == 0) {
+                c->a[0] = c->a[1] = x->arena[s->i[0]] + (DlDevPtr)s->i[1] * sizeof(float);
+                c->n = s->i[2];
+            } else {
+                c->a[0] = dptr(x, s->args[0]), c->a[1] = dptr(x, s->args[1]);
+                c->n = p->tensors[s->args[0]].numel;
+            }
+            cp->ncoll++;
+            break;
+        case DL_STEP_ALLREDUCE_WAIT: /* stream-ordered: nothing for the host to do */
+            cp->ncoll++;
+            break;
         default:
             *err = dl_xasprintf("program '%s' step %d '%s': step kind %d has no CUDA implementation (the CUDA "
-                                "backend runs kernel, convolution and matmul steps; run it with --device cpu)",
+                                "backend runs kernel, convolution, matmul and all-reduce steps; run it with "
+                                "--device cpu)",
                                 pr->name, si, label, s->kind);
             return -1;
         }
@@ -235,6 +252,12 @@ DlCudaExec *dl_cuda_exec_load(const DlPlan *p, DlCudaDev *dev, float *const host
         goto fail;
     dev->host_unregister(dev, tab);
     if (dev->lib_ready(dev, err) != 0) goto fail;
+    int ncoll = 0;
+    for (int pi = 0; pi < p->nprograms; pi++) ncoll += x->prog[pi].ncoll;
+    if (ncoll && o->comm) { /* NCCL's communicator over the MPI ranks */
+        if (dev->coll_init(dev, o->comm, err) != 0) goto fail;
+        x->coll = 1;
+    }
     if (x->ws_bytes && dev->mem_alloc(dev, x->ws_bytes, &x->ws, err) != 0) goto fail;
     if (dev->event_new(dev, &x->inputs_ready, err) != 0) goto fail;
     x->stage = page_alloc((size_t)(x->stage_n ? x->stage_n : 1) * sizeof *x->stage);
@@ -292,6 +315,7 @@ void dl_cuda_exec_free(DlCudaExec *x)
     }
     if (x->argtab) d->mem_free(d, x->argtab);
     if (x->ws) d->mem_free(d, x->ws);
+    if (x->coll) d->coll_free(d);
     d->close(d);
     free(x);
 }
@@ -307,6 +331,11 @@ static int issue(DlCudaExec *x, const CStep *c, int si, char **err)
         rc = d->launch(d, c->k, &c->l, c->argtab, c->src->nargs, 0, c->src->grid, DL_CUDA_COMPUTE, &why);
         break;
     case DL_STEP_MATMUL: rc = d->gemm(d, c->src->i, c->a[0], c->a[1], c->a[2], DL_CUDA_COMPUTE, &why); break;
+    case DL_STEP_ALLREDUCE_START:
+        if (x->coll) rc = d->coll_allreduce(d, c->a[0], c->a[1], c->n, DL_CUDA_COMPUTE, &why);
+        else rc = c->a[0] == c->a[1] ? 0 : d->copy_d2d(d, c->a[1], c->a[0], (size_t)c->n * 4, DL_CUDA_COMPUTE, &why);
+        break;
+    case DL_STEP_ALLREDUCE_WAIT: rc = 0; break;
     default: rc = d->conv_run(d, c->conv, c->a[0], c->a[1], c->a[2], x->ws, x->ws_bytes, DL_CUDA_COMPUTE, &why);
     }
     if (rc == 0) return 0;
@@ -396,7 +425,8 @@ int dl_cuda_exec_start(DlCudaExec *x, int prog, char **err)
         return -1;
     if (cp->graph) {
         if (d->graph_launch(d, cp->graph, DL_CUDA_COMPUTE, err) != 0) return -1;
-    } else if (x->o.graphs && !x->o.profile && !x->scan && cp->runs >= 1) { /* the first run warmed the libraries up */
+    } else if (x->o.graphs && !x->o.profile && !x->scan && !cp->ncoll && cp->runs >= 1) {
+        /* the first run warmed the libraries up */
         if (d->graph_begin(d, DL_CUDA_COMPUTE, err) != 0) return -1;
         int rc = issue_all(x, cp, 0, err);
         char *why = NULL;
@@ -470,7 +500,8 @@ void dl_cuda_exec_profile(const DlCudaExec *x, FILE *out)
 {
     const DlPlan *p = x->plan;
     static const char *const kind[] = {"kernel", "conv forward", "conv backward data", "conv backward weights",
-                                       "matmul"};
+                                       "matmul", "all-reduce start", "all-reduce wait"};
+    _Static_assert(sizeof kind / sizeof *kind == DL_STEP_COUNT, "a name per step kind");
     float *tmp = dl_xcalloc(PROF_MAX, sizeof *tmp);
     for (int pi = 0; pi < p->nprograms; pi++) {
         const CProg *cp = &x->prog[pi];

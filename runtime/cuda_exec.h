@@ -21,6 +21,17 @@
  * and replayed (not with --profile, which times every step with events, nor
  * with DLDL_CUDA_GRAPH=0 or DLDL_DEBUG=2, which scans every step's arguments
  * for non-finite values as the CPU executor does).
+ *
+ * Collective steps (docs/parallel.md): with a communicator (opts.comm, under
+ * mpirun) the device's collectives are set up once at load (coll_init: NCCL
+ * on a GPU) when some program has collective steps; ALLREDUCE_START enqueues
+ * the all-reduce on the compute stream, so it runs after the kernels that
+ * wrote the gradients and before those that read the sums, and
+ * ALLREDUCE_WAIT is a no-op on the host: the overlap of communication with
+ * backward is the stream's (and NCCL's own), not the host's.  Programs with
+ * collective steps are not captured as graphs (NCCL supports capture since
+ * 2.9, but it is not verified here).  One process: START copies x to y (or
+ * nothing, in place), as on the CPU.
  */
 #ifndef DL_CUDA_EXEC_H
 #define DL_CUDA_EXEC_H
@@ -28,12 +39,14 @@
 #include <stdio.h>
 
 #include "../common/plan.h"
+#include "comm.h"
 #include "cuda_dev.h"
 
 typedef struct DlCudaExecOpts {
     int profile;   /* time every step with events (no graph) */
     int graphs;    /* 1: capture each program after its first run and replay it */
     int debug;     /* 2: after every step bring its arguments back and check them for NaN/Inf (no graph) */
+    DlComm *comm;  /* mpirun: the ranks' communicator, for the collective steps (NULL: one process) */
 } DlCudaExecOpts;
 
 typedef struct DlCudaExec DlCudaExec;

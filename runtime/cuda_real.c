@@ -20,8 +20,14 @@
  * transposition of cuda_desc.c, default math (no TF32), a fixed workspace so
  * that graph capture never allocates.
  *
+ * Collectives (coll_*, under mpirun only): NCCL through cuda_nccl.c, the
+ * all-reduce on the compute stream; while one is in flight a synchronisation
+ * polls the stream and NCCL's asynchronous error with DLDL_COMM_TIMEOUT.
+ * Each rank takes GPU <local rank mod count> (device 0 for one process).
+ *
  * Library overrides (tests, odd installs): DLDL_LIBCUDA, DLDL_LIBNVRTC,
- * DLDL_LIBCUBLAS, DLDL_LIBCUDNN name the file to open instead of the search.
+ * DLDL_LIBCUBLAS, DLDL_LIBCUDNN (and DLDL_LIBNCCL) name the file to open
+ * instead of the search.
  *
  * Built where the toolkit's headers are missing (the Makefile passes
  * DL_CUDA_NO_HEADERS), the entry points below say so instead.
@@ -63,6 +69,7 @@ int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, in
 #include "../common/plan.h"
 #include "../common/util.h"
 #include "cuda_dev.h"
+#include "cuda_nccl.h"
 #include "jit.h"
 
 #define XSTR(x) STR(x)
@@ -74,11 +81,11 @@ int dl_cuda_real_selfcheck(const char *source, int arch, size_t *cubin_bytes, in
     X(cuInit) X(cuGetErrorName) X(cuGetErrorString) X(cuDeviceGetCount) X(cuDeviceGet) X(cuDeviceGetName)           \
     X(cuDeviceGetAttribute) X(cuDeviceTotalMem) X(cuDevicePrimaryCtxRetain) X(cuDevicePrimaryCtxRelease)            \
     X(cuCtxSetCurrent) X(cuMemAlloc) X(cuMemFree) X(cuMemsetD32Async) X(cuMemHostRegister) X(cuMemHostUnregister)    \
-    X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuStreamCreate) X(cuStreamDestroy) X(cuStreamSynchronize)           \
-    X(cuStreamWaitEvent) X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord) X(cuEventElapsedTime)                  \
-    X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuLaunchKernel) X(cuFuncSetAttribute)            \
-    X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate) X(cuGraphLaunch) X(cuGraphExecDestroy)       \
-    X(cuGraphDestroy)
+    X(cuMemcpyHtoDAsync) X(cuMemcpyDtoHAsync) X(cuMemcpyDtoDAsync) X(cuStreamCreate) X(cuStreamDestroy)             \
+    X(cuStreamSynchronize) X(cuStreamQuery) X(cuStreamWaitEvent) X(cuEventCreate) X(cuEventDestroy) X(cuEventRecord) \
+    X(cuEventElapsedTime) X(cuModuleLoadData) X(cuModuleUnload) X(cuModuleGetFunction) X(cuLaunchKernel)            \
+    X(cuFuncSetAttribute) X(cuStreamBeginCapture) X(cuStreamEndCapture) X(cuGraphInstantiate) X(cuGraphLaunch)       \
+    X(cuGraphExecDestroy) X(cuGraphDestroy)
 #define NVRTC_SYMS(X)                                                                                                 \
     X(nvrtcGetErrorString) X(nvrtcVersion) X(nvrtcCreateProgram) X(nvrtcCompileProgram) X(nvrtcGetCUBINSize)        \
     X(nvrtcGetCUBIN) X(nvrtcGetProgramLogSize) X(nvrtcGetProgramLog) X(nvrtcDestroyProgram)
@@ -134,6 +141,8 @@ typedef struct Real {
     cudnnHandle_t dnn;
     CUdeviceptr blas_ws;
     int arch;                 /* 10 * major + minor */
+    DlNccl *nccl;             /* coll_init: the ranks' NCCL communicator */
+    int coll_issued;          /* collectives issued since the last synchronisation */
 } Real;
 
 #define BLAS_WS_BYTES ((size_t)32 << 20) /* cuBLAS's workspace: fixed, so capture never allocates */
@@ -238,7 +247,8 @@ static int open_lib(Real *r, int l, char **why)
     return 0;
 }
 
-/* Device 0 and what it is; refused under compute capability DL_CUDA_MIN_CC. */
+/* Device <local rank mod count> (device 0 for one process) and what it is;
+ * refused under compute capability DL_CUDA_MIN_CC. */
 static int query_device(Real *r, DlCudaInfo *info, char **err)
 {
     int n = 0, major = 0, minor = 0;
@@ -249,7 +259,8 @@ static int query_device(Real *r, DlCudaInfo *info, char **err)
         *err = dl_xstrdup("cuDeviceGetCount: no CUDA device");
         return -1;
     }
-    CU(r->api.p_cuDeviceGet(&r->dev, 0), "cuDeviceGet");
+    int ord = dl_cuda_local_rank() % n; /* one GPU per rank of a host (NCCL refuses two ranks on one GPU) */
+    CU(r->api.p_cuDeviceGet(&r->dev, ord), "cuDeviceGet");
     CU(r->api.p_cuDeviceGetName(info->name, (int)sizeof info->name, r->dev), "cuDeviceGetName");
     CU(r->api.p_cuDeviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, r->dev),
        "cuDeviceGetAttribute");
@@ -259,8 +270,8 @@ static int query_device(Real *r, DlCudaInfo *info, char **err)
     info->cc_major = major, info->cc_minor = minor, info->total_mem = mem;
     r->arch = 10 * major + minor;
     if (r->arch < DL_CUDA_MIN_CC) {
-        *err = dl_xasprintf("GPU 0 (%s) has compute capability %d.%d; dldl needs %d.%d or newer", info->name, major,
-                            minor, DL_CUDA_MIN_CC / 10, DL_CUDA_MIN_CC % 10);
+        *err = dl_xasprintf("GPU %d (%s) has compute capability %d.%d; dldl needs %d.%d or newer", ord, info->name,
+                            major, minor, DL_CUDA_MIN_CC / 10, DL_CUDA_MIN_CC % 10);
         return -1;
     }
     return 0;
@@ -320,6 +331,12 @@ static int re_d2h(DlCudaDev *d, void *dst, DlDevPtr src, size_t n, int s, char *
     CU(r->api.p_cuMemcpyDtoHAsync(dst, src, n, r->stream[s]), "cuMemcpyDtoHAsync");
     return 0;
 }
+static int re_d2d(DlCudaDev *d, DlDevPtr dst, DlDevPtr src, size_t n, int s, char **err)
+{
+    Real *r = R(d);
+    CU(r->api.p_cuMemcpyDtoDAsync(dst, src, n, r->stream[s]), "cuMemcpyDtoDAsync");
+    return 0;
+}
 static int re_memset32(DlCudaDev *d, DlDevPtr dst, uint32_t v, size_t count, int s, char **err)
 {
     Real *r = R(d);
@@ -351,9 +368,26 @@ static int re_event_ms(DlCudaDev *d, DlDevEvent *a, DlDevEvent *b, float *ms, ch
     CU(r->api.p_cuEventElapsedTime(ms, (CUevent)a, (CUevent)b), "cuEventElapsedTime");
     return 0;
 }
+/* dl_nccl_wait's question: whether stream *ctx has finished (1), not yet (0). */
+typedef struct StreamDone { Real *r; int s; } StreamDone;
+static int stream_done(void *ctx, char **err)
+{
+    StreamDone *q = ctx;
+    Real *r = q->r;
+    CUresult rc = r->api.p_cuStreamQuery(r->stream[q->s]);
+    if (rc == CUDA_ERROR_NOT_READY) return 0;
+    CU(rc, "cuStreamQuery");
+    return 1;
+}
 static int re_stream_sync(DlCudaDev *d, int s, char **err)
 {
     Real *r = R(d);
+    if (r->nccl && r->coll_issued) { /* a dead rank must not block this forever */
+        StreamDone q = {r, s};
+        if (dl_nccl_wait(r->nccl, stream_done, &q, err) != 0) return -1;
+        r->coll_issued = 0;
+        return 0;
+    }
     CU(r->api.p_cuStreamSynchronize(r->stream[s]), "cuStreamSynchronize");
     return 0;
 }
@@ -667,10 +701,36 @@ static int re_gemm(DlCudaDev *d, const int64_t i[5], DlDevPtr a, DlDevPtr b, DlD
 
 static int re_lib_ready(DlCudaDev *d, char **err) { return 0; }
 
+/* ---- NCCL (cuda_nccl.c) ---------------------------------------------------------- */
+
+static int re_coll_init(DlCudaDev *d, DlComm *comm, char **err)
+{
+    Real *r = R(d);
+    CU(r->api.p_cuCtxSetCurrent(r->ctx), "cuCtxSetCurrent"); /* NCCL takes the thread's current device */
+    return r->nccl ? 0 : dl_nccl_open(&r->nccl, comm, err);
+}
+static int re_coll_allreduce(DlCudaDev *d, DlDevPtr x, DlDevPtr y, int64_t n, int s, char **err)
+{
+    Real *r = R(d);
+    if (!r->nccl) {
+        *err = dl_xstrdup("ncclAllReduce: no NCCL communicator (coll_init was not called)");
+        return -1;
+    }
+    r->coll_issued++;
+    return dl_nccl_allreduce(r->nccl, x, y, (size_t)n, r->stream[s], err);
+}
+static void re_coll_free(DlCudaDev *d)
+{
+    Real *r = R(d);
+    dl_nccl_free(r->nccl);
+    r->nccl = NULL;
+}
+
 static void re_close(DlCudaDev *d)
 {
     if (!d) return;
     Real *r = R(d);
+    re_coll_free(d);
     if (r->api.p_cublasDestroy && r->blas) r->api.p_cublasDestroy(r->blas);
     if (r->api.p_cudnnDestroy && r->dnn) r->api.p_cudnnDestroy(r->dnn);
     if (r->blas_ws) r->api.p_cuMemFree(r->blas_ws);
@@ -726,13 +786,15 @@ DlCudaDev *dl_cuda_real_open(char **why)
     *d = (DlCudaDev){
         .kind = DL_CUDA_REAL, .impl = r,
         .mem_alloc = re_alloc, .mem_free = re_free, .host_register = re_host_register,
-        .host_unregister = re_host_unregister, .copy_h2d = re_h2d, .copy_d2h = re_d2h, .memset32 = re_memset32,
+        .host_unregister = re_host_unregister, .copy_h2d = re_h2d, .copy_d2h = re_d2h, .copy_d2d = re_d2d,
+        .memset32 = re_memset32,
         .module_load = re_module_load, .module_unload = re_module_unload, .launch = re_launch,
         .event_new = re_event_new, .event_free = re_event_free, .event_record = re_event_record,
         .stream_wait = re_stream_wait, .event_ms = re_event_ms, .stream_sync = re_stream_sync,
         .graph_begin = re_graph_begin, .graph_end = re_graph_end, .graph_launch = re_graph_launch,
         .graph_free = re_graph_free, .conv_new = re_conv_new, .conv_free = re_conv_free, .conv_run = re_conv_run,
-        .gemm = re_gemm, .lib_ready = re_lib_ready, .close = re_close,
+        .gemm = re_gemm, .lib_ready = re_lib_ready, .coll_init = re_coll_init,
+        .coll_allreduce = re_coll_allreduce, .coll_free = re_coll_free, .close = re_close,
     };
     /* the driver and the device first: "no GPU" is the common reason */
     if (probe(r, &d->info, why) != 0 || open_context(r, why) != 0 || open_libs(r, why) != 0) goto fail;

@@ -290,7 +290,8 @@ static DlExec *load_cuda(DlExec *e, const DlExecOpts *o, char **err)
         return NULL;
     }
     const char *g = getenv("DLDL_CUDA_GRAPH");
-    DlCudaExecOpts co = {.profile = o->profile, .graphs = !(g && !strcmp(g, "0")), .debug = o->debug};
+    DlCudaExecOpts co = {.profile = o->profile, .graphs = !(g && !strcmp(g, "0")), .debug = o->debug,
+                         .comm = o->comm};
     if (!(e->cuda = dl_cuda_exec_load(e->plan, dev, e->arena, &co, err))) {
         dl_exec_free(e);
         return NULL;

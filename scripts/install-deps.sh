@@ -2,6 +2,8 @@
 # Install the Debian 12 packages dldl builds with (apt-get; sudo when not root).
 # Quick when everything is there already: only missing packages are installed.
 # The CUDA toolkit (NVRTC, for --emit=ptx and the tests) comes with the machine image.
+# So does NCCL (libnccl.so.2 and nccl.h, in the toolkit; elsewhere NVIDIA's libnccl2 and
+# libnccl-dev, not in Debian's archive): --device cuda under mpirun opens it at run time.
 set -euo pipefail
 # clang, libclang-rt-14-dev (libclang_rt.fuzzer, ASan, UBSan for clang) and llvm
 # (llvm-symbolizer, for readable stack traces): the fuzz harnesses (make fuzz,

@@ -18,6 +18,9 @@
  *   faults; a captured graph replays its operations and a sync inside a
  *   capture is refused;
  * - a step kind with no CUDA implementation is refused at load, named;
+ * - collective steps in one process (identity; a --ranks plan's train@2 on the
+ *   emulated device against the CPU) and NCCL's table: a missing libnccl
+ *   names itself, every entry point of this machine's resolves;
  *   DLDL_DEBUG=2's per-step scan names the same step as the CPU's;
  * - every spec in specs/, its batch set to 2: two training steps and an
  *   evaluation through the CUDA backend on the emulated device against the
@@ -47,6 +50,7 @@
 #include "../../common/util.h"
 #include "../../compiler/compile.h"
 #include "../../runtime/cuda_dev.h"
+#include "../../runtime/cuda_nccl.h"
 #include "../../runtime/exec.h"
 
 #define TOL 1e-5      /* the emulated device against the CPU */
@@ -354,7 +358,9 @@ static void test_emu_guards(void **state)
 /* ---- every spec: the emulated CUDA backend against the CPU backend ----------------- */
 
 /* specs/NAME.dldl with every `batch = N` and `eval_batch = N` set to 2, compiled to dir/NAME.plan. */
-static DlPlan *small_plan(const char *spec, const char *dir)
+/* spec with its batch sizes set to 2, compiled into dir (with train@N
+ * programs for the nranks counts in ranks). */
+static DlPlan *small_plan_ranks(const char *spec, const char *dir, const int *ranks, int nranks)
 {
     FILE *f = fopen(spec, "rb");
     assert_non_null(f);
@@ -376,7 +382,7 @@ static DlPlan *small_plan(const char *spec, const char *dir)
     char *src = dl_xasprintf("%s/%s", dir, base), *out = dl_xasprintf("%s/%s.plan", dir, base);
     assert_int_equal(dl_write_file_atomic(src, b.s, b.n), 0);
     dl_buf_free(&b);
-    CompileOptions o = {.spec = src, .output = out};
+    CompileOptions o = {.spec = src, .output = out, .ranks = ranks, .nranks = nranks};
     if (compile_run(&o, stdout, stderr) != 0) fail_msg("%s: dldlc failed", src);
     char *err = NULL;
     DlPlan *p = dl_plan_read(out, &err);
@@ -384,6 +390,7 @@ static DlPlan *small_plan(const char *spec, const char *dir)
     free(src), free(out);
     return p;
 }
+static DlPlan *small_plan(const char *spec, const char *dir) { return small_plan_ranks(spec, dir, NULL, 0); }
 
 /* Deterministic synthetic inputs of program pi (the same on both backends). */
 static void feed(DlExec *e, const DlPlan *p, int pi, int step)
@@ -431,7 +438,7 @@ static double compare(const char *what, const float *got, const float *want, int
 }
 
 /* A step kind the backend cannot run (here: the first kind past the plan's
- * table, as a collective step would be) is refused at load, named. */
+ * table) is refused at load, named. */
 static void test_unknown_step_refused(void **state)
 {
     char dir[] = "/tmp/dldl_test_cuda_XXXXXX";
@@ -489,6 +496,115 @@ static void test_debug_scan(void **state)
     char *rm = dl_xasprintf("rm -rf '%s'", dir);
     assert_int_equal(system(rm), 0);
     free(rm);
+}
+
+/* The collective steps in one process (no communicator): the train@2
+ * program of specs/age.dldl (gradient buckets all-reduced in place, the
+ * synchronised batch norms' sums out of place) run on the emulated device
+ * gives the CPU's parameters, optimizer slots and running statistics after
+ * two steps (an all-reduce over one rank is the identity, a copy when out of
+ * place); the device's all-reduce without coll_init is refused, named. */
+static void test_collectives_one_process(void **state)
+{
+    char dir[] = "/tmp/dldl_test_cuda_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    const int ranks[] = {2};
+    DlPlan *p = small_plan_ranks("specs/age.dldl", dir, ranks, 1);
+    int tr = dl_plan_find_program(p, "train@2"), inplace = 0, outofplace = 0;
+    assert_true(tr >= 0);
+    for (int si = 0; si < p->programs[tr].nsteps; si++)
+        if (p->programs[tr].steps[si].kind == DL_STEP_ALLREDUCE_START)
+            p->programs[tr].steps[si].nargs ? outofplace++ : inplace++;
+    assert_true(inplace > 0 && outofplace > 0);
+    DlExecOpts co = {.nthreads = 1, .layout = DL_CONV_PLAIN, .device = DL_DEVICE_CPU}, go = co;
+    go.device = DL_DEVICE_CUDA_EMU;
+    char *err = NULL;
+    DlExec *cpu = dl_exec_load(p, &co, &err), *gpu = cpu ? dl_exec_load(p, &go, &err) : NULL;
+    if (!gpu) fail_msg("train@2 on the emulated device: %s", err);
+    dl_exec_init_params(cpu, 11);
+    dl_exec_init_params(gpu, 11);
+    for (int step = 0; step < 2; step++) {
+        feed(cpu, p, tr, step);
+        feed(gpu, p, tr, step);
+        if (dl_exec_run(cpu, tr, &err) != 0 || dl_exec_run(gpu, tr, &err) != 0) fail_msg("train@2: %s", err);
+    }
+    float *const *ga = dl_exec_arenas(gpu), *const *ca = dl_exec_arenas(cpu);
+    static const int kept[] = {DL_AR_PARAM, DL_AR_OPT, DL_AR_STATE};
+    double worst = 0;
+    for (int k = 0; k < 3; k++) {
+        char *what = dl_xasprintf("train@2, one process: arena '%s' after two steps", dl_arena_name[kept[k]]);
+        worst = fmax(worst, compare(what, ga[kept[k]], ca[kept[k]], p->arena_size[kept[k]]));
+        free(what);
+    }
+    printf("train@2 of specs/age.dldl in one process, emulated device vs CPU: largest difference %.2e\n", worst);
+    dl_exec_free(cpu);
+    dl_exec_free(gpu);
+    dl_plan_free(p);
+    char *rm = dl_xasprintf("rm -rf '%s'", dir);
+    assert_int_equal(system(rm), 0);
+    free(rm);
+    /* the device entry itself, without a communicator */
+    DlCudaDev *d = dl_cuda_emu_open(1, &err);
+    if (!d) fail_msg("%s", err);
+    DlDevPtr x;
+    assert_int_equal(d->mem_alloc(d, 64, &x, &err), 0);
+    assert_int_equal(d->coll_allreduce(d, x, x, 16, DL_CUDA_COMPUTE, &err), -1);
+    assert_non_null(strstr(err, "ncclAllReduce (emulated CUDA device): no communicator"));
+    free(err);
+    d->mem_free(d, x);
+    d->close(d);
+}
+
+/* NCCL's table (cuda_nccl.c, typed from nccl.h at compile time): a missing
+ * library names the file, the variable that chose it and the package; a
+ * library without the entry points names the first missing one; this
+ * machine's libnccl resolves every entry point and is 2.9 or newer (graph
+ * capture of collectives; the backend does not capture them yet).  The local
+ * rank that picks each rank's GPU. */
+static void test_nccl_table(void **state)
+{
+    char *why = NULL;
+    int version = 0;
+    /* the GPU of each rank of a host: its local rank as the launcher says (Open MPI's, else Slurm's) */
+    assert_int_equal(dl_cuda_local_rank(), 0);
+    setenv("SLURM_LOCALID", "5", 1);
+    assert_int_equal(dl_cuda_local_rank(), 5);
+    setenv("OMPI_COMM_WORLD_LOCAL_RANK", "3", 1);
+    assert_int_equal(dl_cuda_local_rank(), 3);
+    unsetenv("OMPI_COMM_WORLD_LOCAL_RANK"), unsetenv("SLURM_LOCALID");
+    const char *old = getenv("DLDL_LIBNCCL");
+    char *keep = old ? dl_xstrdup(old) : NULL;
+    setenv("DLDL_LIBNCCL", "/nonexistent/libnccl.so.2", 1);
+    assert_int_equal(dl_nccl_check(&version, &why), -1);
+    if (strstr(why, "built without NCCL's header")) {
+        printf("SKIPPED: NCCL's table (built without nccl.h)\n");
+        free(why);
+        goto out;
+    }
+    if (!strstr(why, "NCCL (Debian/NVIDIA's libnccl2, needed by --device cuda under mpirun) not found (tried "
+                     "/nonexistent/libnccl.so.2, named by DLDL_LIBNCCL)"))
+        fail_msg("got: %s", why);
+    free(why);
+    setenv("DLDL_LIBNCCL", "libm.so.6", 1); /* a library, but not NCCL */
+    assert_int_equal(dl_nccl_check(&version, &why), -1);
+    assert_non_null(strstr(why, "lacks ncclGetVersion"));
+    free(why);
+    unsetenv("DLDL_LIBNCCL");
+    if (dl_nccl_check(&version, &why) != 0) {
+        printf("SKIPPED: this machine's NCCL (%s)\n", why);
+        free(why);
+        goto out;
+    }
+    printf("NCCL %d.%d.%d: every entry point resolves\n", version / 10000, version / 100 % 100, version % 100);
+    assert_true(version >= 20900);
+    setenv("DLDL_LIBNCCL", "/nonexistent/libnccl.so.2", 1); /* another file named: opened again, and refused */
+    assert_int_equal(dl_nccl_check(&version, &why), -1);
+    assert_non_null(strstr(why, "named by DLDL_LIBNCCL"));
+    free(why);
+out:
+    if (keep) setenv("DLDL_LIBNCCL", keep, 1);
+    else unsetenv("DLDL_LIBNCCL");
+    free(keep);
 }
 
 static void test_specs_match_cpu(void **state)
@@ -562,7 +678,8 @@ int main(void)
         cmocka_unit_test(test_launch_shape),    cmocka_unit_test(test_real_open_errors),
         cmocka_unit_test(test_real_libs_and_cubin),
         cmocka_unit_test(test_emu_guards),      cmocka_unit_test(test_unknown_step_refused),
-        cmocka_unit_test(test_debug_scan),      cmocka_unit_test(test_specs_match_cpu),
+        cmocka_unit_test(test_debug_scan),      cmocka_unit_test(test_collectives_one_process),
+        cmocka_unit_test(test_nccl_table),      cmocka_unit_test(test_specs_match_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
