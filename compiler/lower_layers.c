@@ -112,7 +112,7 @@ static Value l_conv_transpose2d(Net *N, const LayerCall *c)
         return VERR;
     }
     return conv_layer(N, c, OP_CONV_TRANSPOSE2D, "convt", (int64_t[]){C, O, k, k}, (double)O * k * k,
-                      (int64_t[]){xn->shape[0], O, OH, OW}, (GAttr){.conv = {k, k, s, p}});
+                      (int64_t[]){xn->shape[0], O, OH, OW}, (GAttr){.conv = {k, k, s, p, 0}});
 }
 
 /* Where argument k of the call was written (the call itself when defaulted). */
@@ -221,7 +221,7 @@ static Value l_batchnorm(Net *N, const LayerCall *c)
     uint32_t gam = net_param(N, net_join(N, c->path, "weight"), &C, 1, INIT_ONES, 0, loc);
     uint32_t bet = net_param(N, net_join(N, c->path, "bias"), &C, 1, INIT_ZEROS, 0, loc);
     uint32_t run = net_add(N, OP_STATE, NULL, 0, (int64_t[]){2, C}, 2, (GAttr){0}, net_join(N, c->path, "running"), loc);
-    GAttr a = {.bn = {(float)eps, (float)mom}};
+    GAttr a = {.bn = {(float)eps, (float)mom, 0}};
     int64_t shp[4];
     memcpy(shp, xn->shape, sizeof shp);
     int nd = xn->ndim;

@@ -546,7 +546,7 @@ static uint32_t standardize(Net *N, uint32_t x)
     uint32_t st = net_add(N, OP_STATE, NULL, 0, (int64_t[]){2, d}, 2, (GAttr){.state = {1}}, net_join(N, D->decl->name, "input.stats"), loc);
     uint32_t g1 = net_add(N, OP_CONST, NULL, 0, &d, 1, (GAttr){.cst = {ones}}, net_join(N, D->decl->name, "input.one"), loc);
     uint32_t b0 = net_add(N, OP_CONST, NULL, 0, &d, 1, (GAttr){.cst = {zeros}}, net_join(N, D->decl->name, "input.zero"), loc);
-    GAttr a = {.bn = {1e-12f, 0}};
+    GAttr a = {.bn = {1e-12f, 0, 0}};
     return net_add(N, OP_BN_INFER, (uint32_t[]){x, st, g1, b0}, 4, net_node(N, x)->shape, 2, a,
                net_join(N, D->decl->name, "input.standardized"), loc);
 }
