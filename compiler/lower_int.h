@@ -102,6 +102,9 @@ typedef struct TargetInfo {
     int64_t K;
 } TargetInfo;
 
+/* Rows of a target per sample: map_h * map_w for a label map, else 1. */
+static inline int64_t lw_target_rows(const TargetInfo *t) { return t->map_h ? (int64_t)t->map_h * t->map_w : 1; }
+
 /* A head of the network: `return softmax(z)` (named after the network) or
  * `return heads(name = softmax(z), ...)`.  Found from the return statement
  * before the network is lowered (so the loss and metrics can name heads);

@@ -378,7 +378,7 @@ static int width_ok(Lower *L, int h, int t, DlSrcLoc loc)
 {
     const HeadInfo *hi = &L->heads.a[h];
     const TargetInfo *ti = &L->targets.a[t];
-    int64_t trows = ti->map_h ? (int64_t)ti->map_h * ti->map_w : 1;
+    int64_t trows = lw_target_rows(ti);
     if (hi->K == ti->K && hi->rows == trows)
         return 1;
     if (hi->K == ti->K) {

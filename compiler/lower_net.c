@@ -561,7 +561,7 @@ static void target_inputs(Net *N, NetOut *out)
         const TargetInfo *ti = &L->targets.a[t];
         if (L->terms.a[i].kind == LOSS_KL && out->target_in[t] == G_NONE && ti->K > 0)
             out->target_in[t] = net_add(N, OP_INPUT, NULL, 0,
-                                    (int64_t[]){N->g->batch * (ti->map_h ? (int64_t)ti->map_h * ti->map_w : 1), ti->K}, 2,
+                                    (int64_t[]){N->g->batch * lw_target_rows(ti), ti->K}, 2,
                                     (GAttr){.input = {IN_TARGET, t, 0, {0}}}, ti->name, ti->loc);
     }
 }

@@ -135,10 +135,7 @@ static void print_map(const DlPlan *p, const DlRunOpts *o, const DlProgIO *io, D
     char *why = NULL, *path = mask_path(p, o, file, h);
     if (K <= 255 && (int64_t)H * W == R && dl_voc_jpeg_size(file, NULL, &w, &ht, &why) == 0) {
         uint8_t *full = dl_xmalloc((size_t)w * (size_t)ht);
-        for (int y = 0; y < ht; y++) /* the inverse of the image's resize: pixel centres, nearest */
-            for (int x = 0; x < w; x++)
-                full[(size_t)y * w + x] = map[(size_t)(((int64_t)2 * y + 1) * H / (2 * (int64_t)ht)) * W +
-                                              (size_t)(((int64_t)2 * x + 1) * W / (2 * (int64_t)w))];
+        dl_voc_resize_map(map, W, H, full, w, ht); /* back to the image's size: pixel centres, nearest */
         char *dir = dl_xstrdup(path);
         *strrchr(dir, '/') = 0;
         if (dl_mkdir_p(dir) != 0 || dl_voc_write_mask(path, full, w, ht, &why) != 0) {

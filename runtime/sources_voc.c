@@ -55,14 +55,11 @@ static char *read_mask(const DataSpec *spec, const char *id, float *out)
     int w, h;
     if (dl_voc_read_mask(png, rel, &m, &why) == 0) {
         if (dl_voc_jpeg_size(jpg, jrel, &w, &h, &why) == 0 && dl_voc_check_mask_size(rel, &m, jrel, w, h, &why) == 0) {
-            int H = spec->H, W = spec->W;
-            for (int y = 0; y < H; y++) {
-                int sy = (int)(((int64_t)2 * y + 1) * m.height / (2 * (int64_t)H)); /* floor((y + 0.5) h / H) */
-                for (int x = 0; x < W; x++) {
-                    int sx = (int)(((int64_t)2 * x + 1) * m.width / (2 * (int64_t)W));
-                    out[(size_t)y * W + x] = (float)m.data[(size_t)sy * m.width + sx];
-                }
-            }
+            size_t hw = (size_t)spec->H * spec->W;
+            uint8_t *small = dl_xmalloc(hw);
+            dl_voc_resize_map(m.data, m.width, m.height, small, spec->W, spec->H);
+            for (size_t p = 0; p < hw; p++) out[p] = (float)small[p];
+            free(small);
         }
         dl_voc_mask_free(&m);
     }

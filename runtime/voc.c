@@ -645,3 +645,11 @@ done:
     dl_buf_free(&o.b);
     return rc;
 }
+
+void dl_voc_resize_map(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh)
+{
+    for (int y = 0; y < dh; y++) {
+        const uint8_t *row = src + (size_t)(((int64_t)2 * y + 1) * sh / (2 * (int64_t)dh)) * sw;
+        for (int x = 0; x < dw; x++) dst[(size_t)y * dw + x] = row[((int64_t)2 * x + 1) * sw / (2 * (int64_t)dw)];
+    }
+}

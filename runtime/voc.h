@@ -142,6 +142,11 @@ typedef struct DlVocMask {
 int dl_voc_read_mask(const char *path, const char *name, DlVocMask *out, char **err);
 void dl_voc_mask_free(DlVocMask *m);
 
+/* Resize a label map src [sh, sw] to dst [dh, dw] by nearest neighbour at
+ * pixel centres: dst(y, x) = src(floor((y + 0.5) sh / dh), floor((x + 0.5)
+ * sw / dw)), in integers; class indices are copied, never interpolated. */
+void dl_voc_resize_map(const uint8_t *src, int sw, int sh, uint8_t *dst, int dw, int dh);
+
 /* Write a label map as a palette PNG (libpng), the way VOC stores
  * SegmentationClass: 8-bit indices (0..20, 255 void) with the devkit's colour
  * map (VOClabelcolormap.m), so that image viewers show the classes in VOC's
